@@ -1,0 +1,229 @@
+"""The rules of a judgement, with no I/O: rankings in tiers, the pairs they imply, validation.
+
+A judgement of one prompt's K shown answers (2 <= K <= 9) is either
+  - a ranking: an ordered list of tiers, best first, answers in one tier tied, with a strength
+    between each two adjacent tiers (1 slightly better, 2 better, 3 much better);
+  - "all bad": every answer is unacceptable, so no answer is preferred and no pair is implied;
+  - "skipped", with a reason.
+
+Answers are named by their ids (ints) throughout; this module never looks them up.
+Standard library only: the store, the importers, the GUI and the trainer all build on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+
+MIN_ANSWERS = 2
+MAX_ANSWERS = 9
+LIKERT_RANGE = range(1, 8)
+
+
+class RankingError(ValueError):
+    """A ranking or judgement that breaks the rules; the message says which rule."""
+
+
+class Strength(IntEnum):
+    """How much better one tier is than the next; summed into a pair's margin."""
+
+    SLIGHTLY_BETTER = 1
+    BETTER = 2
+    MUCH_BETTER = 3
+
+
+DEFAULT_STRENGTH = Strength.BETTER
+
+
+class Outcome(StrEnum):
+    RANKED = "ranked"
+    ALL_BAD = "all_bad"
+    SKIPPED = "skipped"
+
+
+class Flag(StrEnum):
+    """Problems an annotator can flag on one answer (the InstructGPT labelling list)."""
+
+    FAILS_INSTRUCTION = "fails_instruction"
+    HALLUCINATION = "hallucination"
+    INAPPROPRIATE_FOR_ASSISTANT = "inappropriate_for_assistant"
+    HARMFUL = "harmful"
+    SEXUAL = "sexual"
+    VIOLENT = "violent"
+    PERSONAL_DATA = "personal_data"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One preference implied by a ranking: `chosen` was ranked above `rejected` by `margin`."""
+
+    chosen: int
+    rejected: int
+    margin: int
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Tiers of answer ids, best first; `strengths[i]` is between tier i and tier i + 1."""
+
+    tiers: tuple[tuple[int, ...], ...]
+    strengths: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if not self.tiers:
+            raise RankingError("a ranking needs at least one tier")
+        if any(not tier for tier in self.tiers):
+            raise RankingError("a tier of a ranking is empty")
+        placed = [answer for tier in self.tiers for answer in tier]
+        if len(placed) != len(set(placed)):
+            twice = sorted({a for a in placed if placed.count(a) > 1})
+            raise RankingError(f"answers placed more than once: {twice}")
+        if len(self.strengths) != len(self.tiers) - 1:
+            raise RankingError(
+                f"{len(self.tiers)} tiers need {len(self.tiers) - 1} strengths, got {len(self.strengths)}"
+            )
+        for strength in self.strengths:
+            if strength not in tuple(Strength):
+                raise RankingError(f"strength must be 1, 2 or 3, got {strength!r}")
+
+    @classmethod
+    def of(cls, tiers: Iterable[Iterable[int] | int], strengths: Iterable[int] | None = None) -> Ranking:
+        """Build from a list whose items are answer ids or lists of tied ids: `[[2, 0], 1, 3]`.
+
+        Without `strengths`, every step between tiers gets the default strength (better).
+        """
+        normalised = tuple(
+            (item,) if isinstance(item, int) else tuple(item) for item in tiers
+        )
+        if strengths is None:
+            steps = tuple(DEFAULT_STRENGTH for _ in range(max(len(normalised) - 1, 0)))
+        else:
+            steps = tuple(strengths)
+        return cls(normalised, tuple(int(s) for s in steps))
+
+    @property
+    def answers(self) -> frozenset[int]:
+        return frozenset(answer for tier in self.tiers for answer in tier)
+
+
+def validate_ranking(ranking: Ranking, answer_ids: Iterable[int]) -> None:
+    """Raise RankingError unless `ranking` places every one of `answer_ids` exactly once."""
+    expected = list(answer_ids)
+    if len(expected) != len(set(expected)):
+        raise RankingError("the shown answers contain the same answer twice")
+    if not MIN_ANSWERS <= len(expected) <= MAX_ANSWERS:
+        raise RankingError(
+            f"a judgement covers {MIN_ANSWERS} to {MAX_ANSWERS} answers, got {len(expected)}"
+        )
+    missing = set(expected) - ranking.answers
+    unknown = ranking.answers - set(expected)
+    if missing:
+        raise RankingError(f"answers not placed in the ranking: {sorted(missing)}")
+    if unknown:
+        raise RankingError(f"the ranking places answers that were not shown: {sorted(unknown)}")
+
+
+def ranking_to_pairs(ranking: Ranking) -> list[Pair]:
+    """Every (chosen, rejected, margin) the ranking implies, best tiers first.
+
+    One pair for every two answers in different tiers -- K(K-1)/2 minus the tied pairs -- with
+    margin = the sum of the strengths between their tiers.
+    """
+    pairs = []
+    for upper, upper_tier in enumerate(ranking.tiers):
+        margin = 0
+        for lower in range(upper + 1, len(ranking.tiers)):
+            margin += ranking.strengths[lower - 1]
+            for chosen in upper_tier:
+                for rejected in ranking.tiers[lower]:
+                    pairs.append(Pair(chosen, rejected, margin))
+    return pairs
+
+
+def tiers_from_pairs(answer_ids: Iterable[int], pairs: Iterable[Pair]) -> Ranking:
+    """Rebuild the ranking that a complete set of pairs came from (the inverse of ranking_to_pairs).
+
+    Tier 0 is every answer that loses no pair; remove it and repeat. Strengths are the margins
+    between adjacent tiers. Raises RankingError if the pairs contradict each other (a cycle).
+    """
+    remaining = set(answer_ids)
+    pairs = list(pairs)
+    beaten_by: dict[int, set[int]] = {answer: set() for answer in remaining}
+    margins: dict[tuple[int, int], int] = {}
+    for pair in pairs:
+        if pair.chosen not in beaten_by or pair.rejected not in beaten_by:
+            raise RankingError(f"pair {pair} names an answer outside {sorted(beaten_by)}")
+        beaten_by[pair.rejected].add(pair.chosen)
+        margins[(pair.chosen, pair.rejected)] = pair.margin
+    tiers: list[tuple[int, ...]] = []
+    while remaining:
+        top = tuple(sorted(a for a in remaining if not beaten_by[a] & remaining))
+        if not top:
+            raise RankingError("the pairs contradict each other (they form a cycle)")
+        tiers.append(top)
+        remaining -= set(top)
+    strengths = [
+        margins.get((upper[0], lower[0]), DEFAULT_STRENGTH)
+        for upper, lower in zip(tiers, tiers[1:], strict=False)
+    ]
+    return Ranking(tuple(tiers), tuple(strengths))
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What one annotator decided about one prompt's shown answers.
+
+    Build with `Judgement.ranked(...)`, `Judgement.all_bad()` or `Judgement.skipped(reason)`.
+    `flags` maps an answer id to the problems flagged on it; `likert` (1-7) rates the best answer.
+    """
+
+    outcome: Outcome
+    ranking: Ranking | None = None
+    skip_reason: str | None = None
+    flags: Mapping[int, frozenset[Flag]] = field(default_factory=dict)
+    likert: int | None = None
+    comment: str = ""
+
+    @classmethod
+    def ranked(cls, ranking: Ranking, **details) -> Judgement:
+        return cls(Outcome.RANKED, ranking=ranking, **details)
+
+    @classmethod
+    def all_bad(cls, **details) -> Judgement:
+        return cls(Outcome.ALL_BAD, **details)
+
+    @classmethod
+    def skipped(cls, reason: str, **details) -> Judgement:
+        return cls(Outcome.SKIPPED, skip_reason=reason, **details)
+
+    def __post_init__(self) -> None:
+        if (self.outcome is Outcome.RANKED) != (self.ranking is not None):
+            raise RankingError("a ranking is given exactly when the outcome is 'ranked'")
+        if self.outcome is Outcome.SKIPPED and not (self.skip_reason or "").strip():
+            raise RankingError("a skipped judgement needs a reason")
+        if self.outcome is not Outcome.SKIPPED and self.skip_reason is not None:
+            raise RankingError("only a skipped judgement has a skip reason")
+        if self.likert is not None and self.likert not in LIKERT_RANGE:
+            raise RankingError(f"the overall quality score is 1 to 7, got {self.likert!r}")
+        for answer, answer_flags in self.flags.items():
+            for flag in answer_flags:
+                if not isinstance(flag, Flag):
+                    raise RankingError(f"unknown flag {flag!r} on answer {answer}")
+
+    def validate(self, shown_answer_ids: Sequence[int]) -> None:
+        """Raise RankingError unless this judgement fits the answers that were shown."""
+        if not MIN_ANSWERS <= len(shown_answer_ids) <= MAX_ANSWERS:
+            raise RankingError(
+                f"a judgement covers {MIN_ANSWERS} to {MAX_ANSWERS} answers, got {len(shown_answer_ids)}"
+            )
+        if self.ranking is not None:
+            validate_ranking(self.ranking, shown_answer_ids)
+        stray = set(self.flags) - set(shown_answer_ids)
+        if stray:
+            raise RankingError(f"flags on answers that were not shown: {sorted(stray)}")
+
+    def pairs(self) -> list[Pair]:
+        """The pairs this judgement implies: a ranking's pairs; none for "all bad" or "skipped"."""
+        return ranking_to_pairs(self.ranking) if self.ranking is not None else []

@@ -1,0 +1,192 @@
+"""The project file's schema, as sqlite-utils migrations.
+
+An applied migration is never edited: change the schema by adding a new function below. The store
+applies pending migrations when it opens a project and refuses a file that has applied a migration
+this version does not know (it was written by a newer version).
+
+Names are plural and self-explaining so the file reads well in `sqlite3` or `sqlite-utils` without
+our code. JSON columns hold lists and objects as text.
+"""
+
+import sqlite3
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATION_SET = "labeler"
+migrations = Migrations(MIGRATION_SET)
+
+
+def _run_script(db: Database, script: str) -> None:
+    """Run several statements inside the migration's transaction.
+
+    sqlite3's executescript() would COMMIT first and so break the migration's atomicity.
+    """
+    statement = ""
+    for piece in script.split(";"):
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                db.execute(statement)
+            statement = ""
+    if statement.strip(" \n;"):
+        raise ValueError(f"incomplete SQL statement in a migration: {statement[:80]!r}")
+
+
+def _append_only(db: Database, table: str, key_column: str, unique_columns: list[str]) -> None:
+    """Make `table` append-only in the database itself, whoever connects.
+
+    UPDATE and DELETE are refused. INSERT OR REPLACE would delete the old row first, and its
+    DELETE trigger only fires when recursive_triggers is on (not the default for a plain sqlite3
+    connection), so an insert that collides with an existing key is refused before it happens.
+    """
+    message = f"{table} are append-only: record a correction as a new row"
+    collides = " OR ".join(
+        [f"{key_column} = NEW.{key_column}"]
+        + ["(" + " AND ".join(f"{c} = NEW.{c}" for c in group.split(",")) + ")" for group in unique_columns]
+    )
+    _run_script(
+        db,
+        f"""
+        CREATE TRIGGER {table}_refuse_update BEFORE UPDATE ON {table}
+        BEGIN SELECT RAISE(ABORT, '{message}'); END;
+        CREATE TRIGGER {table}_refuse_delete BEFORE DELETE ON {table}
+        BEGIN SELECT RAISE(ABORT, '{message}'); END;
+        CREATE TRIGGER {table}_refuse_replace BEFORE INSERT ON {table}
+        WHEN EXISTS (SELECT 1 FROM {table} WHERE {collides})
+        BEGIN SELECT RAISE(ABORT, '{message}'); END;
+        """,
+    )
+
+
+@migrations()
+def m001_initial_schema(db: Database) -> None:
+    _run_script(
+        db,
+        """
+        -- Project-wide settings: one JSON value per key (annotators per prompt, shuffle seed, ...).
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+
+        -- Annotator guidelines, versioned; a judgement records the version its annotator saw.
+        CREATE TABLE guidelines (
+            version INTEGER PRIMARY KEY,
+            text TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+
+        CREATE TABLE annotators (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE CHECK (length(trim(name)) > 0),
+            created_at TEXT NOT NULL
+        );
+
+        -- A prompt is a text, or a chat: a JSON list of {"role", "content"} messages.
+        -- content_hash identifies a prompt by content, so importing the same prompt twice adds it once.
+        CREATE TABLE prompts (
+            id INTEGER PRIMARY KEY,
+            external_id TEXT UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('text', 'chat')),
+            content TEXT NOT NULL,
+            content_hash TEXT NOT NULL UNIQUE,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        );
+
+        -- A candidate answer to a prompt; `generation` holds the sampling settings as JSON and
+        -- `source` where it came from (an imported file, a generation run, ...).
+        CREATE TABLE answers (
+            id INTEGER PRIMARY KEY,
+            prompt_id INTEGER NOT NULL REFERENCES prompts(id),
+            text TEXT NOT NULL,
+            text_hash TEXT NOT NULL,
+            model TEXT,
+            generation TEXT NOT NULL DEFAULT '{}',
+            source TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (prompt_id, text_hash)
+        );
+
+        -- Which annotator should judge which prompt.
+        CREATE TABLE assignments (
+            prompt_id INTEGER NOT NULL REFERENCES prompts(id),
+            annotator_id INTEGER NOT NULL REFERENCES annotators(id),
+            assigned_at TEXT NOT NULL,
+            PRIMARY KEY (prompt_id, annotator_id)
+        );
+
+        -- Append-only. A correction (or an undo, outcome 'retracted') is a new row whose
+        -- `supersedes` names the uuid it replaces. tiers: JSON list of lists of answer ids, best
+        -- first; strengths: JSON list between adjacent tiers; display_order: the answer ids in the
+        -- order the annotator saw them; answers_hash: sha256 of those answers' texts in that order;
+        -- flags: JSON object answer id -> list of flags.
+        CREATE TABLE judgements (
+            id INTEGER PRIMARY KEY,
+            uuid TEXT NOT NULL UNIQUE,
+            prompt_id INTEGER NOT NULL REFERENCES prompts(id),
+            annotator_id INTEGER NOT NULL REFERENCES annotators(id),
+            seq INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            seconds_spent REAL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('ranked', 'all_bad', 'skipped', 'retracted')),
+            tiers TEXT,
+            strengths TEXT,
+            skip_reason TEXT,
+            display_order TEXT NOT NULL,
+            answers_hash TEXT NOT NULL,
+            guideline_version INTEGER,
+            flags TEXT NOT NULL DEFAULT '{}',
+            likert INTEGER CHECK (likert BETWEEN 1 AND 7),
+            comment TEXT NOT NULL DEFAULT '',
+            supersedes TEXT REFERENCES judgements(uuid),
+            UNIQUE (annotator_id, seq)
+        );
+        CREATE INDEX judgements_by_prompt ON judgements(prompt_id);
+        CREATE INDEX judgements_by_supersedes ON judgements(supersedes);
+
+        -- Every pair a judgement implies, written in the judgement's own transaction. Append-only.
+        CREATE TABLE pairs (
+            id INTEGER PRIMARY KEY,
+            judgement_id INTEGER NOT NULL REFERENCES judgements(id),
+            prompt_id INTEGER NOT NULL REFERENCES prompts(id),
+            chosen_answer_id INTEGER NOT NULL REFERENCES answers(id),
+            rejected_answer_id INTEGER NOT NULL REFERENCES answers(id),
+            margin INTEGER NOT NULL CHECK (margin > 0),
+            UNIQUE (judgement_id, chosen_answer_id, rejected_answer_id)
+        );
+
+        -- Answers a person wrote or rewrote, for supervised fine-tuning.
+        CREATE TABLE demonstrations (
+            id INTEGER PRIMARY KEY,
+            uuid TEXT NOT NULL UNIQUE,
+            prompt_id INTEGER NOT NULL REFERENCES prompts(id),
+            annotator_id INTEGER NOT NULL REFERENCES annotators(id),
+            text TEXT NOT NULL CHECK (length(trim(text)) > 0),
+            based_on_answer_id INTEGER REFERENCES answers(id),
+            created_at TEXT NOT NULL
+        );
+
+        -- A ranking in progress, saved as it changes so a crash loses nothing; one per
+        -- annotator and prompt, replaced freely and deleted when the judgement is saved.
+        CREATE TABLE drafts (
+            annotator_id INTEGER NOT NULL REFERENCES annotators(id),
+            prompt_id INTEGER NOT NULL REFERENCES prompts(id),
+            state TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (annotator_id, prompt_id)
+        );
+
+        -- The judgements that count: not superseded by a later one, and not a retraction.
+        CREATE VIEW current_judgements AS
+            SELECT j.* FROM judgements j
+            WHERE j.outcome != 'retracted'
+              AND NOT EXISTS (SELECT 1 FROM judgements later WHERE later.supersedes = j.uuid);
+
+        CREATE VIEW current_pairs AS
+            SELECT p.* FROM pairs p JOIN current_judgements j ON j.id = p.judgement_id;
+        """,
+    )
+    _append_only(db, "judgements", "uuid", ["annotator_id,seq"])
+    _append_only(db, "pairs", "id", ["judgement_id,chosen_answer_id,rejected_answer_id"])

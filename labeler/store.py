@@ -1,0 +1,611 @@
+"""The one door to a project file (SQLite), for the app, the CLI, the trainer and the tests.
+
+Rules kept here, so no caller has to remember them:
+  - `open_store` checks the file before touching it (not SQLite, not a project, corrupt, written by
+    a newer version: a clear StoreError and the file unchanged), then turns on WAL,
+    synchronous=FULL, foreign keys and a busy timeout, and applies pending migrations.
+  - Every write is one transaction opened with BEGIN IMMEDIATE and retried as a whole while the
+    database is busy. (A plain BEGIN takes the write lock only at the first write, and a writer that
+    then meets another one fails at once with "database is locked" instead of waiting.)
+  - Judgements are append-only; their pairs are written in the judgement's own transaction.
+  - One Store per thread and per process: sqlite3 connections do not cross threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlite_utils import Database
+
+from labeler import domain
+from labeler.migrations import MIGRATION_SET, migrations
+
+T = TypeVar("T")
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+DEFAULT_BUSY_TIMEOUT_S = 10.0
+_BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+
+class StoreError(Exception):
+    """A problem with a project file, in words for the person who gave us the file."""
+
+
+class ProjectNotFoundError(StoreError):
+    pass
+
+
+class NotAProjectError(StoreError):
+    pass
+
+
+class CorruptProjectError(StoreError):
+    pass
+
+
+class NewerSchemaError(StoreError):
+    pass
+
+
+class WriteFailedError(StoreError):
+    """A write could not be committed (locked, read-only, disk full...); nothing was written."""
+
+
+@dataclass(frozen=True)
+class NewAnswer:
+    text: str
+    model: str | None = None
+    generation: Mapping[str, Any] | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    id: int
+    prompt_id: int
+    text: str
+    model: str | None
+    generation: dict[str, Any]
+    source: str | None
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: int
+    external_id: str | None
+    kind: str  # "text" or "chat"
+    content: str | list[dict[str, str]]
+    metadata: dict[str, Any]
+    answers: list[Answer]
+
+
+@dataclass(frozen=True)
+class RecordedJudgement:
+    id: int
+    uuid: str
+    seq: int
+    created_at: str
+    pairs: int
+
+
+@dataclass(frozen=True)
+class ProjectStats:
+    prompts: int
+    answers: int
+    annotators: int
+    judgements: int  # current: neither superseded nor retracted
+    judgement_records: int  # every row, corrections and retractions included
+    ranked: int
+    all_bad: int
+    skipped: int
+    pairs: int  # pairs of current judgements
+    demonstrations: int
+    drafts: int
+
+
+def utc_now() -> str:
+    """UTC time as ISO 8601 with microseconds and a Z, so text order is time order."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def content_hash(prompt: str | Sequence[Mapping[str, str]]) -> str:
+    """Identity of a prompt by its content, the same however its JSON was spelled."""
+    if isinstance(prompt, str):
+        canonical = "text\x00" + prompt
+    else:
+        canonical = "chat\x00" + json.dumps(list(prompt), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def answers_hash(texts: Iterable[str]) -> str:
+    """Hash of the answer texts exactly as shown, in display order."""
+    return hashlib.sha256(json.dumps(list(texts), ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def _is_busy(error: sqlite3.Error) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in _BUSY_CODES
+
+
+def open_store(
+    path: str | Path, *, create: bool = False, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
+) -> Store:
+    """Open the project file at `path` (with `create`, make a new one if there is none)."""
+    path = Path(path)
+    _check_file_before_opening(path, create)
+    try:
+        conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
+    except sqlite3.Error as error:
+        raise StoreError(f"{path}: cannot open: {error}") from None
+    try:
+        _check_schema(conn, path, create)
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise StoreError(f"{path}: cannot use write-ahead logging here (journal mode {mode})")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        store = Store(path, conn, busy_timeout_s)
+        store.write(migrations.apply)
+    except sqlite3.DatabaseError as error:
+        conn.close()
+        code = (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF
+        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            raise CorruptProjectError(f"{path}: the project file is damaged: {error}") from None
+        raise StoreError(f"{path}: cannot open the project: {error}") from None
+    except BaseException:
+        conn.close()
+        raise
+    return store
+
+
+def _check_file_before_opening(path: Path, create: bool) -> None:
+    if path.is_dir():
+        raise NotAProjectError(f"{path}: is a folder, not a project file")
+    if not path.exists():
+        if not create:
+            raise ProjectNotFoundError(f"{path}: no such project file (create one with `labeler init`)")
+        if not path.parent.is_dir():
+            raise StoreError(f"{path}: the folder {path.parent} does not exist")
+        return
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(SQLITE_HEADER))
+    except OSError as error:
+        raise StoreError(f"{path}: cannot read: {error.strerror}") from None
+    if header != SQLITE_HEADER and not (create and header == b""):
+        raise NotAProjectError(f"{path}: not a project file (not an SQLite database)")
+
+
+def _check_schema(conn: sqlite3.Connection, path: Path, create: bool) -> None:
+    """Refuse a database that is not ours or is newer than this version, before changing it."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables:
+        if create:
+            return
+        raise NotAProjectError(f"{path}: an empty database, not a project (create one with `labeler init`)")
+    applied = set()
+    if migrations.migrations_table in tables:
+        applied = {
+            row[0]
+            for row in conn.execute(
+                f"SELECT name FROM [{migrations.migrations_table}] WHERE migration_set = ?",
+                [MIGRATION_SET],
+            )
+        }
+    if not applied:
+        raise NotAProjectError(f"{path}: an SQLite database, but not a labeler project")
+    known = {migration.name for migration in migrations._migrations}
+    unknown = sorted(applied - known)
+    if unknown:
+        raise NewerSchemaError(
+            f"{path}: written by a newer version of labeler (schema {unknown[-1]}); upgrade labeler to open it"
+        )
+
+
+class Store:
+    """An open project file. Use as a context manager, or call close()."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, busy_timeout_s: float):
+        self.path = path
+        self.conn = conn
+        self.db = Database(conn)
+        self.busy_timeout_s = busy_timeout_s
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- transactions ----------------------------------------------------------------------------
+
+    def write(self, work: Callable[[Database], T]) -> T:
+        """Run `work(db)` as one transaction (BEGIN IMMEDIATE); retry it whole while busy.
+
+        Either everything `work` wrote is committed, or nothing is and an exception says why.
+        """
+        deadline = time.monotonic() + self.busy_timeout_s
+        delay = 0.002
+        while True:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                result = work(self.db)
+                self.conn.execute("COMMIT")
+                return result
+            except sqlite3.OperationalError as error:
+                self._rollback()
+                if _is_busy(error) and time.monotonic() < deadline:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.1)
+                    continue
+                raise self._write_error(error) from None
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def _write_error(self, error: sqlite3.Error) -> Exception:
+        code = (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF
+        reasons = {
+            sqlite3.SQLITE_BUSY: "the project file is locked by another program",
+            sqlite3.SQLITE_LOCKED: "the project file is locked by another program",
+            sqlite3.SQLITE_READONLY: "the project file is read-only",
+            sqlite3.SQLITE_FULL: "the disk is full",
+            sqlite3.SQLITE_IOERR: "the disk reported an input/output error",
+            sqlite3.SQLITE_CANTOPEN: "the project file can no longer be opened",
+        }
+        if code in reasons:
+            return WriteFailedError(f"{self.path}: nothing was saved: {reasons[code]}")
+        return error
+
+    # -- settings and guidelines -----------------------------------------------------------------
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        row = self.conn.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        encoded = json.dumps(value)
+        self.write(
+            lambda db: db.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, encoded],
+            )
+        )
+
+    def add_guidelines(self, text: str) -> int:
+        """Store a new version of the guidelines; returns its version number."""
+
+        def add(db: Database) -> int:
+            (latest,) = db.execute("SELECT COALESCE(MAX(version), 0) FROM guidelines").fetchone()
+            db.execute(
+                "INSERT INTO guidelines (version, text, created_at) VALUES (?, ?, ?)",
+                [latest + 1, text, utc_now()],
+            )
+            return latest + 1
+
+        return self.write(add)
+
+    def guidelines(self) -> tuple[int, str] | None:
+        """The latest guidelines as (version, text), or None if the project has none."""
+        row = self.conn.execute(
+            "SELECT version, text FROM guidelines ORDER BY version DESC LIMIT 1"
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    # -- annotators, prompts and answers ---------------------------------------------------------
+
+    def annotator_id(self, name: str) -> int:
+        """The id of the annotator called `name`, added to the project if new."""
+        return self.write(lambda db: _annotator_id(db, name))
+
+    def add_prompt(
+        self,
+        prompt: str | Sequence[Mapping[str, str]],
+        answers: Sequence[NewAnswer] = (),
+        *,
+        external_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> tuple[int, list[int]]:
+        """Add a prompt (a text or a chat) and its answers; returns (prompt id, answer ids).
+
+        A prompt or answer already in the project (same content) is not added twice: its
+        existing id is returned, and only the new answers are added.
+        """
+        kind = "text" if isinstance(prompt, str) else "chat"
+        content = prompt if isinstance(prompt, str) else json.dumps(list(prompt), ensure_ascii=False)
+        if not content.strip() if isinstance(prompt, str) else not prompt:
+            raise StoreError("a prompt cannot be empty")
+        for answer in answers:
+            if not answer.text.strip():
+                raise StoreError("an answer cannot be empty")
+
+        def add(db: Database) -> tuple[int, list[int]]:
+            now = utc_now()
+            db.execute(
+                "INSERT INTO prompts (external_id, kind, content, content_hash, metadata, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (content_hash) DO NOTHING",
+                [external_id, kind, content, content_hash(prompt), json.dumps(metadata or {}), now],
+            )
+            (prompt_id,) = db.execute(
+                "SELECT id FROM prompts WHERE content_hash = ?", [content_hash(prompt)]
+            ).fetchone()
+            answer_ids = []
+            for answer in answers:
+                digest = text_hash(answer.text)
+                db.execute(
+                    "INSERT INTO answers (prompt_id, text, text_hash, model, generation, source, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (prompt_id, text_hash) DO NOTHING",
+                    [prompt_id, answer.text, digest, answer.model, json.dumps(answer.generation or {}),
+                     answer.source, now],
+                )
+                (answer_id,) = db.execute(
+                    "SELECT id FROM answers WHERE prompt_id = ? AND text_hash = ?", [prompt_id, digest]
+                ).fetchone()
+                answer_ids.append(answer_id)
+            return prompt_id, answer_ids
+
+        return self.write(add)
+
+    def prompt(self, prompt_id: int) -> Prompt:
+        row = self.conn.execute(
+            "SELECT id, external_id, kind, content, metadata FROM prompts WHERE id = ?", [prompt_id]
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"{self.path}: no prompt with id {prompt_id}")
+        answers = [
+            Answer(id=a[0], prompt_id=prompt_id, text=a[1], model=a[2], generation=json.loads(a[3]), source=a[4])
+            for a in self.conn.execute(
+                "SELECT id, text, model, generation, source FROM answers WHERE prompt_id = ? ORDER BY id",
+                [prompt_id],
+            )
+        ]
+        content = row[3] if row[2] == "text" else json.loads(row[3])
+        return Prompt(row[0], row[1], row[2], content, json.loads(row[4]), answers)
+
+    def prompt_ids(self) -> list[int]:
+        return [row[0] for row in self.conn.execute("SELECT id FROM prompts ORDER BY id")]
+
+    # -- judgements ------------------------------------------------------------------------------
+
+    def record_judgement(
+        self,
+        prompt_id: int,
+        annotator: str,
+        judgement: domain.Judgement,
+        display_order: Sequence[int],
+        *,
+        seconds_spent: float | None = None,
+        guideline_version: int | None = None,
+        supersedes: str | None = None,
+    ) -> RecordedJudgement:
+        """Append a judgement and every pair it implies, in one transaction.
+
+        `display_order` is the answer ids in the order the annotator saw them; the ranking must
+        place each of them exactly once. `supersedes` names the uuid of an earlier judgement of
+        the same prompt that this one corrects. The annotator's draft for the prompt is removed
+        in the same transaction, so a judgement is saved exactly once.
+        """
+        judgement.validate(list(display_order))
+
+        def record(db: Database) -> RecordedJudgement:
+            texts = _shown_answer_texts(db, prompt_id, display_order)
+            if supersedes is not None:
+                _check_supersedable(db, supersedes, prompt_id)
+            annotator_id = _annotator_id(db, annotator)
+            row = _insert_judgement(
+                db,
+                prompt_id=prompt_id,
+                annotator_id=annotator_id,
+                outcome=judgement.outcome.value,
+                tiers=json.dumps([list(t) for t in judgement.ranking.tiers]) if judgement.ranking else None,
+                strengths=json.dumps(list(judgement.ranking.strengths)) if judgement.ranking else None,
+                skip_reason=judgement.skip_reason,
+                display_order=json.dumps(list(display_order)),
+                answers_hash=answers_hash(texts),
+                seconds_spent=seconds_spent,
+                guideline_version=guideline_version,
+                flags=json.dumps(
+                    {str(a): sorted(f.value for f in fs) for a, fs in sorted(judgement.flags.items()) if fs}
+                ),
+                likert=judgement.likert,
+                comment=judgement.comment,
+                supersedes=supersedes,
+            )
+            pairs = judgement.pairs()
+            db.conn.executemany(
+                "INSERT INTO pairs (judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(row.id, prompt_id, p.chosen, p.rejected, p.margin) for p in pairs],
+            )
+            db.execute("DELETE FROM drafts WHERE annotator_id = ? AND prompt_id = ?", [annotator_id, prompt_id])
+            return RecordedJudgement(row.id, row.uuid, row.seq, row.created_at, len(pairs))
+
+        return self.write(record)
+
+    def retract_judgement(self, judgement_uuid: str, annotator: str) -> RecordedJudgement:
+        """Withdraw a judgement (undo): a new 'retracted' row supersedes it; nothing is deleted."""
+
+        def retract(db: Database) -> RecordedJudgement:
+            found = db.execute(
+                "SELECT prompt_id, display_order, answers_hash FROM judgements WHERE uuid = ?", [judgement_uuid]
+            ).fetchone()
+            if found is None:
+                raise StoreError(f"{self.path}: no judgement {judgement_uuid}")
+            prompt_id, display_order, shown_hash = found
+            _check_supersedable(db, judgement_uuid, prompt_id)
+            row = _insert_judgement(
+                db,
+                prompt_id=prompt_id,
+                annotator_id=_annotator_id(db, annotator),
+                outcome="retracted",
+                display_order=display_order,
+                answers_hash=shown_hash,
+                supersedes=judgement_uuid,
+            )
+            return RecordedJudgement(row.id, row.uuid, row.seq, row.created_at, 0)
+
+        return self.write(retract)
+
+    def judgement_pairs(self, judgement_uuid: str) -> list[domain.Pair]:
+        return [
+            domain.Pair(*row)
+            for row in self.conn.execute(
+                "SELECT p.chosen_answer_id, p.rejected_answer_id, p.margin FROM pairs p "
+                "JOIN judgements j ON j.id = p.judgement_id WHERE j.uuid = ? ORDER BY p.id",
+                [judgement_uuid],
+            )
+        ]
+
+    def judgement_row(self, judgement_uuid: str) -> dict[str, Any]:
+        """The stored row of one judgement, JSON columns decoded."""
+        cursor = self.conn.execute("SELECT * FROM judgements WHERE uuid = ?", [judgement_uuid])
+        row = cursor.fetchone()
+        if row is None:
+            raise StoreError(f"{self.path}: no judgement {judgement_uuid}")
+        record = dict(zip([c[0] for c in cursor.description], row, strict=True))
+        for column in ("tiers", "strengths", "display_order", "flags"):
+            if record[column] is not None:
+                record[column] = json.loads(record[column])
+        return record
+
+    # -- drafts and demonstrations ---------------------------------------------------------------
+
+    def save_draft(self, annotator: str, prompt_id: int, state: Mapping[str, Any]) -> None:
+        """Save (or replace) the annotator's ranking in progress for a prompt."""
+        encoded = json.dumps(state)
+        self.write(
+            lambda db: db.execute(
+                "INSERT INTO drafts (annotator_id, prompt_id, state, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (annotator_id, prompt_id) DO UPDATE SET state = excluded.state, "
+                "updated_at = excluded.updated_at",
+                [_annotator_id(db, annotator), prompt_id, encoded, utc_now()],
+            )
+        )
+
+    def draft(self, annotator: str, prompt_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT d.state FROM drafts d JOIN annotators a ON a.id = d.annotator_id "
+            "WHERE a.name = ? AND d.prompt_id = ?",
+            [annotator, prompt_id],
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def add_demonstration(
+        self, prompt_id: int, annotator: str, text: str, *, based_on_answer_id: int | None = None
+    ) -> str:
+        """Save an answer a person wrote (or rewrote from `based_on_answer_id`); returns its uuid."""
+        if not text.strip():
+            raise StoreError("a written answer cannot be empty")
+        demonstration_uuid = str(uuid.uuid4())
+        self.write(
+            lambda db: db.execute(
+                "INSERT INTO demonstrations (uuid, prompt_id, annotator_id, text, based_on_answer_id, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [demonstration_uuid, prompt_id, _annotator_id(db, annotator), text, based_on_answer_id, utc_now()],
+            )
+        )
+        return demonstration_uuid
+
+    # -- statistics ------------------------------------------------------------------------------
+
+    def stats(self) -> ProjectStats:
+        def count(sql: str) -> int:
+            return self.conn.execute(sql).fetchone()[0]
+
+        outcomes = dict(
+            self.conn.execute("SELECT outcome, COUNT(*) FROM current_judgements GROUP BY outcome").fetchall()
+        )
+        return ProjectStats(
+            prompts=count("SELECT COUNT(*) FROM prompts"),
+            answers=count("SELECT COUNT(*) FROM answers"),
+            annotators=count("SELECT COUNT(*) FROM annotators"),
+            judgements=sum(outcomes.values()),
+            judgement_records=count("SELECT COUNT(*) FROM judgements"),
+            ranked=outcomes.get("ranked", 0),
+            all_bad=outcomes.get("all_bad", 0),
+            skipped=outcomes.get("skipped", 0),
+            pairs=count("SELECT COUNT(*) FROM current_pairs"),
+            demonstrations=count("SELECT COUNT(*) FROM demonstrations"),
+            drafts=count("SELECT COUNT(*) FROM drafts"),
+        )
+
+
+# -- helpers that run inside a write transaction ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _JudgementRow:
+    id: int
+    uuid: str
+    seq: int
+    created_at: str
+
+
+def _annotator_id(db: Database, name: str) -> int:
+    name = name.strip()
+    if not name:
+        raise StoreError("an annotator needs a name")
+    db.execute(
+        "INSERT INTO annotators (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        [name, utc_now()],
+    )
+    return db.execute("SELECT id FROM annotators WHERE name = ?", [name]).fetchone()[0]
+
+
+def _shown_answer_texts(db: Database, prompt_id: int, display_order: Sequence[int]) -> list[str]:
+    """The texts of the shown answers in display order; each must be an answer of the prompt."""
+    texts = dict(db.execute("SELECT id, text FROM answers WHERE prompt_id = ?", [prompt_id]).fetchall())
+    if not texts and db.execute("SELECT 1 FROM prompts WHERE id = ?", [prompt_id]).fetchone() is None:
+        raise StoreError(f"no prompt with id {prompt_id}")
+    foreign = [a for a in display_order if a not in texts]
+    if foreign:
+        raise domain.RankingError(f"answers {foreign} are not answers of prompt {prompt_id}")
+    return [texts[a] for a in display_order]
+
+
+def _check_supersedable(db: Database, earlier_uuid: str, prompt_id: int) -> None:
+    found = db.execute(
+        "SELECT prompt_id, outcome FROM judgements WHERE uuid = ?", [earlier_uuid]
+    ).fetchone()
+    if found is None:
+        raise StoreError(f"no judgement {earlier_uuid} to correct")
+    if found[0] != prompt_id:
+        raise StoreError(f"judgement {earlier_uuid} is of another prompt")
+    if found[1] == "retracted":
+        raise StoreError(f"judgement {earlier_uuid} is a retraction, not a judgement")
+    later = db.execute("SELECT uuid FROM judgements WHERE supersedes = ?", [earlier_uuid]).fetchone()
+    if later is not None:
+        raise StoreError(f"judgement {earlier_uuid} was already superseded by {later[0]}")
+
+
+def _insert_judgement(db: Database, *, annotator_id: int, **columns: Any) -> _JudgementRow:
+    (seq,) = db.execute(
+        "SELECT COALESCE(MAX(seq), 0) + 1 FROM judgements WHERE annotator_id = ?", [annotator_id]
+    ).fetchone()
+    row = _JudgementRow(id=0, uuid=str(uuid.uuid4()), seq=seq, created_at=utc_now())
+    values = {"uuid": row.uuid, "annotator_id": annotator_id, "seq": seq, "created_at": row.created_at, **columns}
+    names = ", ".join(values)
+    placeholders = ", ".join("?" for _ in values)
+    cursor = db.execute(f"INSERT INTO judgements ({names}) VALUES ({placeholders})", list(values.values()))
+    return _JudgementRow(cursor.lastrowid, row.uuid, seq, row.created_at)

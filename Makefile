@@ -1,0 +1,38 @@
+# Two commands: `make run` opens the app on the demo project, `make test` runs lint and the suite.
+# Both set everything up first (a .venv with the project and all it needs); set-up is skipped when
+# nothing it depends on changed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: setup run test lint bench clean
+
+setup: $(INSTALLED)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# constraints.txt pins torch to the CPU build that lies on our machines' disk: an unpinned torch
+# would pull a multi-GB CUDA build.
+$(INSTALLED): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[train,dev]'
+	touch $@
+
+run: setup
+	$(BIN)/labeler
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: lint
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/store_bench.py
+	$(BIN)/python bench/kill_bench.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

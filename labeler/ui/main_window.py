@@ -1,0 +1,151 @@
+"""The main window: wiring only. A project's prompts on the left, the chosen prompt and its answers
+on the right, counts in the status bar. It gets its store in the constructor: no globals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelection, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGroupBox,
+    QLabel,
+    QListView,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from labeler import __version__
+from labeler.store import Prompt, Store, StoreError, open_store
+from labeler.ui.prompt_list import PromptListModel
+
+# Answer text is untrusted and may be huge: show at most this much at once (plain text only).
+MAX_SHOWN_CHARS = 20_000
+
+
+def _plain_text_view(text: str) -> QPlainTextEdit:
+    view = QPlainTextEdit()
+    view.setReadOnly(True)
+    shown = text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + "\n\n[… text cut here …]"
+    view.setPlainText(shown)
+    return view
+
+
+def _chat_as_text(messages: list[dict[str, str]]) -> str:
+    return "\n\n".join(f"[{m.get('role', '?')}]\n{m.get('content', '')}" for m in messages)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, store: Store):
+        super().__init__()
+        self.store = store
+        self.resize(1200, 800)
+
+        self.prompt_list = QListView()
+        self.prompt_list.setUniformItemSizes(True)
+        self.prompt_list.setAlternatingRowColors(True)
+
+        self.prompt_heading = QLabel()
+        self.prompt_heading.setTextFormat(Qt.TextFormat.PlainText)
+        self.prompt_view = QPlainTextEdit()
+        self.prompt_view.setReadOnly(True)
+        self.answers_box = QWidget()
+        self.answers_layout = QVBoxLayout(self.answers_box)
+        answers_scroll = QScrollArea()
+        answers_scroll.setWidgetResizable(True)
+        answers_scroll.setWidget(self.answers_box)
+
+        detail = QSplitter(Qt.Orientation.Vertical)
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.prompt_heading)
+        top_layout.addWidget(self.prompt_view)
+        detail.addWidget(top)
+        detail.addWidget(answers_scroll)
+        detail.setSizes([250, 550])
+
+        splitter = QSplitter()
+        splitter.addWidget(self.prompt_list)
+        splitter.addWidget(detail)
+        splitter.setSizes([360, 840])
+        self.setCentralWidget(splitter)
+
+        self._build_menus()
+        self._show_project()
+
+    def _build_menus(self) -> None:
+        self.open_action = QAction("&Open project…", self)
+        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.open_action.setStatusTip("Open another project file")
+        self.open_action.triggered.connect(self._choose_project)
+        self.quit_action = QAction("&Quit", self)
+        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        self.quit_action.setStatusTip("Close the app")
+        self.quit_action.triggered.connect(self.close)
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(self.open_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        self.about_action = QAction("&About labeler", self)
+        self.about_action.triggered.connect(
+            lambda: QMessageBox.about(self, "About labeler", f"labeler {__version__}")
+        )
+        self.menuBar().addMenu("&Help").addAction(self.about_action)
+
+    def _show_project(self) -> None:
+        self.setWindowTitle(f"{self.store.path.name} — labeler")
+        self.prompt_model = PromptListModel(self.store, self)
+        self.prompt_list.setModel(self.prompt_model)
+        self.prompt_list.selectionModel().selectionChanged.connect(self._on_selection)
+        stats = self.store.stats()
+        self.statusBar().showMessage(
+            f"{stats.prompts:,} prompts · {stats.answers:,} answers · {stats.judgements:,} judgements · "
+            f"{stats.pairs:,} pairs · {stats.annotators:,} annotators"
+        )
+        if self.prompt_model.rowCount():
+            self.prompt_list.setCurrentIndex(self.prompt_model.index(0))
+
+    def _on_selection(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
+        if selected.indexes():
+            self.show_prompt(self.store.prompt(self.prompt_model.prompt_id(selected.indexes()[0].row())))
+
+    def show_prompt(self, prompt: Prompt) -> None:
+        category = prompt.metadata.get("category")
+        self.prompt_heading.setText(
+            f"Prompt {prompt.external_id or prompt.id}" + (f" · {category}" if category else "")
+        )
+        self.prompt_view.setPlainText(prompt.content if prompt.kind == "text" else _chat_as_text(prompt.content))
+        while self.answers_layout.count():
+            self.answers_layout.takeAt(0).widget().deleteLater()
+        for number, answer in enumerate(prompt.answers, start=1):
+            card = QGroupBox(f"Answer {number}" + (f" · {answer.model}" if answer.model else ""))
+            card_layout = QVBoxLayout(card)
+            card_layout.addWidget(_plain_text_view(answer.text))
+            card.setMinimumHeight(160)
+            self.answers_layout.addWidget(card)
+
+    def _choose_project(self) -> None:
+        chosen, _ = QFileDialog.getOpenFileName(self, "Open project", "", "Projects (*.db);;All files (*)")
+        if chosen:
+            self.open_project(Path(chosen))
+
+    def open_project(self, path: Path) -> None:
+        try:
+            store = open_store(path)
+        except StoreError as error:
+            QMessageBox.warning(self, "Cannot open the project", str(error))
+            return
+        self.store.close()
+        self.store = store
+        self._show_project()
+
+    def closeEvent(self, event) -> None:
+        self.store.close()
+        super().closeEvent(event)

@@ -1,0 +1,148 @@
+"""The domain rules: tiers, strengths, the pairs they imply, validation."""
+
+from itertools import combinations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from labeler.domain import (
+    Flag,
+    Judgement,
+    Outcome,
+    Pair,
+    Ranking,
+    RankingError,
+    ranking_to_pairs,
+    tiers_from_pairs,
+    validate_ranking,
+)
+
+
+@st.composite
+def rankings(draw, min_k: int = 2, max_k: int = 9) -> tuple[list[int], Ranking]:
+    """Any valid ranking of K distinct answer ids, with random ties and strengths."""
+    k = draw(st.integers(min_k, max_k))
+    answers = draw(st.lists(st.integers(1, 10_000), min_size=k, max_size=k, unique=True))
+    order = draw(st.permutations(answers))
+    cuts = sorted(draw(st.sets(st.integers(1, k - 1))))
+    bounds = [0, *cuts, k]
+    tiers = [tuple(order[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    strengths = draw(st.lists(st.integers(1, 3), min_size=len(tiers) - 1, max_size=len(tiers) - 1))
+    return answers, Ranking(tuple(tiers), tuple(strengths))
+
+
+def tier_of(ranking: Ranking) -> dict[int, int]:
+    return {answer: index for index, tier in enumerate(ranking.tiers) for answer in tier}
+
+
+def test_example_from_the_keyboard_scheme():
+    # "3 = 1 4 2": 3 and 1 tied best, then 4, then 2, default strengths (better = 2).
+    ranking = Ranking.of([[3, 1], 4, 2])
+    pairs = set(ranking_to_pairs(ranking))
+    assert pairs == {
+        Pair(3, 4, 2), Pair(1, 4, 2),
+        Pair(3, 2, 4), Pair(1, 2, 4),
+        Pair(4, 2, 2),
+    }
+
+
+def test_margin_is_the_sum_of_strengths_between_tiers():
+    ranking = Ranking.of([10, 20, 30, 40], strengths=[1, 3, 2])
+    margins = {(p.chosen, p.rejected): p.margin for p in ranking_to_pairs(ranking)}
+    assert margins == {
+        (10, 20): 1, (10, 30): 4, (10, 40): 6,
+        (20, 30): 3, (20, 40): 5,
+        (30, 40): 2,
+    }
+
+
+def test_all_tied_gives_no_pairs():
+    assert ranking_to_pairs(Ranking.of([[1, 2, 3]])) == []
+
+
+@pytest.mark.parametrize(
+    ("tiers", "strengths", "message"),
+    [
+        ([[1, 2], [2, 3]], None, "more than once"),
+        ([[1], []], None, "empty"),
+        ([1, 2, 3], [2], "need 2 strengths"),
+        ([1, 2], [4], "strength must be 1, 2 or 3"),
+        ([1, 2], [0], "strength must be 1, 2 or 3"),
+        ([], None, "at least one tier"),
+    ],
+)
+def test_malformed_rankings_are_refused(tiers, strengths, message):
+    with pytest.raises(RankingError, match=message):
+        Ranking.of(tiers, strengths)
+
+
+def test_validation_requires_every_shown_answer_exactly_once():
+    validate_ranking(Ranking.of([2, 1, 3]), [1, 2, 3])
+    with pytest.raises(RankingError, match=r"not placed in the ranking: \[3\]"):
+        validate_ranking(Ranking.of([2, 1]), [1, 2, 3])
+    with pytest.raises(RankingError, match=r"not shown: \[4\]"):
+        validate_ranking(Ranking.of([2, 1, 3, 4]), [1, 2, 3])
+    with pytest.raises(RankingError, match="2 to 9 answers"):
+        validate_ranking(Ranking.of([1]), [1])
+    with pytest.raises(RankingError, match="2 to 9 answers"):
+        validate_ranking(Ranking.of(list(range(10))), list(range(10)))
+
+
+def test_judgement_kinds():
+    assert Judgement.all_bad().pairs() == []
+    assert Judgement.skipped("needs expertise I lack").pairs() == []
+    assert Judgement.all_bad().outcome is Outcome.ALL_BAD
+    with pytest.raises(RankingError, match="needs a reason"):
+        Judgement.skipped("  ")
+    with pytest.raises(RankingError, match="1 to 7"):
+        Judgement.all_bad(likert=8)
+    with pytest.raises(RankingError, match="unknown flag"):
+        Judgement.all_bad(flags={1: frozenset({"rude"})})
+    judgement = Judgement.ranked(Ranking.of([1, 2]), flags={3: frozenset({Flag.HARMFUL})})
+    with pytest.raises(RankingError, match=r"flags on answers that were not shown: \[3\]"):
+        judgement.validate([1, 2])
+
+
+@given(rankings())
+def test_pair_count_is_all_pairs_minus_tied_pairs(case):
+    answers, ranking = case
+    k = len(answers)
+    tied = sum(len(tier) * (len(tier) - 1) // 2 for tier in ranking.tiers)
+    pairs = ranking_to_pairs(ranking)
+    assert len(pairs) == k * (k - 1) // 2 - tied
+    assert len({(p.chosen, p.rejected) for p in pairs}) == len(pairs)
+
+
+@given(rankings())
+def test_pairs_never_contradict_and_follow_the_tiers(case):
+    _, ranking = case
+    tiers = tier_of(ranking)
+    seen = {(p.chosen, p.rejected) for p in ranking_to_pairs(ranking)}
+    for pair in ranking_to_pairs(ranking):
+        assert (pair.rejected, pair.chosen) not in seen
+        assert tiers[pair.chosen] < tiers[pair.rejected]
+        assert pair.margin == sum(ranking.strengths[tiers[pair.chosen] : tiers[pair.rejected]])
+    # Every two answers in different tiers make a pair; tied answers make none.
+    for a, b in combinations(ranking.answers, 2):
+        in_pairs = (a, b) in seen or (b, a) in seen
+        assert in_pairs == (tiers[a] != tiers[b])
+
+
+@given(rankings())
+def test_tiers_and_strengths_are_recoverable_from_the_pairs(case):
+    answers, ranking = case
+    rebuilt = tiers_from_pairs(answers, ranking_to_pairs(ranking))
+    assert [sorted(t) for t in rebuilt.tiers] == [sorted(t) for t in ranking.tiers]
+    assert rebuilt.strengths == ranking.strengths
+
+
+@given(rankings())
+def test_a_valid_ranking_validates_against_its_answers(case):
+    answers, ranking = case
+    Judgement.ranked(ranking).validate(answers)
+
+
+def test_contradicting_pairs_are_detected():
+    with pytest.raises(RankingError, match="cycle"):
+        tiers_from_pairs([1, 2, 3], [Pair(1, 2, 2), Pair(2, 3, 2), Pair(3, 1, 2)])

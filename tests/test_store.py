@@ -1,0 +1,411 @@
+"""The store: opening and refusing files, append-only judgements, pairs, corrections, drafts."""
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from labeler import domain
+from labeler.domain import Flag, Judgement, Ranking, RankingError
+from labeler.migrations import migrations
+from labeler.store import (
+    CorruptProjectError,
+    NewAnswer,
+    NewerSchemaError,
+    NotAProjectError,
+    ProjectNotFoundError,
+    StoreError,
+    WriteFailedError,
+    answers_hash,
+    open_store,
+)
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def sibling_files(path: Path) -> set[str]:
+    return {p.name for p in path.parent.iterdir()}
+
+
+# -- opening and refusing ----------------------------------------------------------------------
+
+
+def test_open_sets_durability_pragmas(store):
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert store.conn.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+
+
+def test_tables_are_readable_without_our_code(store):
+    tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {
+        "settings", "guidelines", "prompts", "answers", "annotators", "judgements", "pairs",
+        "demonstrations", "drafts", "assignments",
+    } <= tables
+
+
+def test_reopening_applies_nothing_twice(project_path):
+    open_store(project_path, create=True).close()
+    with open_store(project_path) as store:
+        applied = store.conn.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0]
+    assert applied == len(migrations._migrations)
+
+
+def test_missing_file_is_not_created(tmp_path):
+    path = tmp_path / "absent.db"
+    with pytest.raises(ProjectNotFoundError, match="no such project file"):
+        open_store(path)
+    assert not path.exists()
+
+
+def test_folder_is_refused(tmp_path):
+    with pytest.raises(NotAProjectError, match="is a folder"):
+        open_store(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"id,prompt\n1,hello\n", b"\x00" * 4096, b"SQLite format 2\x00" + b"\x00" * 100],
+    ids=["csv", "zeros", "other-header"],
+)
+def test_a_file_that_is_not_sqlite_is_refused_and_untouched(tmp_path, content):
+    path = tmp_path / "data.db"
+    path.write_bytes(content)
+    with pytest.raises(NotAProjectError, match="not a project file"):
+        open_store(path)
+    assert path.read_bytes() == content
+    assert sibling_files(path) == {"data.db"}
+
+
+def test_another_sqlite_database_is_refused_and_untouched(tmp_path):
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.commit()
+    conn.close()
+    before = file_digest(path)
+    with pytest.raises(NotAProjectError, match="not a labeler project"):
+        open_store(path)
+    assert file_digest(path) == before
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+def test_an_empty_database_is_only_opened_to_create(tmp_path):
+    path = tmp_path / "empty.db"
+    sqlite3.connect(path).execute("PRAGMA user_version = 0").close()
+    with pytest.raises(NotAProjectError, match="empty database"):
+        open_store(path)
+    open_store(path, create=True).close()
+    open_store(path).close()
+
+
+def test_a_newer_schema_is_refused_and_untouched(project_path):
+    open_store(project_path, create=True).close()
+    conn = sqlite3.connect(project_path)
+    conn.execute(
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('labeler', 'm999_future', 'x')"
+    )
+    conn.commit()
+    conn.close()
+    before = file_digest(project_path)
+    with pytest.raises(NewerSchemaError, match="newer version of labeler"):
+        open_store(project_path)
+    assert file_digest(project_path) == before
+
+
+def test_a_corrupt_project_is_refused(project_path, tmp_path):
+    with open_store(project_path, create=True) as store:
+        store.add_prompt("p", [NewAnswer(f"answer {i}" * 200) for i in range(9)])
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(project_path.read_bytes())
+    # Keep the header, scribble over the schema page and everything after it.
+    data[100:] = b"\xa5" * (len(data) - 100)
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(bytes(data))
+    before = file_digest(damaged)
+    with pytest.raises(CorruptProjectError, match="damaged"):
+        open_store(damaged)
+    assert file_digest(damaged) == before
+
+
+# -- prompts and answers ---------------------------------------------------------------------
+
+
+def test_prompts_and_answers_are_identified_by_content(store):
+    first = store.add_prompt("Explain WAL.", [NewAnswer("It logs."), NewAnswer("Write-ahead logging.")])
+    again = store.add_prompt("Explain WAL.", [NewAnswer("Write-ahead logging."), NewAnswer("A third one.")])
+    assert again[0] == first[0]
+    assert again[1][0] == first[1][1]
+    assert len(store.prompt(first[0]).answers) == 3
+
+
+def test_chat_prompts_round_trip(store):
+    chat = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
+            {"role": "user", "content": "Tell me a joke"}]
+    prompt_id, _ = store.add_prompt(chat, [NewAnswer("a"), NewAnswer("b")], metadata={"category": "chat"})
+    prompt = store.prompt(prompt_id)
+    assert prompt.kind == "chat"
+    assert prompt.content == chat
+    assert prompt.metadata == {"category": "chat"}
+    # The same chat spelled with its keys in another order is the same prompt.
+    respelled = [{"content": m["content"], "role": m["role"]} for m in chat]
+    assert store.add_prompt(respelled)[0] == prompt_id
+
+
+def test_empty_prompt_or_answer_is_refused(store):
+    with pytest.raises(StoreError, match="prompt cannot be empty"):
+        store.add_prompt("   ", [NewAnswer("a")])
+    with pytest.raises(StoreError, match="answer cannot be empty"):
+        store.add_prompt("p", [NewAnswer("a"), NewAnswer(" \n")])
+    assert store.stats().prompts == 0
+
+
+# -- judgements and pairs --------------------------------------------------------------------
+
+
+def record_ranked(store, prompt_id, answer_ids, tiers, annotator="ann", **kwargs):
+    return store.record_judgement(
+        prompt_id, annotator, Judgement.ranked(Ranking.of(tiers)), answer_ids, **kwargs
+    )
+
+
+def test_a_judgement_is_stored_with_everything_it_needs(seeded_store):
+    store, seeded = seeded_store
+    prompt_id, answers = seeded[2]  # 4 answers
+    shown = [answers[2], answers[0], answers[3], answers[1]]
+    judgement = Judgement.ranked(
+        Ranking.of([[answers[2], answers[0]], answers[3], answers[1]], strengths=[3, 1]),
+        flags={answers[1]: frozenset({Flag.HALLUCINATION, Flag.FAILS_INSTRUCTION})},
+        likert=6,
+        comment="close call",
+    )
+    version = store.add_guidelines("# Rules")
+    recorded = store.record_judgement(
+        prompt_id, "alice", judgement, shown, seconds_spent=12.5, guideline_version=version
+    )
+    row = store.judgement_row(recorded.uuid)
+    texts = {a.id: a.text for a in store.prompt(prompt_id).answers}
+    assert row["outcome"] == "ranked"
+    assert row["tiers"] == [[answers[2], answers[0]], [answers[3]], [answers[1]]]
+    assert row["strengths"] == [3, 1]
+    assert row["display_order"] == shown
+    assert row["answers_hash"] == answers_hash(texts[a] for a in shown)
+    assert row["seconds_spent"] == 12.5
+    assert row["guideline_version"] == version
+    assert row["flags"] == {str(answers[1]): ["fails_instruction", "hallucination"]}
+    assert row["likert"] == 6
+    assert row["comment"] == "close call"
+    assert row["seq"] == 1
+    assert row["created_at"].endswith("Z")
+    assert recorded.pairs == 5
+    assert set(store.judgement_pairs(recorded.uuid)) == set(domain.ranking_to_pairs(judgement.ranking))
+
+
+def test_sequence_numbers_are_per_annotator(seeded_store):
+    store, seeded = seeded_store
+    seqs = []
+    for annotator in ["alice", "bob", "alice", "alice", "bob"]:
+        prompt_id, answers = seeded[0]
+        seqs.append((annotator, record_ranked(store, prompt_id, answers, answers, annotator).seq))
+    assert seqs == [("alice", 1), ("bob", 1), ("alice", 2), ("alice", 3), ("bob", 2)]
+
+
+def test_invalid_judgements_write_nothing(seeded_store):
+    store, seeded = seeded_store
+    prompt_id, answers = seeded[1]  # 3 answers
+    other_prompt_answers = seeded[2][1]
+    with pytest.raises(RankingError, match="not placed"):
+        record_ranked(store, prompt_id, answers, answers[:2])
+    with pytest.raises(RankingError, match="not answers of prompt"):
+        record_ranked(store, prompt_id, [answers[0], other_prompt_answers[0]], [answers[0], other_prompt_answers[0]])
+    with pytest.raises(StoreError, match="no prompt with id"):
+        record_ranked(store, 9999, [1, 2], [1, 2])
+    assert store.stats().judgement_records == 0
+    assert store.stats().annotators == 0
+
+
+def test_all_bad_and_skipped_have_no_pairs(seeded_store):
+    store, seeded = seeded_store
+    prompt_id, answers = seeded[3]
+    bad = store.record_judgement(prompt_id, "ann", Judgement.all_bad(comment="all wrong"), answers)
+    skipped = store.record_judgement(prompt_id, "ann", Judgement.skipped("not my field"), answers)
+    assert bad.pairs == skipped.pairs == 0
+    assert store.judgement_row(skipped.uuid)["skip_reason"] == "not my field"
+    stats = store.stats()
+    assert (stats.all_bad, stats.skipped, stats.ranked, stats.pairs) == (1, 1, 0, 0)
+
+
+def test_a_correction_supersedes_and_counts_once(seeded_store):
+    store, seeded = seeded_store
+    prompt_id, answers = seeded[1]
+    first = record_ranked(store, prompt_id, answers, answers)
+    second = record_ranked(store, prompt_id, answers, list(reversed(answers)), supersedes=first.uuid)
+    stats = store.stats()
+    assert (stats.judgements, stats.judgement_records, stats.pairs) == (1, 2, 3)
+    current = store.conn.execute("SELECT uuid FROM current_judgements").fetchall()
+    assert current == [(second.uuid,)]
+    with pytest.raises(StoreError, match="already superseded"):
+        record_ranked(store, prompt_id, answers, answers, supersedes=first.uuid)
+    with pytest.raises(StoreError, match="another prompt"):
+        record_ranked(store, seeded[2][0], seeded[2][1], seeded[2][1], supersedes=second.uuid)
+
+
+def test_retracting_withdraws_without_deleting(seeded_store):
+    store, seeded = seeded_store
+    prompt_id, answers = seeded[0]
+    kept = record_ranked(store, prompt_id, answers, answers)
+    undone = record_ranked(store, prompt_id, answers, answers[::-1])
+    store.retract_judgement(undone.uuid, "ann")
+    stats = store.stats()
+    assert (stats.judgements, stats.judgement_records, stats.pairs) == (1, 3, 1)
+    assert store.judgement_row(undone.uuid)["outcome"] == "ranked"  # still there
+    assert store.conn.execute("SELECT uuid FROM current_judgements").fetchall() == [(kept.uuid,)]
+
+
+def plain_connection(path: Path) -> sqlite3.Connection:
+    """A connection as another tool would open it: no recursive triggers, autocommit."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert conn.execute("PRAGMA recursive_triggers").fetchone()[0] == 0
+    return conn
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE judgements SET comment = 'edited'",
+        "DELETE FROM judgements",
+        "INSERT OR REPLACE INTO judgements SELECT * FROM judgements",
+        "REPLACE INTO judgements (uuid, prompt_id, annotator_id, seq, created_at, outcome, display_order, "
+        " answers_hash) SELECT 'new-uuid', prompt_id, annotator_id, seq, created_at, outcome, display_order, "
+        " answers_hash FROM judgements",
+        "UPDATE pairs SET margin = 99",
+        "DELETE FROM pairs",
+        "INSERT OR REPLACE INTO pairs SELECT * FROM pairs",
+        "INSERT OR REPLACE INTO pairs (judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin) "
+        " SELECT judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, 7 FROM pairs",
+    ],
+)
+def test_the_database_itself_refuses_to_change_judgements_and_pairs(seeded_store, project_path, statement):
+    store, seeded = seeded_store
+    prompt_id, answers = seeded[1]
+    recorded = record_ranked(store, prompt_id, answers, answers)
+    before = (store.judgement_row(recorded.uuid), store.judgement_pairs(recorded.uuid))
+    conn = plain_connection(project_path)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute(statement)
+    conn.close()
+    assert (store.judgement_row(recorded.uuid), store.judgement_pairs(recorded.uuid)) == before
+
+
+# -- drafts, demonstrations, settings ------------------------------------------------------
+
+
+def test_a_draft_lives_until_its_judgement_is_saved(seeded_store):
+    store, seeded = seeded_store
+    prompt_id, answers = seeded[1]
+    assert store.draft("ann", prompt_id) is None
+    store.save_draft("ann", prompt_id, {"typed": [answers[0]]})
+    store.save_draft("ann", prompt_id, {"typed": [answers[0], answers[2]]})
+    assert store.draft("ann", prompt_id) == {"typed": [answers[0], answers[2]]}
+    assert store.draft("bob", prompt_id) is None
+    record_ranked(store, prompt_id, answers, answers)
+    assert store.draft("ann", prompt_id) is None
+
+
+def test_demonstrations_and_settings(seeded_store):
+    store, seeded = seeded_store
+    prompt_id, answers = seeded[0]
+    store.add_demonstration(prompt_id, "ann", "A better answer.", based_on_answer_id=answers[0])
+    with pytest.raises(StoreError, match="cannot be empty"):
+        store.add_demonstration(prompt_id, "ann", "  ")
+    assert store.stats().demonstrations == 1
+    assert store.setting("annotators_per_prompt", 1) == 1
+    store.set_setting("annotators_per_prompt", 3)
+    store.set_setting("annotators_per_prompt", 2)
+    assert store.setting("annotators_per_prompt") == 2
+    assert store.guidelines() is None
+    store.add_guidelines("v1")
+    assert store.add_guidelines("v2") == 2
+    assert store.guidelines() == (2, "v2")
+
+
+# -- transactions ----------------------------------------------------------------------------
+
+
+def test_every_write_begins_immediate(seeded_store):
+    store, seeded = seeded_store
+    statements = []
+    store.conn.set_trace_callback(statements.append)
+    prompt_id, answers = seeded[1]
+    record_ranked(store, prompt_id, answers, answers)
+    store.save_draft("ann", prompt_id, {})
+    store.set_setting("x", 1)
+    store.conn.set_trace_callback(None)
+    begins = [s for s in statements if s.startswith("BEGIN")]
+    assert begins == ["BEGIN IMMEDIATE"] * 3
+    assert statements.count("COMMIT") == 3
+
+
+def test_a_failing_write_rolls_back_everything(seeded_store):
+    store, _ = seeded_store
+
+    def half_then_fail(db):
+        db.execute("INSERT INTO settings (key, value) VALUES ('half', '1')")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        store.write(half_then_fail)
+    assert store.setting("half") is None
+    assert not store.conn.in_transaction
+
+
+def test_a_busy_write_waits_for_the_lock_then_succeeds(seeded_store, project_path):
+    store, seeded = seeded_store
+    blocker = sqlite3.connect(project_path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, lambda: blocker.execute("COMMIT"))
+    release.start()
+    started = time.monotonic()
+    prompt_id, answers = seeded[1]
+    recorded = record_ranked(store, prompt_id, answers, answers)
+    waited = time.monotonic() - started
+    release.join()
+    blocker.close()
+    assert waited >= 0.2
+    assert store.judgement_pairs(recorded.uuid)
+
+
+def test_a_lock_that_never_clears_is_a_clear_error_and_writes_nothing(project_path):
+    with open_store(project_path, create=True, busy_timeout_s=0.3) as store:
+        blocker = sqlite3.connect(project_path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        with pytest.raises(WriteFailedError, match="nothing was saved: the project file is locked"):
+            store.add_prompt("p", [NewAnswer("a"), NewAnswer("b")])
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        assert store.stats().prompts == 0
+
+
+def test_pairs_reference_real_answers(seeded_store):
+    store, _ = seeded_store
+    orphans = store.conn.execute("PRAGMA foreign_key_check").fetchall()
+    assert orphans == []
+    with pytest.raises(sqlite3.IntegrityError):
+        store.write(lambda db: db.execute(
+            "INSERT INTO answers (prompt_id, text, text_hash, created_at) VALUES (424242, 't', 'h', 'now')"
+        ))
+
+
+def test_judgement_rows_keep_json_readable_by_other_tools(seeded_store, project_path):
+    store, seeded = seeded_store
+    prompt_id, answers = seeded[1]
+    record_ranked(store, prompt_id, answers, [[answers[0], answers[1]], answers[2]])
+    tiers = plain_connection(project_path).execute("SELECT tiers FROM judgements").fetchone()[0]
+    assert json.loads(tiers) == [[answers[0], answers[1]], [answers[2]]]

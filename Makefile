@@ -26,6 +26,7 @@ run: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest

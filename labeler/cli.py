@@ -25,11 +25,15 @@ EXIT_INTERRUPTED = 130
 
 def cmd_init(args: argparse.Namespace) -> int:
     path: Path = args.project
+    if args.annotators_per_prompt < 1:
+        raise StoreError("--annotators-per-prompt must be at least 1")
     if path.exists() and path.stat().st_size > 0:
         raise StoreError(f"{path}: already exists; choose a new file name")
+    guidelines = (
+        args.guidelines.read_text(encoding="utf-8") if args.guidelines else bundled_text("guidelines.md")
+    )
     with open_store(path, create=True) as store:
         store.set_setting("annotators_per_prompt", args.annotators_per_prompt)
-        guidelines = args.guidelines.read_text(encoding="utf-8") if args.guidelines else bundled_text("guidelines.md")
         store.add_guidelines(guidelines)
     print(f"created {path}")
     return 0
@@ -66,11 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     init = commands.add_parser("init", help="create a new, empty project file")
     init.add_argument("project", type=Path, metavar="PROJECT", help="path of the new project file")
     init.add_argument(
-        "--annotators-per-prompt", type=int, default=1, metavar="N",
+        "--annotators-per-prompt",
+        type=int,
+        default=1,
+        metavar="N",
         help="how many annotators should judge each prompt (default 1)",
     )
     init.add_argument(
-        "--guidelines", type=Path, metavar="FILE",
+        "--guidelines",
+        type=Path,
+        metavar="FILE",
         help="annotator guidelines as a markdown file (default: the bundled guidelines)",
     )
     init.set_defaults(run=cmd_init)

@@ -12,6 +12,7 @@ Standard library only: the store, the importers, the GUI and the trainer all bui
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
@@ -94,9 +95,7 @@ class Ranking:
 
         Without `strengths`, every step between tiers gets the default strength (better).
         """
-        normalised = tuple(
-            (item,) if isinstance(item, int) else tuple(item) for item in tiers
-        )
+        normalised = tuple((item,) if isinstance(item, int) else tuple(item) for item in tiers)
         if strengths is None:
             steps = tuple(DEFAULT_STRENGTH for _ in range(max(len(normalised) - 1, 0)))
         else:
@@ -114,9 +113,7 @@ def validate_ranking(ranking: Ranking, answer_ids: Iterable[int]) -> None:
     if len(expected) != len(set(expected)):
         raise RankingError("the shown answers contain the same answer twice")
     if not MIN_ANSWERS <= len(expected) <= MAX_ANSWERS:
-        raise RankingError(
-            f"a judgement covers {MIN_ANSWERS} to {MAX_ANSWERS} answers, got {len(expected)}"
-        )
+        raise RankingError(f"a judgement covers {MIN_ANSWERS} to {MAX_ANSWERS} answers, got {len(expected)}")
     missing = set(expected) - ranking.answers
     unknown = ranking.answers - set(expected)
     if missing:
@@ -165,8 +162,7 @@ def tiers_from_pairs(answer_ids: Iterable[int], pairs: Iterable[Pair]) -> Rankin
         tiers.append(top)
         remaining -= set(top)
     strengths = [
-        margins.get((upper[0], lower[0]), DEFAULT_STRENGTH)
-        for upper, lower in zip(tiers, tiers[1:], strict=False)
+        margins.get((upper[0], lower[0]), DEFAULT_STRENGTH) for upper, lower in itertools.pairwise(tiers)
     ]
     return Ranking(tuple(tiers), tuple(strengths))
 

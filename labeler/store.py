@@ -201,7 +201,8 @@ def _check_schema(conn: sqlite3.Connection, path: Path, create: bool) -> None:
         applied = {
             row[0]
             for row in conn.execute(
-                f"SELECT name FROM [{migrations.migrations_table}] WHERE migration_set = ?",
+                # The table name is sqlite-utils' constant, not input.
+                f"SELECT name FROM [{migrations.migrations_table}] WHERE migration_set = ?",  # noqa: S608
                 [MIGRATION_SET],
             )
         }
@@ -211,7 +212,8 @@ def _check_schema(conn: sqlite3.Connection, path: Path, create: bool) -> None:
     unknown = sorted(applied - known)
     if unknown:
         raise NewerSchemaError(
-            f"{path}: written by a newer version of labeler (schema {unknown[-1]}); upgrade labeler to open it"
+            f"{path}: written by a newer version of labeler (schema {unknown[-1]}); "
+            "upgrade labeler to open it"
         )
 
 
@@ -356,8 +358,15 @@ class Store:
                 db.execute(
                     "INSERT INTO answers (prompt_id, text, text_hash, model, generation, source, created_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (prompt_id, text_hash) DO NOTHING",
-                    [prompt_id, answer.text, digest, answer.model, json.dumps(answer.generation or {}),
-                     answer.source, now],
+                    [
+                        prompt_id,
+                        answer.text,
+                        digest,
+                        answer.model,
+                        json.dumps(answer.generation or {}),
+                        answer.source,
+                        now,
+                    ],
                 )
                 (answer_id,) = db.execute(
                     "SELECT id FROM answers WHERE prompt_id = ? AND text_hash = ?", [prompt_id, digest]
@@ -374,7 +383,9 @@ class Store:
         if row is None:
             raise StoreError(f"{self.path}: no prompt with id {prompt_id}")
         answers = [
-            Answer(id=a[0], prompt_id=prompt_id, text=a[1], model=a[2], generation=json.loads(a[3]), source=a[4])
+            Answer(
+                id=a[0], prompt_id=prompt_id, text=a[1], model=a[2], generation=json.loads(a[3]), source=a[4]
+            )
             for a in self.conn.execute(
                 "SELECT id, text, model, generation, source FROM answers WHERE prompt_id = ? ORDER BY id",
                 [prompt_id],
@@ -438,7 +449,9 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?)",
                 [(row.id, prompt_id, p.chosen, p.rejected, p.margin) for p in pairs],
             )
-            db.execute("DELETE FROM drafts WHERE annotator_id = ? AND prompt_id = ?", [annotator_id, prompt_id])
+            db.execute(
+                "DELETE FROM drafts WHERE annotator_id = ? AND prompt_id = ?", [annotator_id, prompt_id]
+            )
             return RecordedJudgement(row.id, row.uuid, row.seq, row.created_at, len(pairs))
 
         return self.write(record)
@@ -448,7 +461,8 @@ class Store:
 
         def retract(db: Database) -> RecordedJudgement:
             found = db.execute(
-                "SELECT prompt_id, display_order, answers_hash FROM judgements WHERE uuid = ?", [judgement_uuid]
+                "SELECT prompt_id, display_order, answers_hash FROM judgements WHERE uuid = ?",
+                [judgement_uuid],
             ).fetchone()
             if found is None:
                 raise StoreError(f"{self.path}: no judgement {judgement_uuid}")
@@ -520,9 +534,17 @@ class Store:
         demonstration_uuid = str(uuid.uuid4())
         self.write(
             lambda db: db.execute(
-                "INSERT INTO demonstrations (uuid, prompt_id, annotator_id, text, based_on_answer_id, created_at) "
+                "INSERT INTO demonstrations "
+                "(uuid, prompt_id, annotator_id, text, based_on_answer_id, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [demonstration_uuid, prompt_id, _annotator_id(db, annotator), text, based_on_answer_id, utc_now()],
+                [
+                    demonstration_uuid,
+                    prompt_id,
+                    _annotator_id(db, annotator),
+                    text,
+                    based_on_answer_id,
+                    utc_now(),
+                ],
             )
         )
         return demonstration_uuid
@@ -585,9 +607,7 @@ def _shown_answer_texts(db: Database, prompt_id: int, display_order: Sequence[in
 
 
 def _check_supersedable(db: Database, earlier_uuid: str, prompt_id: int) -> None:
-    found = db.execute(
-        "SELECT prompt_id, outcome FROM judgements WHERE uuid = ?", [earlier_uuid]
-    ).fetchone()
+    found = db.execute("SELECT prompt_id, outcome FROM judgements WHERE uuid = ?", [earlier_uuid]).fetchone()
     if found is None:
         raise StoreError(f"no judgement {earlier_uuid} to correct")
     if found[0] != prompt_id:
@@ -604,8 +624,18 @@ def _insert_judgement(db: Database, *, annotator_id: int, **columns: Any) -> _Ju
         "SELECT COALESCE(MAX(seq), 0) + 1 FROM judgements WHERE annotator_id = ?", [annotator_id]
     ).fetchone()
     row = _JudgementRow(id=0, uuid=str(uuid.uuid4()), seq=seq, created_at=utc_now())
-    values = {"uuid": row.uuid, "annotator_id": annotator_id, "seq": seq, "created_at": row.created_at, **columns}
+    values = {
+        "uuid": row.uuid,
+        "annotator_id": annotator_id,
+        "seq": seq,
+        "created_at": row.created_at,
+        **columns,
+    }
     names = ", ".join(values)
     placeholders = ", ".join("?" for _ in values)
-    cursor = db.execute(f"INSERT INTO judgements ({names}) VALUES ({placeholders})", list(values.values()))
+    # Column names come from this module's keyword arguments, never from input; values are bound.
+    cursor = db.execute(
+        f"INSERT INTO judgements ({names}) VALUES ({placeholders})",  # noqa: S608
+        list(values.values()),
+    )
     return _JudgementRow(cursor.lastrowid, row.uuid, seq, row.created_at)

@@ -1,6 +1,6 @@
 """The domain rules: tiers, strengths, the pairs they imply, validation."""
 
-from itertools import combinations
+from itertools import combinations, pairwise
 
 import pytest
 from hypothesis import given
@@ -27,7 +27,7 @@ def rankings(draw, min_k: int = 2, max_k: int = 9) -> tuple[list[int], Ranking]:
     order = draw(st.permutations(answers))
     cuts = sorted(draw(st.sets(st.integers(1, k - 1))))
     bounds = [0, *cuts, k]
-    tiers = [tuple(order[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    tiers = [tuple(order[a:b]) for a, b in pairwise(bounds)]
     strengths = draw(st.lists(st.integers(1, 3), min_size=len(tiers) - 1, max_size=len(tiers) - 1))
     return answers, Ranking(tuple(tiers), tuple(strengths))
 
@@ -41,8 +41,10 @@ def test_example_from_the_keyboard_scheme():
     ranking = Ranking.of([[3, 1], 4, 2])
     pairs = set(ranking_to_pairs(ranking))
     assert pairs == {
-        Pair(3, 4, 2), Pair(1, 4, 2),
-        Pair(3, 2, 4), Pair(1, 2, 4),
+        Pair(3, 4, 2),
+        Pair(1, 4, 2),
+        Pair(3, 2, 4),
+        Pair(1, 2, 4),
         Pair(4, 2, 2),
     }
 
@@ -51,8 +53,11 @@ def test_margin_is_the_sum_of_strengths_between_tiers():
     ranking = Ranking.of([10, 20, 30, 40], strengths=[1, 3, 2])
     margins = {(p.chosen, p.rejected): p.margin for p in ranking_to_pairs(ranking)}
     assert margins == {
-        (10, 20): 1, (10, 30): 4, (10, 40): 6,
-        (20, 30): 3, (20, 40): 5,
+        (10, 20): 1,
+        (10, 30): 4,
+        (10, 40): 6,
+        (20, 30): 3,
+        (20, 40): 5,
         (30, 40): 2,
     }
 

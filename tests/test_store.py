@@ -46,8 +46,16 @@ def test_open_sets_durability_pragmas(store):
 def test_tables_are_readable_without_our_code(store):
     tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {
-        "settings", "guidelines", "prompts", "answers", "annotators", "judgements", "pairs",
-        "demonstrations", "drafts", "assignments",
+        "settings",
+        "guidelines",
+        "prompts",
+        "answers",
+        "annotators",
+        "judgements",
+        "pairs",
+        "demonstrations",
+        "drafts",
+        "assignments",
     } <= tables
 
 
@@ -110,7 +118,8 @@ def test_a_newer_schema_is_refused_and_untouched(project_path):
     open_store(project_path, create=True).close()
     conn = sqlite3.connect(project_path)
     conn.execute(
-        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('labeler', 'm999_future', 'x')"
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+        "VALUES ('labeler', 'm999_future', 'x')"
     )
     conn.commit()
     conn.close()
@@ -147,8 +156,11 @@ def test_prompts_and_answers_are_identified_by_content(store):
 
 
 def test_chat_prompts_round_trip(store):
-    chat = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
-            {"role": "user", "content": "Tell me a joke"}]
+    chat = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Tell me a joke"},
+    ]
     prompt_id, _ = store.add_prompt(chat, [NewAnswer("a"), NewAnswer("b")], metadata={"category": "chat"})
     prompt = store.prompt(prompt_id)
     assert prompt.kind == "chat"
@@ -224,7 +236,9 @@ def test_invalid_judgements_write_nothing(seeded_store):
     with pytest.raises(RankingError, match="not placed"):
         record_ranked(store, prompt_id, answers, answers[:2])
     with pytest.raises(RankingError, match="not answers of prompt"):
-        record_ranked(store, prompt_id, [answers[0], other_prompt_answers[0]], [answers[0], other_prompt_answers[0]])
+        record_ranked(
+            store, prompt_id, [answers[0], other_prompt_answers[0]], [answers[0], other_prompt_answers[0]]
+        )
     with pytest.raises(StoreError, match="no prompt with id"):
         record_ranked(store, 9999, [1, 2], [1, 2])
     assert store.stats().judgement_records == 0
@@ -288,7 +302,8 @@ def plain_connection(path: Path) -> sqlite3.Connection:
         "UPDATE pairs SET margin = 99",
         "DELETE FROM pairs",
         "INSERT OR REPLACE INTO pairs SELECT * FROM pairs",
-        "INSERT OR REPLACE INTO pairs (judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin) "
+        "INSERT OR REPLACE INTO pairs "
+        " (judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin) "
         " SELECT judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, 7 FROM pairs",
     ],
 )
@@ -398,9 +413,12 @@ def test_pairs_reference_real_answers(seeded_store):
     orphans = store.conn.execute("PRAGMA foreign_key_check").fetchall()
     assert orphans == []
     with pytest.raises(sqlite3.IntegrityError):
-        store.write(lambda db: db.execute(
-            "INSERT INTO answers (prompt_id, text, text_hash, created_at) VALUES (424242, 't', 'h', 'now')"
-        ))
+        store.write(
+            lambda db: db.execute(
+                "INSERT INTO answers (prompt_id, text, text_hash, created_at) "
+                "VALUES (424242, 't', 'h', 'now')"
+            )
+        )
 
 
 def test_judgement_rows_keep_json_readable_by_other_tools(seeded_store, project_path):

@@ -82,11 +82,11 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         self.open_action = QAction("&Open project…", self)
-        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.open_action.setShortcut(QKeySequence("Ctrl+O"))
         self.open_action.setStatusTip("Open another project file")
         self.open_action.triggered.connect(self._choose_project)
         self.quit_action = QAction("&Quit", self)
-        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         self.quit_action.setStatusTip("Close the app")
         self.quit_action.triggered.connect(self.close)
         file_menu = self.menuBar().addMenu("&File")
@@ -121,7 +121,9 @@ class MainWindow(QMainWindow):
         self.prompt_heading.setText(
             f"Prompt {prompt.external_id or prompt.id}" + (f" · {category}" if category else "")
         )
-        self.prompt_view.setPlainText(prompt.content if prompt.kind == "text" else _chat_as_text(prompt.content))
+        self.prompt_view.setPlainText(
+            prompt.content if prompt.kind == "text" else _chat_as_text(prompt.content)
+        )
         while self.answers_layout.count():
             self.answers_layout.takeAt(0).widget().deleteLater()
         for number, answer in enumerate(prompt.answers, start=1):

@@ -1,0 +1,1 @@
+"""Data files the installed app needs at run time (installed as the package `labeler.resources`)."""

@@ -1,0 +1,141 @@
+"""The real console scripts, run in a subprocess on real files."""
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labeler import __version__
+from labeler.domain import Judgement, Ranking
+from labeler.store import NewAnswer, open_store
+
+BIN = Path(sys.executable).parent
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "LABELER_DEBUG"}
+    return subprocess.run(
+        [str(BIN / args[0]), *args[1:]], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_version():
+    assert run("labeler", "--version").stdout.strip() == f"labeler {__version__}"
+    assert run("labeler-train", "--version").stdout.strip() == f"labeler-train {__version__}"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["labeler"],
+        ["labeler", "init"],
+        ["labeler", "stats"],
+        ["labeler", "gui"],
+        ["labeler-train"],
+        ["labeler-train", "env"],
+    ],
+)
+def test_help_on_every_command(command):
+    result = run(*command, "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage:")
+
+
+def test_init_then_stats(tmp_path):
+    project = tmp_path / "new.db"
+    created = run("labeler", "init", str(project), "--annotators-per-prompt", "3")
+    assert created.returncode == 0, created.stderr
+    with open_store(project) as store:
+        assert store.setting("annotators_per_prompt") == 3
+        version, text = store.guidelines()
+        assert version == 1
+        assert "Version 1" in text
+        prompt_id, answers = store.add_prompt("p", [NewAnswer("a"), NewAnswer("b"), NewAnswer("c")])
+        store.record_judgement(
+            prompt_id, "ann", Judgement.ranked(Ranking.of([[answers[0], answers[1]], answers[2]])), answers
+        )
+    stats = run("labeler", "stats", str(project), "--json")
+    assert stats.returncode == 0, stats.stderr
+    counts = json.loads(stats.stdout)
+    assert (
+        counts["prompts"],
+        counts["answers"],
+        counts["judgements"],
+        counts["pairs"],
+        counts["annotators"],
+    ) == (1, 3, 1, 2, 1)
+    table = run("labeler", "stats", str(project)).stdout
+    assert "pairs" in table
+    assert "2" in table
+
+
+def test_init_with_own_guidelines(tmp_path):
+    guidelines = tmp_path / "rules.md"
+    guidelines.write_text("# Our rules\nBe kind.")
+    assert run("labeler", "init", str(tmp_path / "p.db"), "--guidelines", str(guidelines)).returncode == 0
+    with open_store(tmp_path / "p.db") as store:
+        assert store.guidelines() == (1, "# Our rules\nBe kind.")
+
+
+def test_init_refuses_to_overwrite(tmp_path):
+    project = tmp_path / "p.db"
+    assert run("labeler", "init", str(project)).returncode == 0
+    before = project.read_bytes()
+    assert_one_line_error(run("labeler", "init", str(project)), str(project), "already exists")
+    assert project.read_bytes() == before
+
+
+def test_errors_are_one_line(tmp_path):
+    assert_one_line_error(
+        run("labeler", "stats", str(tmp_path / "absent.db")), "absent.db", "no such project file"
+    )
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("hello")
+    assert_one_line_error(run("labeler", "stats", str(text_file)), "notes.txt", "not a project file")
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").close()
+    assert_one_line_error(run("labeler", "stats", str(other)), "not a labeler project")
+    assert_one_line_error(run("labeler", "init", str(tmp_path / "no" / "such" / "dir.db")), "does not exist")
+    assert_one_line_error(
+        run("labeler", "init", str(tmp_path / "x.db"), "--guidelines", str(tmp_path / "nope.md")), "nope.md"
+    )
+    assert_one_line_error(
+        run("labeler", "init", str(tmp_path / "y.db"), "--annotators-per-prompt", "0"), "at least 1"
+    )
+
+
+def test_usage_errors_exit_2_without_traceback():
+    result = run("labeler", "frobnicate")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "invalid choice" in result.stderr
+
+
+def test_python_dash_m_works_for_both_packages():
+    for module, name in [("labeler", "labeler"), ("trainer", "labeler-train")]:
+        result = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True)
+        assert result.stdout.strip() == f"{name} {__version__}"
+
+
+def test_trainer_env_reports_the_stack():
+    result = run("labeler-train", "env", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    import torch
+
+    assert report["torch"] == torch.__version__
+    assert report["torch_threads"] >= 1
+    assert set(report["embedded_models"]) == {"minilm", "smollm2"}

@@ -1,0 +1,108 @@
+"""The app's window, driven through real widgets and shortcuts (pytest-qt, offscreen)."""
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QStandardPaths, Qt
+
+from labeler.store import NewAnswer, open_store
+from labeler.ui.app import DEMO_FILE_NAME, ensure_demo_project
+from labeler.ui.main_window import MAX_SHOWN_CHARS, MainWindow
+
+
+@pytest.fixture
+def window(qtbot, seeded_store):
+    store, _ = seeded_store
+    shown = MainWindow(store)
+    qtbot.addWidget(shown)
+    shown.show()
+    return shown
+
+
+def answer_cards(window):
+    return [window.answers_layout.itemAt(i).widget() for i in range(window.answers_layout.count())]
+
+
+def test_the_window_lists_prompts_and_shows_the_first(window, seeded_store):
+    _store, seeded = seeded_store
+    assert window.prompt_model.rowCount() == len(seeded)
+    assert window.prompt_view.toPlainText() == "prompt number 0"
+    assert len(answer_cards(window)) == len(seeded[0][1])
+    assert "8 prompts" in window.statusBar().currentMessage()
+
+
+def test_arrow_keys_move_through_prompts(qtbot, window, seeded_store):
+    _, seeded = seeded_store
+    window.prompt_list.setFocus()
+    qtbot.keyClick(window.prompt_list, Qt.Key.Key_Down)
+    qtbot.keyClick(window.prompt_list, Qt.Key.Key_Down)
+    assert window.prompt_view.toPlainText() == "prompt number 2"
+    cards = answer_cards(window)
+    assert len(cards) == len(seeded[2][1])
+    assert cards[0].title().startswith("Answer 1 · model-")
+
+
+def test_a_huge_answer_is_cut_and_the_chat_is_shown_as_turns(qtbot, store):
+    chat = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": "Write a lot"},
+    ]
+    store.add_prompt(chat, [NewAnswer("x" * 1_000_000), NewAnswer("short")])
+    shown = MainWindow(store)
+    qtbot.addWidget(shown)
+    assert "[user]\nHi" in shown.prompt_view.toPlainText()
+    assert shown.prompt_model.data(shown.prompt_model.index(0)).startswith("💬 Write a lot")
+    text_view = answer_cards(shown)[0].findChild(type(shown.prompt_view))
+    assert len(text_view.toPlainText()) < MAX_SHOWN_CHARS + 100
+
+
+def test_answer_text_is_never_rendered_as_html(qtbot, store):
+    store.add_prompt(
+        "<b>bold?</b>", [NewAnswer("<img src='/etc/passwd'>"), NewAnswer("<a href='x'>link</a>")]
+    )
+    shown = MainWindow(store)
+    qtbot.addWidget(shown)
+    assert shown.prompt_view.toPlainText() == "<b>bold?</b>"
+    cards = answer_cards(shown)
+    assert cards[0].findChild(type(shown.prompt_view)).toPlainText() == "<img src='/etc/passwd'>"
+
+
+def test_opening_a_non_project_keeps_the_current_one(qtbot, window, tmp_path, monkeypatch):
+    warnings = []
+    monkeypatch.setattr("labeler.ui.main_window.QMessageBox.warning", lambda *args: warnings.append(args[2]))
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a project")
+    window.open_project(bad)
+    assert warnings
+    assert "not a project file" in warnings[0]
+    assert window.prompt_model.rowCount() == 8
+
+
+def test_opening_another_project(qtbot, window, tmp_path):
+    other = tmp_path / "other.db"
+    with open_store(other, create=True) as store:
+        store.add_prompt("the other project's prompt", [NewAnswer("a"), NewAnswer("b")])
+    window.open_project(other)
+    assert window.windowTitle().startswith("other.db")
+    assert window.prompt_view.toPlainText() == "the other project's prompt"
+
+
+def test_ctrl_q_closes_the_window(qtbot, window):
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    assert not window.isVisible()
+
+
+def test_the_demo_is_copied_once_to_the_user_data_folder(qapp, tmp_path):
+    QStandardPaths.setTestModeEnabled(True)
+    path = ensure_demo_project(tmp_path)
+    assert path == tmp_path / DEMO_FILE_NAME
+    with open_store(path) as store:
+        store.save_draft("ann", store.prompt_ids()[0], {"typed": [1]})
+    # A second start keeps the user's copy (and its work) as it is.
+    assert ensure_demo_project(tmp_path) == path
+    with open_store(path) as store:
+        assert store.stats().drafts == 1
+    assert sorted(p.name for p in Path(tmp_path).iterdir() if not p.name.startswith(DEMO_FILE_NAME)) == []

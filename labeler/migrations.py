@@ -8,13 +8,42 @@ Names are plural and self-explaining so the file reads well in `sqlite3` or `sql
 our code. JSON columns hold lists and objects as text.
 """
 
-import sqlite3
+from __future__ import annotations
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+import sqlite3
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 MIGRATION_SET = "labeler"
-migrations = Migrations(MIGRATION_SET)
+MIGRATIONS_TABLE = "_sqlite_migrations"  # where sqlite-utils records applied migrations
+# The migrations in the order they apply; a file records each one's function name once applied.
+SCHEMA: list[Callable[[Database], None]] = []
+
+
+def migration(function: Callable[[Database], None]) -> Callable[[Database], None]:
+    SCHEMA.append(function)
+    return function
+
+
+def known_migration_names() -> set[str]:
+    return {function.__name__ for function in SCHEMA}
+
+
+def apply_migrations(conn: sqlite3.Connection) -> None:
+    """Apply pending migrations inside the caller's transaction (the store's BEGIN IMMEDIATE), so
+    two processes opening a new project at once cannot both create the schema."""
+    # Imported here, not at the top: sqlite-utils imports pandas when it is installed (0.6 s),
+    # and opening an up-to-date project needs no migration.
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations(MIGRATION_SET)
+    for function in SCHEMA:
+        migrations()(function)
+    migrations.apply(Database(conn))
 
 
 def _run_script(db: Database, script: str) -> None:
@@ -59,7 +88,7 @@ def _append_only(db: Database, table: str, key_column: str, unique_columns: list
     )
 
 
-@migrations()
+@migration
 def m001_initial_schema(db: Database) -> None:
     _run_script(
         db,

@@ -24,10 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlite_utils import Database
-
 from labeler import domain
-from labeler.migrations import MIGRATION_SET, migrations
+from labeler.migrations import MIGRATION_SET, MIGRATIONS_TABLE, apply_migrations, known_migration_names
 
 T = TypeVar("T")
 
@@ -158,7 +156,8 @@ def open_store(
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         store = Store(path, conn, busy_timeout_s)
-        store.write(migrations.apply)
+        if _pending_migrations(conn):
+            store.write(apply_migrations)
     except sqlite3.DatabaseError as error:
         conn.close()
         code = (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF
@@ -189,27 +188,36 @@ def _check_file_before_opening(path: Path, create: bool) -> None:
         raise NotAProjectError(f"{path}: not a project file (not an SQLite database)")
 
 
+def _applied_migrations(conn: sqlite3.Connection) -> set[str] | None:
+    """Names of our applied migrations; None if the database has no migrations table."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if MIGRATIONS_TABLE not in tables:
+        return None
+    return {
+        row[0]
+        for row in conn.execute(
+            # The table name is a constant, not input.
+            f"SELECT name FROM [{MIGRATIONS_TABLE}] WHERE migration_set = ?",  # noqa: S608
+            [MIGRATION_SET],
+        )
+    }
+
+
+def _pending_migrations(conn: sqlite3.Connection) -> bool:
+    return known_migration_names() - (_applied_migrations(conn) or set()) != set()
+
+
 def _check_schema(conn: sqlite3.Connection, path: Path, create: bool) -> None:
     """Refuse a database that is not ours or is newer than this version, before changing it."""
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if not tables:
+    is_empty = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+    if is_empty:
         if create:
             return
         raise NotAProjectError(f"{path}: an empty database, not a project (create one with `labeler init`)")
-    applied = set()
-    if migrations.migrations_table in tables:
-        applied = {
-            row[0]
-            for row in conn.execute(
-                # The table name is sqlite-utils' constant, not input.
-                f"SELECT name FROM [{migrations.migrations_table}] WHERE migration_set = ?",  # noqa: S608
-                [MIGRATION_SET],
-            )
-        }
+    applied = _applied_migrations(conn)
     if not applied:
         raise NotAProjectError(f"{path}: an SQLite database, but not a labeler project")
-    known = {migration.name for migration in migrations._migrations}
-    unknown = sorted(applied - known)
+    unknown = sorted(applied - known_migration_names())
     if unknown:
         raise NewerSchemaError(
             f"{path}: written by a newer version of labeler (schema {unknown[-1]}); "
@@ -223,7 +231,6 @@ class Store:
     def __init__(self, path: Path, conn: sqlite3.Connection, busy_timeout_s: float):
         self.path = path
         self.conn = conn
-        self.db = Database(conn)
         self.busy_timeout_s = busy_timeout_s
 
     def close(self) -> None:
@@ -237,8 +244,8 @@ class Store:
 
     # -- transactions ----------------------------------------------------------------------------
 
-    def write(self, work: Callable[[Database], T]) -> T:
-        """Run `work(db)` as one transaction (BEGIN IMMEDIATE); retry it whole while busy.
+    def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work(conn)` as one transaction (BEGIN IMMEDIATE); retry it whole while busy.
 
         Either everything `work` wrote is committed, or nothing is and an exception says why.
         """
@@ -247,7 +254,7 @@ class Store:
         while True:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
-                result = work(self.db)
+                result = work(self.conn)
                 self.conn.execute("COMMIT")
                 return result
             except sqlite3.OperationalError as error:
@@ -288,7 +295,7 @@ class Store:
     def set_setting(self, key: str, value: Any) -> None:
         encoded = json.dumps(value)
         self.write(
-            lambda db: db.execute(
+            lambda conn: conn.execute(
                 "INSERT INTO settings (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [key, encoded],
@@ -298,9 +305,9 @@ class Store:
     def add_guidelines(self, text: str) -> int:
         """Store a new version of the guidelines; returns its version number."""
 
-        def add(db: Database) -> int:
-            (latest,) = db.execute("SELECT COALESCE(MAX(version), 0) FROM guidelines").fetchone()
-            db.execute(
+        def add(conn: sqlite3.Connection) -> int:
+            (latest,) = conn.execute("SELECT COALESCE(MAX(version), 0) FROM guidelines").fetchone()
+            conn.execute(
                 "INSERT INTO guidelines (version, text, created_at) VALUES (?, ?, ?)",
                 [latest + 1, text, utc_now()],
             )
@@ -319,7 +326,7 @@ class Store:
 
     def annotator_id(self, name: str) -> int:
         """The id of the annotator called `name`, added to the project if new."""
-        return self.write(lambda db: _annotator_id(db, name))
+        return self.write(lambda conn: _annotator_id(conn, name))
 
     def add_prompt(
         self,
@@ -342,20 +349,20 @@ class Store:
             if not answer.text.strip():
                 raise StoreError("an answer cannot be empty")
 
-        def add(db: Database) -> tuple[int, list[int]]:
+        def add(conn: sqlite3.Connection) -> tuple[int, list[int]]:
             now = utc_now()
-            db.execute(
+            conn.execute(
                 "INSERT INTO prompts (external_id, kind, content, content_hash, metadata, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (content_hash) DO NOTHING",
                 [external_id, kind, content, content_hash(prompt), json.dumps(metadata or {}), now],
             )
-            (prompt_id,) = db.execute(
+            (prompt_id,) = conn.execute(
                 "SELECT id FROM prompts WHERE content_hash = ?", [content_hash(prompt)]
             ).fetchone()
             answer_ids = []
             for answer in answers:
                 digest = text_hash(answer.text)
-                db.execute(
+                conn.execute(
                     "INSERT INTO answers (prompt_id, text, text_hash, model, generation, source, created_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (prompt_id, text_hash) DO NOTHING",
                     [
@@ -368,7 +375,7 @@ class Store:
                         now,
                     ],
                 )
-                (answer_id,) = db.execute(
+                (answer_id,) = conn.execute(
                     "SELECT id FROM answers WHERE prompt_id = ? AND text_hash = ?", [prompt_id, digest]
                 ).fetchone()
                 answer_ids.append(answer_id)
@@ -419,13 +426,13 @@ class Store:
         """
         judgement.validate(list(display_order))
 
-        def record(db: Database) -> RecordedJudgement:
-            texts = _shown_answer_texts(db, prompt_id, display_order)
+        def record(conn: sqlite3.Connection) -> RecordedJudgement:
+            texts = _shown_answer_texts(conn, prompt_id, display_order)
             if supersedes is not None:
-                _check_supersedable(db, supersedes, prompt_id)
-            annotator_id = _annotator_id(db, annotator)
+                _check_supersedable(conn, supersedes, prompt_id)
+            annotator_id = _annotator_id(conn, annotator)
             row = _insert_judgement(
-                db,
+                conn,
                 prompt_id=prompt_id,
                 annotator_id=annotator_id,
                 outcome=judgement.outcome.value,
@@ -444,12 +451,12 @@ class Store:
                 supersedes=supersedes,
             )
             pairs = judgement.pairs()
-            db.conn.executemany(
+            conn.executemany(
                 "INSERT INTO pairs (judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin) "
                 "VALUES (?, ?, ?, ?, ?)",
                 [(row.id, prompt_id, p.chosen, p.rejected, p.margin) for p in pairs],
             )
-            db.execute(
+            conn.execute(
                 "DELETE FROM drafts WHERE annotator_id = ? AND prompt_id = ?", [annotator_id, prompt_id]
             )
             return RecordedJudgement(row.id, row.uuid, row.seq, row.created_at, len(pairs))
@@ -459,19 +466,19 @@ class Store:
     def retract_judgement(self, judgement_uuid: str, annotator: str) -> RecordedJudgement:
         """Withdraw a judgement (undo): a new 'retracted' row supersedes it; nothing is deleted."""
 
-        def retract(db: Database) -> RecordedJudgement:
-            found = db.execute(
+        def retract(conn: sqlite3.Connection) -> RecordedJudgement:
+            found = conn.execute(
                 "SELECT prompt_id, display_order, answers_hash FROM judgements WHERE uuid = ?",
                 [judgement_uuid],
             ).fetchone()
             if found is None:
                 raise StoreError(f"{self.path}: no judgement {judgement_uuid}")
             prompt_id, display_order, shown_hash = found
-            _check_supersedable(db, judgement_uuid, prompt_id)
+            _check_supersedable(conn, judgement_uuid, prompt_id)
             row = _insert_judgement(
-                db,
+                conn,
                 prompt_id=prompt_id,
-                annotator_id=_annotator_id(db, annotator),
+                annotator_id=_annotator_id(conn, annotator),
                 outcome="retracted",
                 display_order=display_order,
                 answers_hash=shown_hash,
@@ -509,11 +516,11 @@ class Store:
         """Save (or replace) the annotator's ranking in progress for a prompt."""
         encoded = json.dumps(state)
         self.write(
-            lambda db: db.execute(
+            lambda conn: conn.execute(
                 "INSERT INTO drafts (annotator_id, prompt_id, state, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (annotator_id, prompt_id) DO UPDATE SET state = excluded.state, "
                 "updated_at = excluded.updated_at",
-                [_annotator_id(db, annotator), prompt_id, encoded, utc_now()],
+                [_annotator_id(conn, annotator), prompt_id, encoded, utc_now()],
             )
         )
 
@@ -533,14 +540,14 @@ class Store:
             raise StoreError("a written answer cannot be empty")
         demonstration_uuid = str(uuid.uuid4())
         self.write(
-            lambda db: db.execute(
+            lambda conn: conn.execute(
                 "INSERT INTO demonstrations "
                 "(uuid, prompt_id, annotator_id, text, based_on_answer_id, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [
                     demonstration_uuid,
                     prompt_id,
-                    _annotator_id(db, annotator),
+                    _annotator_id(conn, annotator),
                     text,
                     based_on_answer_id,
                     utc_now(),
@@ -584,21 +591,21 @@ class _JudgementRow:
     created_at: str
 
 
-def _annotator_id(db: Database, name: str) -> int:
+def _annotator_id(conn: sqlite3.Connection, name: str) -> int:
     name = name.strip()
     if not name:
         raise StoreError("an annotator needs a name")
-    db.execute(
+    conn.execute(
         "INSERT INTO annotators (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
         [name, utc_now()],
     )
-    return db.execute("SELECT id FROM annotators WHERE name = ?", [name]).fetchone()[0]
+    return conn.execute("SELECT id FROM annotators WHERE name = ?", [name]).fetchone()[0]
 
 
-def _shown_answer_texts(db: Database, prompt_id: int, display_order: Sequence[int]) -> list[str]:
+def _shown_answer_texts(conn: sqlite3.Connection, prompt_id: int, display_order: Sequence[int]) -> list[str]:
     """The texts of the shown answers in display order; each must be an answer of the prompt."""
-    texts = dict(db.execute("SELECT id, text FROM answers WHERE prompt_id = ?", [prompt_id]).fetchall())
-    if not texts and db.execute("SELECT 1 FROM prompts WHERE id = ?", [prompt_id]).fetchone() is None:
+    texts = dict(conn.execute("SELECT id, text FROM answers WHERE prompt_id = ?", [prompt_id]).fetchall())
+    if not texts and conn.execute("SELECT 1 FROM prompts WHERE id = ?", [prompt_id]).fetchone() is None:
         raise StoreError(f"no prompt with id {prompt_id}")
     foreign = [a for a in display_order if a not in texts]
     if foreign:
@@ -606,21 +613,23 @@ def _shown_answer_texts(db: Database, prompt_id: int, display_order: Sequence[in
     return [texts[a] for a in display_order]
 
 
-def _check_supersedable(db: Database, earlier_uuid: str, prompt_id: int) -> None:
-    found = db.execute("SELECT prompt_id, outcome FROM judgements WHERE uuid = ?", [earlier_uuid]).fetchone()
+def _check_supersedable(conn: sqlite3.Connection, earlier_uuid: str, prompt_id: int) -> None:
+    found = conn.execute(
+        "SELECT prompt_id, outcome FROM judgements WHERE uuid = ?", [earlier_uuid]
+    ).fetchone()
     if found is None:
         raise StoreError(f"no judgement {earlier_uuid} to correct")
     if found[0] != prompt_id:
         raise StoreError(f"judgement {earlier_uuid} is of another prompt")
     if found[1] == "retracted":
         raise StoreError(f"judgement {earlier_uuid} is a retraction, not a judgement")
-    later = db.execute("SELECT uuid FROM judgements WHERE supersedes = ?", [earlier_uuid]).fetchone()
+    later = conn.execute("SELECT uuid FROM judgements WHERE supersedes = ?", [earlier_uuid]).fetchone()
     if later is not None:
         raise StoreError(f"judgement {earlier_uuid} was already superseded by {later[0]}")
 
 
-def _insert_judgement(db: Database, *, annotator_id: int, **columns: Any) -> _JudgementRow:
-    (seq,) = db.execute(
+def _insert_judgement(conn: sqlite3.Connection, *, annotator_id: int, **columns: Any) -> _JudgementRow:
+    (seq,) = conn.execute(
         "SELECT COALESCE(MAX(seq), 0) + 1 FROM judgements WHERE annotator_id = ?", [annotator_id]
     ).fetchone()
     row = _JudgementRow(id=0, uuid=str(uuid.uuid4()), seq=seq, created_at=utc_now())
@@ -634,7 +643,7 @@ def _insert_judgement(db: Database, *, annotator_id: int, **columns: Any) -> _Ju
     names = ", ".join(values)
     placeholders = ", ".join("?" for _ in values)
     # Column names come from this module's keyword arguments, never from input; values are bound.
-    cursor = db.execute(
+    cursor = conn.execute(
         f"INSERT INTO judgements ({names}) VALUES ({placeholders})",  # noqa: S608
         list(values.values()),
     )

@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlite_utils.migrations import Migrations
 
 from labeler import domain
 from labeler.domain import Flag, Judgement, Ranking, RankingError
-from labeler.migrations import migrations
+from labeler.migrations import MIGRATIONS_TABLE, SCHEMA
 from labeler.store import (
     CorruptProjectError,
     NewAnswer,
@@ -63,7 +64,8 @@ def test_reopening_applies_nothing_twice(project_path):
     open_store(project_path, create=True).close()
     with open_store(project_path) as store:
         applied = store.conn.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0]
-    assert applied == len(migrations._migrations)
+    assert applied == len(SCHEMA)
+    assert Migrations.migrations_table == MIGRATIONS_TABLE
 
 
 def test_missing_file_is_not_created(tmp_path):
@@ -371,8 +373,8 @@ def test_every_write_begins_immediate(seeded_store):
 def test_a_failing_write_rolls_back_everything(seeded_store):
     store, _ = seeded_store
 
-    def half_then_fail(db):
-        db.execute("INSERT INTO settings (key, value) VALUES ('half', '1')")
+    def half_then_fail(conn):
+        conn.execute("INSERT INTO settings (key, value) VALUES ('half', '1')")
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
@@ -414,7 +416,7 @@ def test_pairs_reference_real_answers(seeded_store):
     assert orphans == []
     with pytest.raises(sqlite3.IntegrityError):
         store.write(
-            lambda db: db.execute(
+            lambda conn: conn.execute(
                 "INSERT INTO answers (prompt_id, text, text_hash, created_at) "
                 "VALUES (424242, 't', 'h', 'now')"
             )

@@ -85,7 +85,7 @@ def generate_large_project(path: Path, prompts: int, pairs_wanted: int, rng: ran
                     for a in range(1, 5)
                 ),
             )
-            judgements = pairs_wanted // 6
+            judgements = -(-pairs_wanted // 6)  # at least pairs_wanted pairs
             seq = dict.fromkeys(range(1, 11), 0)
             judgement_rows, pair_rows = [], []
             for j in range(1, judgements + 1):

@@ -174,6 +174,7 @@ def m001_initial_schema(db: Database) -> None:
         );
         CREATE INDEX judgements_by_prompt ON judgements(prompt_id);
         CREATE INDEX judgements_by_supersedes ON judgements(supersedes);
+        CREATE INDEX judgements_by_outcome ON judgements(outcome);
 
         -- Every pair a judgement implies, written in the judgement's own transaction. Append-only.
         CREATE TABLE pairs (

@@ -559,22 +559,38 @@ class Store:
     # -- statistics ------------------------------------------------------------------------------
 
     def stats(self) -> ProjectStats:
+        """Counts for the whole project. Current judgements and pairs are counted as all rows minus
+        those of superseded judgements (few), which takes milliseconds where counting through the
+        current_* views takes a second on a million pairs."""
+
         def count(sql: str) -> int:
             return self.conn.execute(sql).fetchone()[0]
 
-        outcomes = dict(
-            self.conn.execute("SELECT outcome, COUNT(*) FROM current_judgements GROUP BY outcome").fetchall()
+        superseded = (
+            "SELECT earlier.id, earlier.outcome FROM judgements later "
+            "JOIN judgements earlier ON earlier.uuid = later.supersedes WHERE later.supersedes IS NOT NULL"
+        )
+        every_outcome = dict(self.conn.execute("SELECT outcome, COUNT(*) FROM judgements GROUP BY outcome"))
+        superseded_outcome = dict(
+            self.conn.execute(f"SELECT outcome, COUNT(*) FROM ({superseded}) GROUP BY outcome")  # noqa: S608
+        )
+        current = {
+            outcome: every_outcome.get(outcome, 0) - superseded_outcome.get(outcome, 0)
+            for outcome in domain.Outcome
+        }
+        superseded_pairs = count(
+            f"SELECT COUNT(*) FROM pairs WHERE judgement_id IN (SELECT id FROM ({superseded}))"  # noqa: S608
         )
         return ProjectStats(
             prompts=count("SELECT COUNT(*) FROM prompts"),
             answers=count("SELECT COUNT(*) FROM answers"),
             annotators=count("SELECT COUNT(*) FROM annotators"),
-            judgements=sum(outcomes.values()),
-            judgement_records=count("SELECT COUNT(*) FROM judgements"),
-            ranked=outcomes.get("ranked", 0),
-            all_bad=outcomes.get("all_bad", 0),
-            skipped=outcomes.get("skipped", 0),
-            pairs=count("SELECT COUNT(*) FROM current_pairs"),
+            judgements=sum(current.values()),
+            judgement_records=sum(every_outcome.values()),
+            ranked=current[domain.Outcome.RANKED],
+            all_bad=current[domain.Outcome.ALL_BAD],
+            skipped=current[domain.Outcome.SKIPPED],
+            pairs=count("SELECT COUNT(*) FROM pairs") - superseded_pairs,
             demonstrations=count("SELECT COUNT(*) FROM demonstrations"),
             drafts=count("SELECT COUNT(*) FROM drafts"),
         )

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import random
 import sqlite3
 import threading
 import time
@@ -283,6 +284,37 @@ def test_retracting_withdraws_without_deleting(seeded_store):
     assert (stats.judgements, stats.judgement_records, stats.pairs) == (1, 3, 1)
     assert store.judgement_row(undone.uuid)["outcome"] == "ranked"  # still there
     assert store.conn.execute("SELECT uuid FROM current_judgements").fetchall() == [(kept.uuid,)]
+
+
+def test_stats_agree_with_the_current_views_through_corrections_and_retractions(seeded_store):
+    store, seeded = seeded_store
+    rng = random.Random(7)
+    latest: dict[int, str] = {}
+    for step in range(120):
+        prompt_id, answers = rng.choice(seeded)
+        earlier = latest.get(prompt_id) if rng.random() < 0.4 else None
+        if earlier and rng.random() < 0.3:
+            store.retract_judgement(earlier, "ann")
+            del latest[prompt_id]
+            continue
+        kind = rng.random()
+        if kind < 0.1:
+            judgement = Judgement.all_bad()
+        elif kind < 0.2:
+            judgement = Judgement.skipped("unsure")
+        else:
+            judgement = Judgement.ranked(Ranking.of(rng.sample(answers, len(answers))))
+        recorded = store.record_judgement(prompt_id, f"a{step % 3}", judgement, answers, supersedes=earlier)
+        latest[prompt_id] = recorded.uuid
+    stats = store.stats()
+    by_outcome = dict(store.conn.execute("SELECT outcome, COUNT(*) FROM current_judgements GROUP BY outcome"))
+    assert stats.judgements == sum(by_outcome.values())
+    assert (stats.ranked, stats.all_bad, stats.skipped) == tuple(
+        by_outcome.get(o, 0) for o in ("ranked", "all_bad", "skipped")
+    )
+    assert stats.pairs == store.conn.execute("SELECT COUNT(*) FROM current_pairs").fetchone()[0]
+    assert stats.judgement_records == 120
+    assert 0 < stats.judgements < 120
 
 
 def plain_connection(path: Path) -> sqlite3.Connection:

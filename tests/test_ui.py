@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import QStandardPaths, Qt
 
 from labeler.store import NewAnswer, open_store
-from labeler.ui.app import DEMO_FILE_NAME, ensure_demo_project
+from labeler.ui.app import DEMO_FILE_NAME, display_problem, ensure_demo_project
 from labeler.ui.main_window import MAX_SHOWN_CHARS, MainWindow
 
 
@@ -106,3 +106,12 @@ def test_the_demo_is_copied_once_to_the_user_data_folder(qapp, tmp_path):
     with open_store(path) as store:
         assert store.stats().drafts == 1
     assert sorted(p.name for p in Path(tmp_path).iterdir() if not p.name.startswith(DEMO_FILE_NAME)) == []
+
+
+def test_a_missing_display_is_explained_before_qt_aborts(monkeypatch):
+    assert "no display" in display_problem({})
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}) is None
+    monkeypatch.setattr("ctypes.util.find_library", lambda name: None)
+    problem = display_problem({"DISPLAY": ":0"})
+    assert "libxcb-cursor" in problem
+    assert "apt-get install libxcb-cursor0" in problem

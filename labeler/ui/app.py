@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 import sys
 import tempfile
@@ -16,6 +17,30 @@ from labeler.ui.main_window import MainWindow
 
 APP_NAME = "labeler"
 DEMO_FILE_NAME = "demo-project.db"
+# Debian/Ubuntu packages Qt's xcb plugin needs on X11 (libxcb-cursor0 since Qt 6.5); without them
+# Qt aborts the process with "Could not load the Qt platform plugin xcb".
+XCB_PACKAGES = (
+    "libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 "
+    "libxcb-render-util0 libxcb-xinerama0 libxcb-shape0"
+)
+XCB_LIBRARIES = ("xcb-cursor", "xkbcommon-x11", "xcb-icccm", "xcb-image", "xcb-keysyms", "xcb-render-util")
+
+
+def display_problem(environ: dict[str, str] | None = None) -> str | None:
+    """Why a window cannot open here, in words, or None. Checked before Qt, which would abort."""
+    environ = os.environ if environ is None else environ
+    if not sys.platform.startswith("linux") or environ.get("QT_QPA_PLATFORM"):
+        return None
+    if not environ.get("DISPLAY") and not environ.get("WAYLAND_DISPLAY"):
+        return "no display to open a window on (no DISPLAY or WAYLAND_DISPLAY); run it on a desktop"
+    if environ.get("DISPLAY") and not environ.get("WAYLAND_DISPLAY"):
+        missing = [name for name in XCB_LIBRARIES if ctypes.util.find_library(name) is None]
+        if missing:
+            return (
+                f"Qt needs system libraries that are missing ({', '.join('lib' + m for m in missing)}); "
+                f"on Debian or Ubuntu: sudo apt-get install {XCB_PACKAGES}"
+            )
+    return None
 
 
 def user_data_dir() -> Path:
@@ -47,6 +72,10 @@ def ensure_demo_project(data_dir: Path) -> Path:
 
 
 def run_app(project: Path | None) -> int:
+    problem = display_problem()
+    if problem:
+        print(f"labeler: error: {problem}", file=sys.stderr)
+        return 1
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)

@@ -52,7 +52,7 @@ def test_a_huge_answer_is_cut_and_the_chat_is_shown_as_turns(qtbot, store):
     shown = MainWindow(store)
     qtbot.addWidget(shown)
     assert "[user]\nHi" in shown.prompt_view.toPlainText()
-    assert shown.prompt_model.data(shown.prompt_model.index(0)).startswith("💬 Write a lot")
+    assert shown.prompt_model.data(shown.prompt_model.index(0)).startswith("[chat] Write a lot")
     text_view = answer_cards(shown)[0].findChild(type(shown.prompt_view))
     assert len(text_view.toPlainText()) < MAX_SHOWN_CHARS + 100
 

@@ -50,6 +50,8 @@ class MainWindow(QMainWindow):
         self.prompt_list = QListView()
         self.prompt_list.setUniformItemSizes(True)
         self.prompt_list.setAlternatingRowColors(True)
+        self.prompt_list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.prompt_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.prompt_heading = QLabel()
         self.prompt_heading.setTextFormat(Qt.TextFormat.PlainText)

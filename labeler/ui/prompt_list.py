@@ -43,10 +43,10 @@ class PromptListModel(QAbstractListModel):
 
 
 def _last_user_turn(chat_json: str) -> str:
-    """A chat's title is its last user message (the one the answers reply to)."""
+    """A chat's title is its last user message (the one the answers reply to), marked as a chat."""
     try:
         messages = json.loads(chat_json)
     except ValueError:  # cut off by the substr above: fall back to the raw text
         return chat_json
     user_turns = [m.get("content", "") for m in messages if m.get("role") == "user"]
-    return "💬 " + (user_turns[-1] if user_turns else "")
+    return "[chat] " + (user_turns[-1] if user_turns else "")

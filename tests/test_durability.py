@@ -2,9 +2,13 @@
 
 import random
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 from helpers.durability import check_project, integrity, kill_trial, make_writer_project, start_writer
+
+from labeler.migrations import SCHEMA
 
 KILL_TRIALS = 50
 WRITERS = 8
@@ -56,3 +60,24 @@ def test_eight_writers_at_once_lose_nothing(writer_project):
     assert sorted(per_annotator) == [
         (f"writer-{i}", JUDGEMENTS_PER_WRITER, 1, JUDGEMENTS_PER_WRITER) for i in range(WRITERS)
     ]
+
+
+def test_processes_creating_the_same_new_project_at_once_apply_the_schema_once(tmp_path):
+    path = tmp_path / "new.db"
+    code = (
+        "import sys; from labeler.store import open_store; "
+        "store = open_store(sys.argv[1], create=True); store.annotator_id(sys.argv[2]); store.close()"
+    )
+    openers = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(path), f"opener-{i}"], stderr=subprocess.PIPE, text=True
+        )
+        for i in range(8)
+    ]
+    for opener in openers:
+        _, err = opener.communicate(timeout=120)
+        assert opener.returncode == 0, err
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == len(SCHEMA)
+    assert conn.execute("SELECT COUNT(*) FROM annotators").fetchone()[0] == 8
+    conn.close()

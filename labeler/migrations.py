@@ -62,17 +62,18 @@ def _run_script(db: Database, script: str) -> None:
         raise ValueError(f"incomplete SQL statement in a migration: {statement[:80]!r}")
 
 
-def _append_only(db: Database, table: str, key_column: str, unique_columns: list[str]) -> None:
+def _append_only(db: Database, table: str, unique_keys: list[str]) -> None:
     """Make `table` append-only in the database itself, whoever connects.
 
     UPDATE and DELETE are refused. INSERT OR REPLACE would delete the old row first, and its
     DELETE trigger only fires when recursive_triggers is on (not the default for a plain sqlite3
-    connection), so an insert that collides with an existing key is refused before it happens.
+    connection), so an insert that collides with any unique key (`unique_keys`: comma-separated
+    column groups, the rowid `id` included) is refused before it happens.
     """
     message = f"{table} are append-only: record a correction as a new row"
     collides = " OR ".join(
-        [f"{key_column} = NEW.{key_column}"]
-        + ["(" + " AND ".join(f"{c} = NEW.{c}" for c in group.split(",")) + ")" for group in unique_columns]
+        "(" + " AND ".join(f"{column} = NEW.{column}" for column in key.split(",")) + ")"
+        for key in unique_keys
     )
     _run_script(  # names come from the migrations below, never from input
         db,
@@ -169,9 +170,11 @@ def m001_initial_schema(db: Database) -> None:
             flags TEXT NOT NULL DEFAULT '{}',
             likert INTEGER CHECK (likert BETWEEN 1 AND 7),
             comment TEXT NOT NULL DEFAULT '',
-            supersedes TEXT REFERENCES judgements(uuid),
-            UNIQUE (annotator_id, seq)
+            supersedes TEXT REFERENCES judgements(uuid)
         );
+        -- seq orders one annotator's judgements as recorded on their machine; it is not unique,
+        -- because judgements merged from another machine keep the numbers they were recorded with.
+        CREATE INDEX judgements_by_annotator ON judgements(annotator_id, seq);
         CREATE INDEX judgements_by_prompt ON judgements(prompt_id);
         CREATE INDEX judgements_by_supersedes ON judgements(supersedes);
         CREATE INDEX judgements_by_outcome ON judgements(outcome);
@@ -218,5 +221,5 @@ def m001_initial_schema(db: Database) -> None:
             SELECT p.* FROM pairs p JOIN current_judgements j ON j.id = p.judgement_id;
         """,
     )
-    _append_only(db, "judgements", "uuid", ["annotator_id,seq"])
-    _append_only(db, "pairs", "id", ["judgement_id,chosen_answer_id,rejected_answer_id"])
+    _append_only(db, "judgements", ["id", "uuid"])
+    _append_only(db, "pairs", ["id", "judgement_id,chosen_answer_id,rejected_answer_id"])

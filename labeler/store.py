@@ -341,9 +341,11 @@ class Store:
         A prompt or answer already in the project (same content) is not added twice: its
         existing id is returned, and only the new answers are added.
         """
-        kind = "text" if isinstance(prompt, str) else "chat"
-        content = prompt if isinstance(prompt, str) else json.dumps(list(prompt), ensure_ascii=False)
-        if not content.strip() if isinstance(prompt, str) else not prompt:
+        if isinstance(prompt, str):
+            kind, content, is_empty = "text", prompt, not prompt.strip()
+        else:
+            kind, content, is_empty = "chat", json.dumps(list(prompt), ensure_ascii=False), not prompt
+        if is_empty:
             raise StoreError("a prompt cannot be empty")
         for answer in answers:
             if not answer.text.strip():

@@ -330,9 +330,10 @@ def plain_connection(path: Path) -> sqlite3.Connection:
         "UPDATE judgements SET comment = 'edited'",
         "DELETE FROM judgements",
         "INSERT OR REPLACE INTO judgements SELECT * FROM judgements",
-        "REPLACE INTO judgements (uuid, prompt_id, annotator_id, seq, created_at, outcome, display_order, "
-        " answers_hash) SELECT 'new-uuid', prompt_id, annotator_id, seq, created_at, outcome, display_order, "
-        " answers_hash FROM judgements",
+        # Same rowid, new uuid: REPLACE would silently delete the original row.
+        "REPLACE INTO judgements (id, uuid, prompt_id, annotator_id, seq, created_at, outcome, "
+        " display_order, answers_hash) SELECT id, 'other-uuid', prompt_id, annotator_id, seq, created_at, "
+        " outcome, display_order, answers_hash FROM judgements",
         "UPDATE pairs SET margin = 99",
         "DELETE FROM pairs",
         "INSERT OR REPLACE INTO pairs SELECT * FROM pairs",

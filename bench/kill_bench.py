@@ -46,6 +46,8 @@ def main() -> None:
             missing += len(result.missing)
             wrong += len(result.wrong_pairs)
             not_ok += integrity(project) != "ok"
+            if (trial + 1) % 50 == 0:
+                print(f"{trial + 1} trials, {reported:,} judgements reported", file=sys.stderr, flush=True)
         size_mb = project.stat().st_size / 1e6
     elapsed = time.perf_counter() - started
 

@@ -1,4 +1,4 @@
-"""The bundled demo project: built from resources/demo/prompts.jsonl into a project file."""
+"""The bundled demo project: built from resources/demo-prompts.jsonl into a project file."""
 
 import json
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 from labeler.bundled import bundled_text
 from labeler.store import NewAnswer, open_store
 
-DEMO_PROMPTS = "demo/prompts.jsonl"
+DEMO_PROMPTS = "demo-prompts.jsonl"
 DEMO_SOURCE = "bundled demo"
 
 

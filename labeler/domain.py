@@ -139,6 +139,25 @@ def ranking_to_pairs(ranking: Ranking) -> list[Pair]:
     return pairs
 
 
+class PairSelection(StrEnum):
+    """Which of a ranking's pairs to export."""
+
+    ALL = "all"  # every two answers in different tiers
+    ADJACENT = "adjacent"  # only answers in neighbouring tiers
+    BEST_VS_REST = "best-vs-rest"  # each best-tier answer against every answer below it
+
+
+def select_pairs(ranking: Ranking, selection: PairSelection) -> list[Pair]:
+    """The subset of ranking_to_pairs(ranking) that `selection` names, with the same margins."""
+    tier_of = {answer: index for index, tier in enumerate(ranking.tiers) for answer in tier}
+    pairs = ranking_to_pairs(ranking)
+    if selection is PairSelection.ADJACENT:
+        return [p for p in pairs if tier_of[p.rejected] == tier_of[p.chosen] + 1]
+    if selection is PairSelection.BEST_VS_REST:
+        return [p for p in pairs if tier_of[p.chosen] == 0]
+    return pairs
+
+
 def tiers_from_pairs(answer_ids: Iterable[int], pairs: Iterable[Pair]) -> Ranking:
     """Rebuild the ranking that a complete set of pairs came from (the inverse of ranking_to_pairs).
 

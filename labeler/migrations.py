@@ -170,7 +170,9 @@ def m001_initial_schema(db: Database) -> None:
             flags TEXT NOT NULL DEFAULT '{}',
             likert INTEGER CHECK (likert BETWEEN 1 AND 7),
             comment TEXT NOT NULL DEFAULT '',
-            supersedes TEXT REFERENCES judgements(uuid)
+            -- Not a foreign key: a correction made on one machine may arrive (by merge) before
+            -- the judgement it corrects.
+            supersedes TEXT
         );
         -- seq orders one annotator's judgements as recorded on their machine; it is not unique,
         -- because judgements merged from another machine keep the numbers they were recorded with.

@@ -11,9 +11,11 @@ from labeler.domain import (
     Judgement,
     Outcome,
     Pair,
+    PairSelection,
     Ranking,
     RankingError,
     ranking_to_pairs,
+    select_pairs,
     tiers_from_pairs,
     validate_ranking,
 )
@@ -151,3 +153,32 @@ def test_a_valid_ranking_validates_against_its_answers(case):
 def test_contradicting_pairs_are_detected():
     with pytest.raises(RankingError, match="cycle"):
         tiers_from_pairs([1, 2, 3], [Pair(1, 2, 2), Pair(2, 3, 2), Pair(3, 1, 2)])
+
+
+def test_pair_selections():
+    ranking = Ranking.of([[1, 2], 3, 4], strengths=[1, 3])
+    assert set(select_pairs(ranking, PairSelection.ALL)) == set(ranking_to_pairs(ranking))
+    assert set(select_pairs(ranking, PairSelection.ADJACENT)) == {
+        Pair(1, 3, 1),
+        Pair(2, 3, 1),
+        Pair(3, 4, 3),
+    }
+    assert set(select_pairs(ranking, PairSelection.BEST_VS_REST)) == {
+        Pair(1, 3, 1),
+        Pair(2, 3, 1),
+        Pair(1, 4, 4),
+        Pair(2, 4, 4),
+    }
+
+
+@given(rankings())
+def test_selections_are_subsets_with_the_expected_counts(case):
+    _, ranking = case
+    every = set(ranking_to_pairs(ranking))
+    adjacent = select_pairs(ranking, PairSelection.ADJACENT)
+    best = select_pairs(ranking, PairSelection.BEST_VS_REST)
+    assert set(adjacent) <= every
+    assert set(best) <= every
+    sizes = [len(t) for t in ranking.tiers]
+    assert len(adjacent) == sum(a * b for a, b in pairwise(sizes))
+    assert len(best) == sizes[0] * (sum(sizes) - sizes[0])

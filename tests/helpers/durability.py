@@ -82,6 +82,8 @@ class TrialResult:
 
 def kill_trial(project: Path, seed: int, rng: random.Random, max_delay_s: float = 0.15) -> TrialResult:
     """Start a writer, SIGKILL it at a random moment after its first commit, check the file."""
+    with open_store(project) as store:
+        (last_id_before,) = store.conn.execute("SELECT COALESCE(MAX(id), 0) FROM judgements").fetchone()
     writer = start_writer(project, seed)
     lines: list[str] = []
     first_commit = threading.Event()
@@ -104,11 +106,12 @@ def kill_trial(project: Path, seed: int, rng: random.Random, max_delay_s: float 
     writer.stderr.close()
     # Only whole lines count: a line cut by the kill was never fully reported.
     reported = dict(line.split() for line in lines if line.endswith("\n"))
-    return check_project(project, reported)
+    return check_project(project, reported, after_id=last_id_before)
 
 
-def check_project(project: Path, reported: dict[str, str]) -> TrialResult:
-    """Every reported judgement present with its pair count; every judgement's pairs exactly right."""
+def check_project(project: Path, reported: dict[str, str], after_id: int = 0) -> TrialResult:
+    """Every reported judgement present with its pair count, and every judgement written after
+    `after_id` has exactly its ranking's pairs (the earlier ones were checked before)."""
     with open_store(project) as store:
         present = dict(
             store.conn.execute(
@@ -119,7 +122,7 @@ def check_project(project: Path, reported: dict[str, str]) -> TrialResult:
         missing = [u for u, pairs in reported.items() if present.get(u) != int(pairs)]
         wrong = []
         for uuid, tiers, strengths in store.conn.execute(
-            "SELECT uuid, tiers, strengths FROM judgements WHERE outcome = 'ranked'"
+            "SELECT uuid, tiers, strengths FROM judgements WHERE outcome = 'ranked' AND id > ?", [after_id]
         ):
             expected = set(ranking_to_pairs(Ranking.of(json.loads(tiers), json.loads(strengths))))
             if set(store.judgement_pairs(uuid)) != expected:

@@ -1,228 +1,37 @@
-"""The one door to a project file (SQLite), for the app, the CLI, the trainer and the tests.
-
-Rules kept here, so no caller has to remember them:
-  - `open_store` checks the file before touching it (not SQLite, not a project, corrupt, written by
-    a newer version: a clear StoreError and the file unchanged), then turns on WAL,
-    synchronous=FULL, foreign keys and a busy timeout, and applies pending migrations.
-  - Every write is one transaction opened with BEGIN IMMEDIATE and retried as a whole while the
-    database is busy. (A plain BEGIN takes the write lock only at the first write, and a writer that
-    then meets another one fails at once with "database is locked" instead of waiting.)
-  - Judgements are append-only; their pairs are written in the judgement's own transaction.
-  - One Store per thread and per process: sqlite3 connections do not cross threads.
-"""
+"""An open project: transactions and the typed reads and writes of prompts, judgements and drafts."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from labeler import domain
-from labeler.migrations import MIGRATION_SET, MIGRATIONS_TABLE, apply_migrations, known_migration_names
+from labeler.store.errors import StoreError, WriteFailedError
+from labeler.store.records import (
+    Answer,
+    NewAnswer,
+    ProjectStats,
+    Prompt,
+    RecordedJudgement,
+    answers_hash,
+    content_hash,
+    text_hash,
+    utc_now,
+)
 
 T = TypeVar("T")
-
-SQLITE_HEADER = b"SQLite format 3\x00"
-DEFAULT_BUSY_TIMEOUT_S = 10.0
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
-
-
-class StoreError(Exception):
-    """A problem with a project file, in words for the person who gave us the file."""
-
-
-class ProjectNotFoundError(StoreError):
-    pass
-
-
-class NotAProjectError(StoreError):
-    pass
-
-
-class CorruptProjectError(StoreError):
-    pass
-
-
-class NewerSchemaError(StoreError):
-    pass
-
-
-class WriteFailedError(StoreError):
-    """A write could not be committed (locked, read-only, disk full...); nothing was written."""
-
-
-@dataclass(frozen=True)
-class NewAnswer:
-    text: str
-    model: str | None = None
-    generation: Mapping[str, Any] | None = None
-    source: str | None = None
-
-
-@dataclass(frozen=True)
-class Answer:
-    id: int
-    prompt_id: int
-    text: str
-    model: str | None
-    generation: dict[str, Any]
-    source: str | None
-
-
-@dataclass(frozen=True)
-class Prompt:
-    id: int
-    external_id: str | None
-    kind: str  # "text" or "chat"
-    content: str | list[dict[str, str]]
-    metadata: dict[str, Any]
-    answers: list[Answer]
-
-
-@dataclass(frozen=True)
-class RecordedJudgement:
-    id: int
-    uuid: str
-    seq: int
-    created_at: str
-    pairs: int
-
-
-@dataclass(frozen=True)
-class ProjectStats:
-    prompts: int
-    answers: int
-    annotators: int
-    judgements: int  # current: neither superseded nor retracted
-    judgement_records: int  # every row, corrections and retractions included
-    ranked: int
-    all_bad: int
-    skipped: int
-    pairs: int  # pairs of current judgements
-    demonstrations: int
-    drafts: int
-
-
-def utc_now() -> str:
-    """UTC time as ISO 8601 with microseconds and a Z, so text order is time order."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def content_hash(prompt: str | Sequence[Mapping[str, str]]) -> str:
-    """Identity of a prompt by its content, the same however its JSON was spelled."""
-    if isinstance(prompt, str):
-        canonical = "text\x00" + prompt
-    else:
-        canonical = "chat\x00" + json.dumps(list(prompt), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def answers_hash(texts: Iterable[str]) -> str:
-    """Hash of the answer texts exactly as shown, in display order."""
-    return hashlib.sha256(json.dumps(list(texts), ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def _is_busy(error: sqlite3.Error) -> bool:
     code = getattr(error, "sqlite_errorcode", None)
     return code is not None and (code & 0xFF) in _BUSY_CODES
-
-
-def open_store(
-    path: str | Path, *, create: bool = False, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
-) -> Store:
-    """Open the project file at `path` (with `create`, make a new one if there is none)."""
-    path = Path(path)
-    _check_file_before_opening(path, create)
-    try:
-        conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
-    except sqlite3.Error as error:
-        raise StoreError(f"{path}: cannot open: {error}") from None
-    try:
-        _check_schema(conn, path, create)
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode.lower() != "wal":
-            raise StoreError(f"{path}: cannot use write-ahead logging here (journal mode {mode})")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        store = Store(path, conn, busy_timeout_s)
-        if _pending_migrations(conn):
-            store.write(apply_migrations)
-    except sqlite3.DatabaseError as error:
-        conn.close()
-        code = (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF
-        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-            raise CorruptProjectError(f"{path}: the project file is damaged: {error}") from None
-        raise StoreError(f"{path}: cannot open the project: {error}") from None
-    except BaseException:
-        conn.close()
-        raise
-    return store
-
-
-def _check_file_before_opening(path: Path, create: bool) -> None:
-    if path.is_dir():
-        raise NotAProjectError(f"{path}: is a folder, not a project file")
-    if not path.exists():
-        if not create:
-            raise ProjectNotFoundError(f"{path}: no such project file (create one with `labeler init`)")
-        if not path.parent.is_dir():
-            raise StoreError(f"{path}: the folder {path.parent} does not exist")
-        return
-    try:
-        with path.open("rb") as file:
-            header = file.read(len(SQLITE_HEADER))
-    except OSError as error:
-        raise StoreError(f"{path}: cannot read: {error.strerror}") from None
-    if header != SQLITE_HEADER and not (create and header == b""):
-        raise NotAProjectError(f"{path}: not a project file (not an SQLite database)")
-
-
-def _applied_migrations(conn: sqlite3.Connection) -> set[str] | None:
-    """Names of our applied migrations; None if the database has no migrations table."""
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if MIGRATIONS_TABLE not in tables:
-        return None
-    return {
-        row[0]
-        for row in conn.execute(
-            # The table name is a constant, not input.
-            f"SELECT name FROM [{MIGRATIONS_TABLE}] WHERE migration_set = ?",  # noqa: S608
-            [MIGRATION_SET],
-        )
-    }
-
-
-def _pending_migrations(conn: sqlite3.Connection) -> bool:
-    return known_migration_names() - (_applied_migrations(conn) or set()) != set()
-
-
-def _check_schema(conn: sqlite3.Connection, path: Path, create: bool) -> None:
-    """Refuse a database that is not ours or is newer than this version, before changing it."""
-    is_empty = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
-    if is_empty:
-        if create:
-            return
-        raise NotAProjectError(f"{path}: an empty database, not a project (create one with `labeler init`)")
-    applied = _applied_migrations(conn)
-    if not applied:
-        raise NotAProjectError(f"{path}: an SQLite database, but not a labeler project")
-    unknown = sorted(applied - known_migration_names())
-    if unknown:
-        raise NewerSchemaError(
-            f"{path}: written by a newer version of labeler (schema {unknown[-1]}); "
-            "upgrade labeler to open it"
-        )
 
 
 class Store:

@@ -1,0 +1,85 @@
+"""The records the store reads and writes, and the hashes and clock it stamps them with."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NewAnswer:
+    text: str
+    model: str | None = None
+    generation: Mapping[str, Any] | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    id: int
+    prompt_id: int
+    text: str
+    model: str | None
+    generation: dict[str, Any]
+    source: str | None
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: int
+    external_id: str | None
+    kind: str  # "text" or "chat"
+    content: str | list[dict[str, str]]
+    metadata: dict[str, Any]
+    answers: list[Answer]
+
+
+@dataclass(frozen=True)
+class RecordedJudgement:
+    id: int
+    uuid: str
+    seq: int
+    created_at: str
+    pairs: int
+
+
+@dataclass(frozen=True)
+class ProjectStats:
+    prompts: int
+    answers: int
+    annotators: int
+    judgements: int  # current: neither superseded nor retracted
+    judgement_records: int  # every row, corrections and retractions included
+    ranked: int
+    all_bad: int
+    skipped: int
+    pairs: int  # pairs of current judgements
+    demonstrations: int
+    drafts: int
+
+
+def utc_now() -> str:
+    """UTC time as ISO 8601 with microseconds and a Z, so text order is time order."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def content_hash(prompt: str | Sequence[Mapping[str, str]]) -> str:
+    """Identity of a prompt by its content, the same however its JSON was spelled."""
+    if isinstance(prompt, str):
+        canonical = "text\x00" + prompt
+    else:
+        canonical = "chat\x00" + json.dumps(list(prompt), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def answers_hash(texts: Iterable[str]) -> str:
+    """Hash of the answer texts exactly as shown, in display order."""
+    return hashlib.sha256(json.dumps(list(texts), ensure_ascii=False).encode("utf-8")).hexdigest()

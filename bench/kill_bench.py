@@ -39,9 +39,7 @@ def main() -> None:
         project = Path(folder) / "kill.db"
         make_writer_project(project)
         for trial in range(args.trials):
-            result = kill_trial(
-                project, seed=args.seed * 100_000 + trial, rng=rng, max_delay_s=args.max_delay
-            )
+            result = kill_trial(project, seed=args.seed * 100_000 + trial, rng=rng, max_delay_s=args.max_delay)
             reported += result.reported
             missing += len(result.missing)
             wrong += len(result.wrong_pairs)

@@ -77,8 +77,7 @@ def generate_large_project(path: Path, prompts: int, pairs_wanted: int, rng: ran
                 ((p, f"prompt {p}", content_hash(f"prompt {p}"), now) for p in range(1, prompts + 1)),
             )
             conn.executemany(
-                "INSERT INTO answers (id, prompt_id, text, text_hash, model, created_at) "
-                "VALUES (?, ?, ?, ?, 'm', ?)",
+                "INSERT INTO answers (id, prompt_id, text, text_hash, model, created_at) VALUES (?, ?, ?, ?, 'm', ?)",
                 (
                     ((p - 1) * 4 + a, p, f"answer {a} of {p}", text_hash(f"answer {a} of {p}"), now)
                     for p in range(1, prompts + 1)
@@ -110,9 +109,7 @@ def generate_large_project(path: Path, prompts: int, pairs_wanted: int, rng: ran
                         answers_hash(f"answer {a}" for a in order),
                     )
                 )
-                pair_rows.extend(
-                    (j, prompt_id, p.chosen, p.rejected, p.margin) for p in ranking_to_pairs(ranking)
-                )
+                pair_rows.extend((j, prompt_id, p.chosen, p.rejected, p.margin) for p in ranking_to_pairs(ranking))
             conn.executemany(
                 "INSERT INTO judgements (id, uuid, prompt_id, annotator_id, seq, created_at, outcome, tiers, "
                 "strengths, display_order, answers_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -29,9 +29,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise StoreError("--annotators-per-prompt must be at least 1")
     if path.exists() and path.stat().st_size > 0:
         raise StoreError(f"{path}: already exists; choose a new file name")
-    guidelines = (
-        args.guidelines.read_text(encoding="utf-8") if args.guidelines else bundled_text("guidelines.md")
-    )
+    guidelines = args.guidelines.read_text(encoding="utf-8") if args.guidelines else bundled_text("guidelines.md")
     with open_store(path, create=True) as store:
         store.set_setting("annotators_per_prompt", args.annotators_per_prompt)
         store.add_guidelines(guidelines)
@@ -114,8 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("LABELER_DEBUG"):
             raise
         print(
-            f"labeler: internal error: {type(error).__name__}: {error} "
-            "(run again with LABELER_DEBUG=1 to see where)",
+            f"labeler: internal error: {type(error).__name__}: {error} (run again with LABELER_DEBUG=1 to see where)",
             file=sys.stderr,
         )
     return EXIT_ERROR

@@ -2,7 +2,8 @@
 
 A judgement of one prompt's K shown answers (2 <= K <= 9) is either
   - a ranking: an ordered list of tiers, best first, answers in one tier tied, with a strength
-    between each two adjacent tiers (1 slightly better, 2 better, 3 much better);
+    between each two adjacent tiers (1 slightly better, 2 better, 3 much better; an imported
+    pair's margin may be larger);
   - "all bad": every answer is unacceptable, so no answer is preferred and no pair is implied;
   - "skipped", with a reason.
 
@@ -86,8 +87,10 @@ class Ranking:
                 f"{len(self.tiers)} tiers need {len(self.tiers) - 1} strengths, got {len(self.strengths)}"
             )
         for strength in self.strengths:
-            if strength not in tuple(Strength):
-                raise RankingError(f"strength must be 1, 2 or 3, got {strength!r}")
+            # An annotator chooses 1-3 (Strength); an imported pair may carry a larger margin
+            # (a margin sums the strengths of several steps), stored as one step of that size.
+            if isinstance(strength, bool) or not isinstance(strength, int) or strength < 1:
+                raise RankingError(f"strength must be a whole number of at least 1, got {strength!r}")
 
     @classmethod
     def of(cls, tiers: Iterable[Iterable[int] | int], strengths: Iterable[int] | None = None) -> Ranking:
@@ -100,7 +103,7 @@ class Ranking:
             steps = tuple(DEFAULT_STRENGTH for _ in range(max(len(normalised) - 1, 0)))
         else:
             steps = tuple(strengths)
-        return cls(normalised, tuple(int(s) for s in steps))
+        return cls(normalised, tuple(steps))
 
     @property
     def answers(self) -> frozenset[int]:
@@ -180,9 +183,7 @@ def tiers_from_pairs(answer_ids: Iterable[int], pairs: Iterable[Pair]) -> Rankin
             raise RankingError("the pairs contradict each other (they form a cycle)")
         tiers.append(top)
         remaining -= set(top)
-    strengths = [
-        margins.get((upper[0], lower[0]), DEFAULT_STRENGTH) for upper, lower in itertools.pairwise(tiers)
-    ]
+    strengths = [margins.get((upper[0], lower[0]), DEFAULT_STRENGTH) for upper, lower in itertools.pairwise(tiers)]
     return Ranking(tuple(tiers), tuple(strengths))
 
 

@@ -72,8 +72,7 @@ def _append_only(db: Database, table: str, unique_keys: list[str]) -> None:
     """
     message = f"{table} are append-only: record a correction as a new row"
     collides = " OR ".join(
-        "(" + " AND ".join(f"{column} = NEW.{column}" for column in key.split(",")) + ")"
-        for key in unique_keys
+        "(" + " AND ".join(f"{column} = NEW.{column}" for column in key.split(",")) + ")" for key in unique_keys
     )
     _run_script(  # names come from the migrations below, never from input
         db,

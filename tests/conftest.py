@@ -30,9 +30,7 @@ def seed_prompts(store: Store, count: int = 8) -> list[tuple[int, list[int]]]:
     """Prompts with 2..9 answers (cycling); returns (prompt id, answer ids) for each."""
     seeded = []
     for index in range(count):
-        answers = [
-            NewAnswer(f"answer {a} to prompt {index}", model=f"model-{a % 3}") for a in range(2 + index % 8)
-        ]
+        answers = [NewAnswer(f"answer {a} to prompt {index}", model=f"model-{a % 3}") for a in range(2 + index % 8)]
         seeded.append(store.add_prompt(f"prompt number {index}", answers, metadata={"index": index}))
     return seeded
 

@@ -99,9 +99,7 @@ def test_init_refuses_to_overwrite(tmp_path):
 
 
 def test_errors_are_one_line(tmp_path):
-    assert_one_line_error(
-        run("labeler", "stats", str(tmp_path / "absent.db")), "absent.db", "no such project file"
-    )
+    assert_one_line_error(run("labeler", "stats", str(tmp_path / "absent.db")), "absent.db", "no such project file")
     text_file = tmp_path / "notes.txt"
     text_file.write_text("hello")
     assert_one_line_error(run("labeler", "stats", str(text_file)), "notes.txt", "not a project file")
@@ -112,9 +110,7 @@ def test_errors_are_one_line(tmp_path):
     assert_one_line_error(
         run("labeler", "init", str(tmp_path / "x.db"), "--guidelines", str(tmp_path / "nope.md")), "nope.md"
     )
-    assert_one_line_error(
-        run("labeler", "init", str(tmp_path / "y.db"), "--annotators-per-prompt", "0"), "at least 1"
-    )
+    assert_one_line_error(run("labeler", "init", str(tmp_path / "y.db"), "--annotators-per-prompt", "0"), "at least 1")
 
 
 def test_usage_errors_exit_2_without_traceback():

@@ -74,8 +74,9 @@ def test_all_tied_gives_no_pairs():
         ([[1, 2], [2, 3]], None, "more than once"),
         ([[1], []], None, "empty"),
         ([1, 2, 3], [2], "need 2 strengths"),
-        ([1, 2], [4], "strength must be 1, 2 or 3"),
-        ([1, 2], [0], "strength must be 1, 2 or 3"),
+        ([1, 2], [0], "strength must be a whole number of at least 1"),
+        ([1, 2], [1.5], "strength must be a whole number of at least 1"),
+        ([1, 2], [True], "strength must be a whole number of at least 1"),
         ([], None, "at least one tier"),
     ],
 )

@@ -69,9 +69,7 @@ def test_processes_creating_the_same_new_project_at_once_apply_the_schema_once(t
         "store = open_store(sys.argv[1], create=True); store.annotator_id(sys.argv[2]); store.close()"
     )
     openers = [
-        subprocess.Popen(
-            [sys.executable, "-c", code, str(path), f"opener-{i}"], stderr=subprocess.PIPE, text=True
-        )
+        subprocess.Popen([sys.executable, "-c", code, str(path), f"opener-{i}"], stderr=subprocess.PIPE, text=True)
         for i in range(8)
     ]
     for opener in openers:

@@ -27,9 +27,7 @@ def imported_after(module: str) -> set[str]:
         f"import {module}; "
         "print(json.dumps(sorted({m.split('.')[0] for m in set(sys.modules) - before})))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     return set(json.loads(result.stdout))
 
 
@@ -48,9 +46,7 @@ def test_labeler_never_imports_torch_and_only_ui_imports_qt(module):
 
 def test_domain_uses_the_standard_library_only():
     loaded = imported_after("labeler.domain") - {"labeler"}
-    third_party = {
-        name for name in loaded if name not in sys.stdlib_module_names and not name.startswith("_")
-    }
+    third_party = {name for name in loaded if name not in sys.stdlib_module_names and not name.startswith("_")}
     assert third_party == set()
 
 

@@ -74,9 +74,7 @@ def test_the_wheel_holds_every_module_and_resource(wheel):
 
 def test_the_installed_wheel_runs_and_finds_its_resources(installed, tmp_path):
     bin_dir = installed / "bin"
-    where = run(
-        installed, str(bin_dir / "python"), "-c", "import labeler; print(labeler.__file__)", cwd=tmp_path
-    )
+    where = run(installed, str(bin_dir / "python"), "-c", "import labeler; print(labeler.__file__)", cwd=tmp_path)
     assert where.stdout.strip().startswith(str(installed)), where
     assert run(installed, str(bin_dir / "labeler"), "--version", cwd=tmp_path).stdout.startswith("labeler ")
     assert run(installed, str(bin_dir / "labeler-train"), "--version", cwd=tmp_path).returncode == 0

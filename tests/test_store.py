@@ -121,8 +121,7 @@ def test_a_newer_schema_is_refused_and_untouched(project_path):
     open_store(project_path, create=True).close()
     conn = sqlite3.connect(project_path)
     conn.execute(
-        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
-        "VALUES ('labeler', 'm999_future', 'x')"
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('labeler', 'm999_future', 'x')"
     )
     conn.commit()
     conn.close()
@@ -186,9 +185,7 @@ def test_empty_prompt_or_answer_is_refused(store):
 
 
 def record_ranked(store, prompt_id, answer_ids, tiers, annotator="ann", **kwargs):
-    return store.record_judgement(
-        prompt_id, annotator, Judgement.ranked(Ranking.of(tiers)), answer_ids, **kwargs
-    )
+    return store.record_judgement(prompt_id, annotator, Judgement.ranked(Ranking.of(tiers)), answer_ids, **kwargs)
 
 
 def test_a_judgement_is_stored_with_everything_it_needs(seeded_store):
@@ -239,9 +236,7 @@ def test_invalid_judgements_write_nothing(seeded_store):
     with pytest.raises(RankingError, match="not placed"):
         record_ranked(store, prompt_id, answers, answers[:2])
     with pytest.raises(RankingError, match="not answers of prompt"):
-        record_ranked(
-            store, prompt_id, [answers[0], other_prompt_answers[0]], [answers[0], other_prompt_answers[0]]
-        )
+        record_ranked(store, prompt_id, [answers[0], other_prompt_answers[0]], [answers[0], other_prompt_answers[0]])
     with pytest.raises(StoreError, match="no prompt with id"):
         record_ranked(store, 9999, [1, 2], [1, 2])
     assert store.stats().judgement_records == 0
@@ -450,8 +445,7 @@ def test_pairs_reference_real_answers(seeded_store):
     with pytest.raises(sqlite3.IntegrityError):
         store.write(
             lambda conn: conn.execute(
-                "INSERT INTO answers (prompt_id, text, text_hash, created_at) "
-                "VALUES (424242, 't', 'h', 'now')"
+                "INSERT INTO answers (prompt_id, text, text_hash, created_at) VALUES (424242, 't', 'h', 'now')"
             )
         )
 

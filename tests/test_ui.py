@@ -58,9 +58,7 @@ def test_a_huge_answer_is_cut_and_the_chat_is_shown_as_turns(qtbot, store):
 
 
 def test_answer_text_is_never_rendered_as_html(qtbot, store):
-    store.add_prompt(
-        "<b>bold?</b>", [NewAnswer("<img src='/etc/passwd'>"), NewAnswer("<a href='x'>link</a>")]
-    )
+    store.add_prompt("<b>bold?</b>", [NewAnswer("<img src='/etc/passwd'>"), NewAnswer("<a href='x'>link</a>")])
     shown = MainWindow(store)
     qtbot.addWidget(shown)
     assert shown.prompt_view.toPlainText() == "<b>bold?</b>"

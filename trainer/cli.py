@@ -38,8 +38,7 @@ def cmd_env(args: argparse.Namespace) -> int:
     missing = [name for name, version in packages.items() if version is None]
     if missing:
         raise TrainerError(
-            f"the training stack is not installed ({', '.join(missing)} missing): "
-            "pip install 'labeler[train]'"
+            f"the training stack is not installed ({', '.join(missing)} missing): pip install 'labeler[train]'"
         )
     import torch
 

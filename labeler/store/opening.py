@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from labeler.migrations import MIGRATION_SET, MIGRATIONS_TABLE, apply_migrations, known_migration_names
@@ -19,9 +21,7 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 DEFAULT_BUSY_TIMEOUT_S = 10.0
 
 
-def open_store(
-    path: str | Path, *, create: bool = False, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
-) -> Store:
+def open_store(path: str | Path, *, create: bool = False, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> Store:
     """Open the project file at `path` (with `create`, make a new one if there is none)."""
     path = Path(path)
     _check_file_before_opening(path, create)
@@ -29,7 +29,7 @@ def open_store(
         conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
     except sqlite3.Error as error:
         raise StoreError(f"{path}: cannot open: {error}") from None
-    try:
+    with _closed_on_error(conn, path):
         _check_schema(conn, path, create)
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal":
@@ -39,6 +39,38 @@ def open_store(
         store = Store(path, conn, busy_timeout_s)
         if _pending_migrations(conn):
             store.write(apply_migrations)
+    return store
+
+
+def open_read_only(path: str | Path) -> Store:
+    """Open a project file only to read it (a pack to merge): nothing on disk is changed.
+
+    Opened immutable (no locks, no -wal or -shm files made beside it) unless a -wal file beside it
+    holds part of its content, which an immutable open would not see.
+    """
+    path = Path(path)
+    _check_file_before_opening(path, create=False)
+    flags = "mode=ro" if Path(f"{path}-wal").exists() else "mode=ro&immutable=1"
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{flags}", uri=True, isolation_level=None)
+    except sqlite3.Error as error:
+        raise StoreError(f"{path}: cannot open: {error}") from None
+    with _closed_on_error(conn, path):
+        _check_schema(conn, path, create=False)
+        if _pending_migrations(conn):
+            raise StoreError(
+                f"{path}: written by an older version of labeler; open it once with this version "
+                "(e.g. `labeler stats`) to bring it up to date"
+            )
+        conn.execute("PRAGMA query_only=ON")
+    return Store(path, conn, busy_timeout_s=0)
+
+
+@contextmanager
+def _closed_on_error(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
+    """Close `conn` if opening fails, and say what a database error means for this file."""
+    try:
+        yield
     except sqlite3.DatabaseError as error:
         conn.close()
         code = (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF
@@ -48,7 +80,6 @@ def open_store(
     except BaseException:
         conn.close()
         raise
-    return store
 
 
 def _check_file_before_opening(path: Path, create: bool) -> None:
@@ -101,6 +132,5 @@ def _check_schema(conn: sqlite3.Connection, path: Path, create: bool) -> None:
     unknown = sorted(applied - known_migration_names())
     if unknown:
         raise NewerSchemaError(
-            f"{path}: written by a newer version of labeler (schema {unknown[-1]}); "
-            "upgrade labeler to open it"
+            f"{path}: written by a newer version of labeler (schema {unknown[-1]}); upgrade labeler to open it"
         )

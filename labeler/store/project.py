@@ -126,16 +126,14 @@ class Store:
 
     def guidelines(self) -> tuple[int, str] | None:
         """The latest guidelines as (version, text), or None if the project has none."""
-        row = self.conn.execute(
-            "SELECT version, text FROM guidelines ORDER BY version DESC LIMIT 1"
-        ).fetchone()
+        row = self.conn.execute("SELECT version, text FROM guidelines ORDER BY version DESC LIMIT 1").fetchone()
         return (row[0], row[1]) if row else None
 
     # -- annotators, prompts and answers ---------------------------------------------------------
 
     def annotator_id(self, name: str) -> int:
         """The id of the annotator called `name`, added to the project if new."""
-        return self.write(lambda conn: _annotator_id(conn, name))
+        return self.write(lambda conn: ensure_annotator(conn, name))
 
     def add_prompt(
         self,
@@ -201,9 +199,7 @@ class Store:
         if row is None:
             raise StoreError(f"{self.path}: no prompt with id {prompt_id}")
         answers = [
-            Answer(
-                id=a[0], prompt_id=prompt_id, text=a[1], model=a[2], generation=json.loads(a[3]), source=a[4]
-            )
+            Answer(id=a[0], prompt_id=prompt_id, text=a[1], model=a[2], generation=json.loads(a[3]), source=a[4])
             for a in self.conn.execute(
                 "SELECT id, text, model, generation, source FROM answers WHERE prompt_id = ? ORDER BY id",
                 [prompt_id],
@@ -241,7 +237,7 @@ class Store:
             texts = _shown_answer_texts(conn, prompt_id, display_order)
             if supersedes is not None:
                 _check_supersedable(conn, supersedes, prompt_id)
-            annotator_id = _annotator_id(conn, annotator)
+            annotator_id = ensure_annotator(conn, annotator)
             row = _insert_judgement(
                 conn,
                 prompt_id=prompt_id,
@@ -267,9 +263,7 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?)",
                 [(row.id, prompt_id, p.chosen, p.rejected, p.margin) for p in pairs],
             )
-            conn.execute(
-                "DELETE FROM drafts WHERE annotator_id = ? AND prompt_id = ?", [annotator_id, prompt_id]
-            )
+            conn.execute("DELETE FROM drafts WHERE annotator_id = ? AND prompt_id = ?", [annotator_id, prompt_id])
             return RecordedJudgement(row.id, row.uuid, row.seq, row.created_at, len(pairs))
 
         return self.write(record)
@@ -289,7 +283,7 @@ class Store:
             row = _insert_judgement(
                 conn,
                 prompt_id=prompt_id,
-                annotator_id=_annotator_id(conn, annotator),
+                annotator_id=ensure_annotator(conn, annotator),
                 outcome="retracted",
                 display_order=display_order,
                 answers_hash=shown_hash,
@@ -331,7 +325,7 @@ class Store:
                 "INSERT INTO drafts (annotator_id, prompt_id, state, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (annotator_id, prompt_id) DO UPDATE SET state = excluded.state, "
                 "updated_at = excluded.updated_at",
-                [_annotator_id(conn, annotator), prompt_id, encoded, utc_now()],
+                [ensure_annotator(conn, annotator), prompt_id, encoded, utc_now()],
             )
         )
 
@@ -358,7 +352,7 @@ class Store:
                 [
                     demonstration_uuid,
                     prompt_id,
-                    _annotator_id(conn, annotator),
+                    ensure_annotator(conn, annotator),
                     text,
                     based_on_answer_id,
                     utc_now(),
@@ -386,8 +380,7 @@ class Store:
             self.conn.execute(f"SELECT outcome, COUNT(*) FROM ({superseded}) GROUP BY outcome")  # noqa: S608
         )
         current = {
-            outcome: every_outcome.get(outcome, 0) - superseded_outcome.get(outcome, 0)
-            for outcome in domain.Outcome
+            outcome: every_outcome.get(outcome, 0) - superseded_outcome.get(outcome, 0) for outcome in domain.Outcome
         }
         superseded_pairs = count(
             f"SELECT COUNT(*) FROM pairs WHERE judgement_id IN (SELECT id FROM ({superseded}))"  # noqa: S608
@@ -418,7 +411,7 @@ class _JudgementRow:
     created_at: str
 
 
-def _annotator_id(conn: sqlite3.Connection, name: str) -> int:
+def ensure_annotator(conn: sqlite3.Connection, name: str) -> int:
     name = name.strip()
     if not name:
         raise StoreError("an annotator needs a name")
@@ -441,9 +434,7 @@ def _shown_answer_texts(conn: sqlite3.Connection, prompt_id: int, display_order:
 
 
 def _check_supersedable(conn: sqlite3.Connection, earlier_uuid: str, prompt_id: int) -> None:
-    found = conn.execute(
-        "SELECT prompt_id, outcome FROM judgements WHERE uuid = ?", [earlier_uuid]
-    ).fetchone()
+    found = conn.execute("SELECT prompt_id, outcome FROM judgements WHERE uuid = ?", [earlier_uuid]).fetchone()
     if found is None:
         raise StoreError(f"no judgement {earlier_uuid} to correct")
     if found[0] != prompt_id:
@@ -455,10 +446,15 @@ def _check_supersedable(conn: sqlite3.Connection, earlier_uuid: str, prompt_id: 
         raise StoreError(f"judgement {earlier_uuid} was already superseded by {later[0]}")
 
 
-def _insert_judgement(conn: sqlite3.Connection, *, annotator_id: int, **columns: Any) -> _JudgementRow:
-    (seq,) = conn.execute(
+def next_seq(conn: sqlite3.Connection, annotator_id: int) -> int:
+    """The annotator's next sequence number (safe inside a write transaction: no one else writes)."""
+    return conn.execute(
         "SELECT COALESCE(MAX(seq), 0) + 1 FROM judgements WHERE annotator_id = ?", [annotator_id]
-    ).fetchone()
+    ).fetchone()[0]
+
+
+def _insert_judgement(conn: sqlite3.Connection, *, annotator_id: int, **columns: Any) -> _JudgementRow:
+    seq = next_seq(conn, annotator_id)
     row = _JudgementRow(id=0, uuid=str(uuid.uuid4()), seq=seq, created_at=utc_now())
     values = {
         "uuid": row.uuid,

@@ -96,9 +96,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         self.about_action = QAction("&About labeler", self)
-        self.about_action.triggered.connect(
-            lambda: QMessageBox.about(self, "About labeler", f"labeler {__version__}")
-        )
+        self.about_action.triggered.connect(lambda: QMessageBox.about(self, "About labeler", f"labeler {__version__}"))
         self.menuBar().addMenu("&Help").addAction(self.about_action)
 
     def _show_project(self) -> None:
@@ -123,9 +121,7 @@ class MainWindow(QMainWindow):
         self.prompt_heading.setText(
             f"Prompt {prompt.external_id or prompt.id}" + (f" · {category}" if category else "")
         )
-        self.prompt_view.setPlainText(
-            prompt.content if prompt.kind == "text" else _chat_as_text(prompt.content)
-        )
+        self.prompt_view.setPlainText(prompt.content if prompt.kind == "text" else _chat_as_text(prompt.content))
         while self.answers_layout.count():
             self.answers_layout.takeAt(0).widget().deleteLater()
         for number, answer in enumerate(prompt.answers, start=1):

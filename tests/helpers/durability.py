@@ -57,16 +57,12 @@ def writer_main(project: Path, seed: int, count: int | None, annotator: str) -> 
         while count is None or written < count:
             prompt_id, answer_ids = rng.choice(prompts)
             judgement, shown = random_judgement(rng, answer_ids)
-            recorded = store.record_judgement(
-                prompt_id, annotator, judgement, shown, seconds_spent=rng.random() * 60
-            )
+            recorded = store.record_judgement(prompt_id, annotator, judgement, shown, seconds_spent=rng.random() * 60)
             print(recorded.uuid, recorded.pairs, flush=True)
             written += 1
 
 
-def start_writer(
-    project: Path, seed: int, count: int | None = None, annotator: str = "writer"
-) -> subprocess.Popen:
+def start_writer(project: Path, seed: int, count: int | None = None, annotator: str = "writer") -> subprocess.Popen:
     command = [sys.executable, str(WRITER), str(project), "--seed", str(seed), "--annotator", annotator]
     if count is not None:
         command += ["--count", str(count)]
@@ -115,8 +111,7 @@ def check_project(project: Path, reported: dict[str, str], after_id: int = 0) ->
     with open_store(project) as store:
         present = dict(
             store.conn.execute(
-                "SELECT j.uuid, COUNT(p.id) FROM judgements j "
-                "LEFT JOIN pairs p ON p.judgement_id = j.id GROUP BY j.id"
+                "SELECT j.uuid, COUNT(p.id) FROM judgements j LEFT JOIN pairs p ON p.judgement_id = j.id GROUP BY j.id"
             ).fetchall()
         )
         missing = [u for u, pairs in reported.items() if present.get(u) != int(pairs)]

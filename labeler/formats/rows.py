@@ -1,0 +1,479 @@
+"""Turn one row read from a file into a typed item to import: a prompt with answers, a ranking, or a pair.
+
+The kinds of row (the keys of a JSON object, or the columns of a CSV file):
+  - a prompt with 2 to 9 answers: "prompt" (text or a chat), "answers" (texts, or objects with
+    "text", an optional "model", and other keys kept as generation settings), optional "id" and
+    "metadata"; in CSV the columns prompt, answer_1 ... answer_K, optional id and model_1 ... model_K;
+  - a ranking: the same plus "ranking", 0-based answer indices best first with a nested list for a
+    tie ([[2, 0], 1, 3]), optional "strengths" between tiers (1, 2 or 3), "annotator", "likert",
+    "comment"; in CSV "ranking" and "strengths" hold JSON text;
+  - a pair, in any of TRL's preference layouts: "prompt", "chosen", "rejected" as text or as chat
+    messages, or "chosen" and "rejected" alone (the prompt is what they share, which also reads
+    Anthropic HH transcripts), with an optional "margin" and "annotator".
+Missing optional fields may be absent or null; an empty CSV cell is an absent field. Keys this module
+does not know are ignored, so datasets with extra columns import.
+
+Pure: no files, no database. Whether one id names two different prompts is for the caller to check
+across rows. The rules of rankings are labeler.domain's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from labeler.domain import (
+    LIKERT_RANGE,
+    MAX_ANSWERS,
+    MIN_ANSWERS,
+    Ranking,
+    RankingError,
+    Strength,
+    validate_ranking,
+)
+from labeler.formats.reading import FORMATS, describe_json_type, strict_json_loads
+
+Message = dict[str, str]  # {"role": ..., "content": ...}
+
+ROLES = ("system", "user", "assistant")
+HH_HUMAN = "\n\nHuman:"
+HH_ASSISTANT = "\n\nAssistant:"
+_HH_TURN = re.compile(r"\n\n(Human|Assistant):")
+_NUMBERED_COLUMN = re.compile(r"(answer|model)_([1-9][0-9]*)")
+_ANSWER_COLUMN = re.compile(r"answer_[1-9][0-9]*")
+_CSV_JSON_COLUMNS = ("ranking", "strengths", "metadata")
+_CSV_WHOLE_NUMBER_COLUMNS = ("margin", "likert")
+
+
+class RowError(ValueError):
+    """A row that cannot be imported; the message says why, shortly."""
+
+
+@dataclass(frozen=True)
+class ImportedAnswer:
+    text: str
+    model: str | None = None
+    generation: dict = field(default_factory=dict)  # sampling settings and whatever else came with it
+
+
+@dataclass(frozen=True)
+class ImportedPrompt:
+    prompt: str | tuple[Message, ...]
+    answers: tuple[ImportedAnswer, ...]
+    external_id: str | None = None  # the row's "id", as text
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImportedRanking:
+    prompt: ImportedPrompt
+    tiers: tuple[tuple[int, ...], ...]  # 0-based indices into prompt.answers, best tier first
+    strengths: tuple[int, ...]  # between adjacent tiers: 1 slightly, 2 better, 3 much better
+    annotator: str | None
+    likert: int | None = None
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class ImportedPair:
+    prompt: str | tuple[Message, ...]
+    chosen: str
+    rejected: str
+    margin: int | None  # a positive whole number, or None when the file gives none (or 0)
+    annotator: str | None
+
+
+def row_kind(data: dict) -> str:
+    """ "prompt", "ranking" or "pair"; raises RowError when the row is none of them."""
+    if not isinstance(data, dict):
+        raise RowError(f"a row must be an object, got {describe_json_type(data)}")
+    has_answers = data.get("answers") is not None or any(map(_ANSWER_COLUMN.fullmatch, data))
+    has_pair = _given(data.get("chosen")) or _given(data.get("rejected"))
+    if has_answers and has_pair:
+        raise RowError("a row has either 'answers' or 'chosen' and 'rejected', not both")
+    if has_answers:
+        return "ranking" if _given(data.get("ranking")) else "prompt"
+    if has_pair:
+        for key in ("chosen", "rejected"):
+            if not _given(data.get(key)):
+                raise RowError(f"a pair needs both 'chosen' and 'rejected'; '{key}' is missing or empty")
+        return "pair"
+    raise RowError("a row needs 'prompt' and 'answers', or 'chosen' and 'rejected'")
+
+
+def parse_row(data: dict, fmt: str) -> ImportedPrompt | ImportedRanking | ImportedPair:
+    """The typed item a row stands for; `fmt` is the file's format (CSV cells are all text).
+    Raises RowError with the reason when the row breaks a rule."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}")
+    if fmt == "csv":
+        data = _fields_from_csv(data)
+    kind = row_kind(data)
+    if kind == "pair":
+        return _pair(data)
+    prompt = ImportedPrompt(
+        prompt=_prompt(data.get("prompt")),
+        answers=_answers(data["answers"]),
+        external_id=_external_id(data.get("id")),
+        metadata=_metadata(data.get("metadata")),
+    )
+    if fmt == "parquet":  # JSON and CSV can only hold JSON; parquet can hold dates, bytes, decimals
+        _require_json(prompt.metadata, "metadata")
+        for number, answer in enumerate(prompt.answers, 1):
+            _require_json(answer.generation, f"the settings of answer {number}")
+    if kind == "prompt":
+        return prompt
+    tiers, strengths = _tiers(data["ranking"], data.get("strengths"), len(prompt.answers))
+    return ImportedRanking(
+        prompt=prompt,
+        tiers=tiers,
+        strengths=strengths,
+        annotator=_annotator(data.get("annotator")),
+        likert=_likert(data.get("likert")),
+        comment=_comment(data.get("comment")),
+    )
+
+
+def _given(value: Any) -> bool:
+    return value is not None and value != ""
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# --- CSV cells to fields ---------------------------------------------------------------------
+
+
+def _fields_from_csv(cells: dict[str, str]) -> dict[str, Any]:
+    """The row as JSON-like fields: empty cells dropped, answer_N/model_N gathered into "answers",
+    JSON and whole-number columns parsed."""
+    fields: dict[str, Any] = {}
+    answers: dict[int, str] = {}
+    models: dict[int, str] = {}
+    has_answer_columns = False
+    for column, cell in cells.items():
+        numbered = _NUMBERED_COLUMN.fullmatch(column)
+        has_answer_columns = has_answer_columns or bool(numbered and numbered[1] == "answer")
+        if cell == "":
+            continue
+        if numbered:
+            (answers if numbered[1] == "answer" else models)[int(numbered[2])] = cell
+        elif column in _CSV_JSON_COLUMNS:
+            try:
+                fields[column] = strict_json_loads(cell)
+            except ValueError as err:
+                raise RowError(f"column '{column}' must hold JSON: {err}") from None
+        elif column in _CSV_WHOLE_NUMBER_COLUMNS:
+            if not re.fullmatch(r"\s*-?[0-9]+\s*", cell):
+                raise RowError(f"{column} must be a whole number, got {cell!r}")
+            fields[column] = int(cell)
+        else:
+            fields[column] = cell
+    if has_answer_columns:
+        fields["answers"] = _answers_from_columns(answers, models)
+    return fields
+
+
+def _answers_from_columns(answers: dict[int, str], models: dict[int, str]) -> list[dict[str, Any]]:
+    """answer_1 ... answer_K as a list; empty cells after the last answer are no answers, but an
+    empty cell before a filled one is a mistake."""
+    count = max(answers, default=0)
+    for number in range(1, count):
+        if number not in answers:
+            raise RowError(f"answer_{number} is empty but answer_{count} is not")
+    for number in sorted(models):
+        if number not in answers:
+            raise RowError(f"model_{number} is given but answer_{number} is empty")
+    return [{"text": answers[number], "model": models.get(number)} for number in range(1, count + 1)]
+
+
+# --- prompts and answers ---------------------------------------------------------------------
+
+
+def _prompt(value: Any) -> str | tuple[Message, ...]:
+    if value is None:
+        raise RowError("the prompt is missing")
+    if isinstance(value, str):
+        if not value.strip():
+            raise RowError("the prompt is empty")
+        return value
+    if isinstance(value, list):
+        return _chat(value, "the prompt")
+    raise RowError(f"the prompt must be text or a list of chat messages, got {describe_json_type(value)}")
+
+
+def _chat(messages: list, what: str) -> tuple[Message, ...]:
+    if not messages:
+        raise RowError(f"{what} is an empty chat")
+    chat = []
+    for number, message in enumerate(messages, 1):
+        if not isinstance(message, dict):
+            raise RowError(f"message {number} of {what} must be an object, got {describe_json_type(message)}")
+        # A parquet struct column gives every message every field, the unused ones null.
+        keys = sorted(key for key, item in message.items() if item is not None)
+        if keys != ["content", "role"]:
+            raise RowError(f"message {number} of {what} must have exactly 'role' and 'content', got {keys}")
+        role, content = message["role"], message["content"]
+        if role not in ROLES:
+            raise RowError(f"message {number} of {what} has role {role!r}; roles are {', '.join(ROLES)}")
+        if not isinstance(content, str):
+            raise RowError(f"the content of message {number} of {what} must be text, got {describe_json_type(content)}")
+        chat.append({"role": role, "content": content})
+    if not any(message["content"].strip() for message in chat):
+        raise RowError(f"{what} is empty")
+    return tuple(chat)
+
+
+def _answers(value: Any) -> tuple[ImportedAnswer, ...]:
+    if not isinstance(value, list):
+        raise RowError(f"answers must be a list, got {describe_json_type(value)}")
+    if not MIN_ANSWERS <= len(value) <= MAX_ANSWERS:
+        raise RowError(f"{MIN_ANSWERS} to {MAX_ANSWERS} answers, got {len(value)}")
+    answers = tuple(_answer(item, number) for number, item in enumerate(value, 1))
+    # Two answers that read the same cannot be ranked against each other.
+    first_with_text: dict[str, int] = {}
+    for number, answer in enumerate(answers, 1):
+        earlier = first_with_text.setdefault(answer.text.strip(), number)
+        if earlier != number:
+            raise RowError(f"answers {earlier} and {number} are the same text")
+    return answers
+
+
+def _answer(item: Any, number: int) -> ImportedAnswer:
+    if isinstance(item, str):
+        text, model, generation = item, None, {}
+    elif isinstance(item, dict):
+        if "text" not in item:
+            raise RowError(f"answer {number} has no 'text'")
+        text, model = item["text"], item.get("model")
+        generation = {key: value for key, value in item.items() if key not in ("text", "model") and value is not None}
+    else:
+        raise RowError(f"answer {number} must be text or an object with 'text', got {describe_json_type(item)}")
+    if not isinstance(text, str):
+        raise RowError(f"the text of answer {number} must be text, got {describe_json_type(text)}")
+    if not text or text.isspace():
+        raise RowError(f"answer {number} is empty")
+    if model is not None and not isinstance(model, str):
+        raise RowError(f"the model of answer {number} must be text, got {describe_json_type(model)}")
+    if model is not None:
+        model = model.strip() or None
+    return ImportedAnswer(text, model, generation)
+
+
+def _external_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) and not _is_whole(value):
+        raise RowError(f"id must be text or a whole number, got {describe_json_type(value)}")
+    text = str(value)
+    if not text.strip():
+        raise RowError("the id is empty")
+    return text
+
+
+def _metadata(value: Any) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RowError(f"metadata must be an object, got {describe_json_type(value)}")
+    return value
+
+
+def _require_json(value: dict, what: str) -> None:
+    if value:
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise RowError(f"{what} must hold only JSON values: {err}") from None
+
+
+# --- rankings --------------------------------------------------------------------------------
+
+
+def _tiers(ranking: Any, strengths: Any, count: int) -> tuple[tuple[tuple[int, ...], ...], tuple[int, ...]]:
+    if not isinstance(ranking, list) or not ranking:
+        raise RowError("ranking must be a list of answer indices, best first (a nested list is a tie)")
+    tiers = []
+    for item in ranking:
+        tier = item if isinstance(item, list) else [item]
+        for index in tier:
+            if not _is_whole(index):
+                raise RowError(f"ranking must hold 0-based answer indices, got {index!r}")
+            if not 0 <= index < count:
+                raise RowError(f"ranking names answer index {index}, but the {count} answers are 0 to {count - 1}")
+        tiers.append(tier)
+    if strengths is not None and not (isinstance(strengths, list) and all(map(_is_whole, strengths))):
+        raise RowError("strengths must be a list of 1, 2 or 3, one between each two tiers")
+    # A ranking is an annotator's judgement, made with the three strengths an annotator can choose
+    # (the domain also allows larger steps, for imported pairs' margins).
+    for strength in strengths or ():
+        if strength not in tuple(Strength):
+            raise RowError(f"strengths must be 1, 2 or 3, got {strength}")
+    try:
+        checked = Ranking.of(tiers, strengths)
+        validate_ranking(checked, range(count))
+    except RankingError as err:
+        raise RowError(f"bad ranking of answers 0 to {count - 1}: {err}") from None
+    return checked.tiers, tuple(int(strength) for strength in checked.strengths)
+
+
+def _annotator(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RowError(f"annotator must be text, got {describe_json_type(value)}")
+    if not value.strip():
+        raise RowError("the annotator name is empty")
+    return value.strip()
+
+
+def _likert(value: Any) -> int | None:
+    if value is None:
+        return None
+    whole = _whole_float_as_int(value)
+    if not _is_whole(whole) or whole not in LIKERT_RANGE:
+        raise RowError(f"likert must be a whole number from 1 to 7, got {value!r}")
+    return whole
+
+
+def _comment(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise RowError(f"comment must be text, got {describe_json_type(value)}")
+    return value
+
+
+def _whole_float_as_int(value: Any) -> Any:
+    """2.0 as 2: a column with gaps becomes float in pandas, so whole numbers arrive as floats."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# --- pairs -----------------------------------------------------------------------------------
+
+
+def _pair(data: dict) -> ImportedPair:
+    chosen, rejected = data["chosen"], data["rejected"]
+    if chosen == rejected:
+        raise RowError("chosen and rejected are the same text")
+    has_prompt = data.get("prompt") is not None
+    if isinstance(chosen, str) and isinstance(rejected, str):
+        if has_prompt:
+            prompt, chosen_text, rejected_text = _prompt(data["prompt"]), chosen, rejected
+        else:
+            prompt, chosen_text, rejected_text = _split_shared_text(chosen, rejected)
+    elif isinstance(chosen, list) and isinstance(rejected, list):
+        if has_prompt:
+            prompt = _prompt(data["prompt"])
+            chosen_text, rejected_text = (
+                _assistant_text(chosen, "chosen"),
+                _assistant_text(rejected, "rejected"),
+            )
+        else:
+            prompt, chosen_text, rejected_text = _split_shared_messages(chosen, rejected)
+    else:
+        raise RowError(
+            "chosen and rejected must both be text or both be lists of chat messages, got "
+            f"{describe_json_type(chosen)} and {describe_json_type(rejected)}"
+        )
+    for name, text in (("chosen", chosen_text), ("rejected", rejected_text)):
+        if not text.strip():
+            raise RowError(f"{name} is empty")
+    if chosen_text.strip() == rejected_text.strip():
+        raise RowError("chosen and rejected are the same text")
+    return ImportedPair(
+        prompt, chosen_text, rejected_text, _margin(data.get("margin")), _annotator(data.get("annotator"))
+    )
+
+
+def _margin(value: Any) -> int | None:
+    whole = _whole_float_as_int(value)
+    if whole is None or (_is_whole(whole) and whole == 0):  # TRL writes 0 for "no margin given"
+        return None
+    if not _is_whole(whole) or whole < 0:
+        raise RowError(f"margin must be a positive whole number, got {value!r}")
+    return whole
+
+
+def _assistant_text(messages: list, name: str) -> str:
+    """The answer in a conversational pair: the content of its assistant message(s)."""
+    chat = _chat(messages, name)
+    for number, message in enumerate(chat, 1):
+        if message["role"] != "assistant":
+            raise RowError(f"{name} must hold assistant messages only; message {number} is from {message['role']!r}")
+    return "\n\n".join(message["content"] for message in chat)
+
+
+def _split_shared_messages(chosen: list, rejected: list) -> tuple[tuple[Message, ...], str, str]:
+    """Two whole conversations without a prompt: the prompt is what they share, the answers their
+    final assistant messages."""
+    chosen_chat, rejected_chat = _chat(chosen, "chosen"), _chat(rejected, "rejected")
+    if len(chosen_chat) < 2 or chosen_chat[:-1] != rejected_chat[:-1]:
+        raise RowError("without a prompt, chosen and rejected must be one conversation up to their last message")
+    for name, chat in (("chosen", chosen_chat), ("rejected", rejected_chat)):
+        if chat[-1]["role"] != "assistant":
+            raise RowError(f"the last message of {name} must be from the assistant, got {chat[-1]['role']!r}")
+    return (
+        _chat(list(chosen_chat[:-1]), "the prompt"),
+        chosen_chat[-1]["content"],
+        rejected_chat[-1]["content"],
+    )
+
+
+def _split_shared_text(chosen: str, rejected: str) -> tuple[str | tuple[Message, ...], str, str]:
+    """Two texts without a prompt (TRL's implicit prompt): the prompt is their common beginning, cut
+    after the last "\\n\\nAssistant:" they share (an Anthropic HH transcript, whose prompt becomes a
+    chat) or else after the last whitespace they share."""
+    shared = chosen[: _common_prefix_length(chosen, rejected)]
+    marker = shared.rfind(HH_ASSISTANT)
+    if marker >= 0:
+        cut = marker + len(HH_ASSISTANT)
+        chosen_text, rejected_text = chosen[cut:].lstrip(), rejected[cut:].lstrip()
+        chat = _hh_chat(chosen[:cut])
+        if chat is None:
+            return chosen[:cut], chosen_text, rejected_text
+        if HH_HUMAN in chosen_text or HH_HUMAN in rejected_text:
+            raise RowError("chosen and rejected differ before their last Assistant turn")
+        return chat, chosen_text, rejected_text
+    cut = len(shared)
+    while cut and not shared[cut - 1].isspace():  # back to a word boundary
+        cut -= 1
+    if not shared[:cut].strip():
+        raise RowError(
+            "chosen and rejected share no prompt: no common beginning that ends at a space, "
+            "a newline or '\\n\\nAssistant:'"
+        )
+    return chosen[:cut], chosen[cut:], rejected[cut:]
+
+
+def _common_prefix_length(first: str, second: str) -> int:
+    # Binary search over slice comparisons: C speed, where a loop over characters is not.
+    low, high = 0, min(len(first), len(second))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if first[:middle] == second[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _hh_chat(text: str) -> tuple[Message, ...] | None:
+    """The chat an Anthropic HH prompt ("\\n\\nHuman: ...\\n\\nAssistant:") stands for, ending with the
+    user's turn; None if the text is not such a transcript."""
+    if text.startswith("Human:"):
+        text = "\n\n" + text
+    pieces = _HH_TURN.split(text)  # [before the first turn, speaker, content, speaker, content, ...]
+    if pieces[0].strip() or len(pieces) < 5:
+        return None
+    chat = [
+        {"role": "user" if speaker == "Human" else "assistant", "content": content.strip()}
+        for speaker, content in zip(pieces[1::2], pieces[2::2], strict=True)
+    ]
+    chat.pop()  # the empty Assistant turn the answers fill
+    if chat[-1]["role"] != "user":
+        raise RowError("the conversation before the answers does not end with a Human turn")
+    return _chat(chat, "the prompt")

@@ -1,0 +1,111 @@
+"""Bulk reads for exports and statistics: the current judgements, their pairs, prompts and answers.
+
+"Current" means neither superseded by a later judgement nor a retraction (the current_* views).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from labeler.store.project import Store
+from labeler.store.records import Answer, Prompt
+
+
+@dataclass(frozen=True)
+class CurrentJudgement:
+    id: int
+    uuid: str
+    annotator: str
+    prompt_id: int
+    outcome: str  # ranked, all_bad or skipped
+    tiers: list[list[int]] | None  # answer ids, best tier first
+    strengths: list[int] | None
+    skip_reason: str | None
+    display_order: list[int]
+    seconds_spent: float | None
+    flags: dict[str, list[str]]  # answer id (as text) -> flags
+    likert: int | None
+    comment: str
+    guideline_version: int | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class CurrentPair:
+    prompt_id: int
+    chosen: int
+    rejected: int
+    margin: int
+    annotator: str
+
+
+# Lists are passed as one JSON parameter and unpacked with json_each, so no SQL text is built.
+
+
+def _annotators_param(annotators: Sequence[str] | None) -> dict[str, str | None]:
+    return {"annotators": json.dumps(list(annotators)) if annotators else None}
+
+
+def current_judgements(store: Store, annotators: Sequence[str] | None = None) -> list[CurrentJudgement]:
+    """Every current judgement (optionally of some annotators only), oldest first."""
+    rows = store.conn.execute(
+        "SELECT j.id, j.uuid, a.name, j.prompt_id, j.outcome, j.tiers, j.strengths, j.skip_reason, "
+        "j.display_order, j.seconds_spent, j.flags, j.likert, j.comment, j.guideline_version, j.created_at "
+        "FROM current_judgements j JOIN annotators a ON a.id = j.annotator_id "
+        "WHERE (:annotators IS NULL OR a.name IN (SELECT value FROM json_each(:annotators))) ORDER BY j.id",
+        _annotators_param(annotators),
+    )
+    return [
+        CurrentJudgement(
+            id=row[0],
+            uuid=row[1],
+            annotator=row[2],
+            prompt_id=row[3],
+            outcome=row[4],
+            tiers=json.loads(row[5]) if row[5] is not None else None,
+            strengths=json.loads(row[6]) if row[6] is not None else None,
+            skip_reason=row[7],
+            display_order=json.loads(row[8]),
+            seconds_spent=row[9],
+            flags=json.loads(row[10]),
+            likert=row[11],
+            comment=row[12],
+            guideline_version=row[13],
+            created_at=row[14],
+        )
+        for row in rows
+    ]
+
+
+def current_pairs(store: Store, annotators: Sequence[str] | None = None) -> list[CurrentPair]:
+    """Every pair of every current judgement (optionally of some annotators), in judgement order."""
+    rows = store.conn.execute(
+        "SELECT p.prompt_id, p.chosen_answer_id, p.rejected_answer_id, p.margin, a.name "
+        "FROM pairs p JOIN current_judgements j ON j.id = p.judgement_id "
+        "JOIN annotators a ON a.id = j.annotator_id "
+        "WHERE (:annotators IS NULL OR a.name IN (SELECT value FROM json_each(:annotators))) ORDER BY p.id",
+        _annotators_param(annotators),
+    )
+    return [CurrentPair(*row) for row in rows]
+
+
+def prompts_with_answers(store: Store, prompt_ids: Sequence[int]) -> dict[int, Prompt]:
+    """The prompts with these ids, each with its answers in id order."""
+    ids = json.dumps(sorted(set(prompt_ids)))
+    answers: dict[int, list[Answer]] = {}
+    for row in store.conn.execute(
+        "SELECT id, prompt_id, text, model, generation, source FROM answers "
+        "WHERE prompt_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        [ids],
+    ):
+        answers.setdefault(row[1], []).append(Answer(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5]))
+    prompts: dict[int, Prompt] = {}
+    for row in store.conn.execute(
+        "SELECT id, external_id, kind, content, metadata FROM prompts WHERE id IN (SELECT value FROM json_each(?))",
+        [ids],
+    ):
+        content = row[3] if row[2] == "text" else json.loads(row[3])
+        prompts[row[0]] = Prompt(row[0], row[1], row[2], content, json.loads(row[4]), answers.get(row[0], []))
+    return prompts

@@ -7,7 +7,6 @@ LABELER_DEBUG=1 set (for bug reports).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -17,9 +16,11 @@ from pathlib import Path
 from labeler import __version__
 from labeler.bundled import bundled_text
 from labeler.domain import RankingError
+from labeler.formats.reading import FORMATS, FileFormatError
 from labeler.store import StoreError, open_store
 
 EXIT_ERROR = 1
+MAX_BAD_ROWS_SHOWN = 50
 EXIT_INTERRUPTED = 130
 
 
@@ -38,14 +39,84 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    # Imported here: numpy is only needed for the statistics.
+    from labeler.report import format_report, project_report
+
     with open_store(args.project) as store:
-        stats = dataclasses.asdict(store.stats())
-    if args.json:
-        print(json.dumps(stats, indent=2))
-    else:
-        width = max(len(name) for name in stats)
-        for name, value in stats.items():
-            print(f"{name.replace('_', ' '):<{width}}  {value:>10,}")
+        report = project_report(store, bootstrap=args.bootstrap, seed=args.seed)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from labeler.formats.importer import ImportRejected, import_files
+
+    with open_store(args.project) as store:
+        try:
+            report = import_files(store, args.files, fmt=args.format, annotator=args.annotator, rejects=args.skip_bad)
+        except ImportRejected as rejected:
+            for bad in rejected.bad[:MAX_BAD_ROWS_SHOWN]:
+                print(f"{bad.file}:{bad.line}: {bad.reason}", file=sys.stderr)
+            if len(rejected.bad) > MAX_BAD_ROWS_SHOWN:
+                print(f"... and {len(rejected.bad) - MAX_BAD_ROWS_SHOWN:,} more bad rows", file=sys.stderr)
+            print(
+                f"labeler: error: {len(rejected.bad):,} bad rows; nothing was imported "
+                "(--skip-bad REJECTS.jsonl imports the good rows and writes the bad ones there)",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
+    already = f" ({report.judgements_already_there:,} already there)" if report.judgements_already_there else ""
+    print(
+        f"read {report.rows:,} rows: added {report.prompts_added:,} prompts, {report.answers_added:,} answers, "
+        f"{report.judgements_added:,} judgements{already} and {report.pairs_added:,} pairs"
+    )
+    if args.skip_bad is not None:
+        print(f"{len(report.bad):,} bad rows written to {args.skip_bad}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from labeler.domain import PairSelection
+    from labeler.formats.export import ExportFormat, export_project
+
+    with open_store(args.project) as store:
+        report = export_project(
+            store,
+            args.out,
+            fmt=ExportFormat(args.format),
+            pairs=PairSelection(args.pairs),
+            test_fraction=args.test_fraction,
+            seed=args.seed,
+            annotators=args.annotator,
+        )
+    splits = ", ".join(
+        f"{name}: {rows:,} rows from {report.prompts[name]:,} prompts" for name, rows in report.rows.items()
+    )
+    print(f"wrote {report.out} ({splits})")
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from labeler.store.snapshots import snapshot
+
+    with open_store(args.project) as store:
+        snapshot(store, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from labeler.store.merging import merge_packs
+
+    with open_store(args.project) as store:
+        report = merge_packs(store, args.packs)
+    print(
+        f"merged {len(report.packs)} packs: added {report.prompts_added:,} prompts, {report.answers_added:,} answers, "
+        f"{report.judgements_added:,} judgements ({report.judgements_already_there:,} already there), "
+        f"{report.demonstrations_added:,} demonstrations"
+    )
+    for conflict in report.conflicts:
+        print(f"conflict: {conflict}", file=sys.stderr)
     return 0
 
 
@@ -82,10 +153,61 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.set_defaults(run=cmd_init)
 
-    stats = commands.add_parser("stats", help="count prompts, answers, judgements, pairs and annotators")
+    stats = commands.add_parser(
+        "stats", help="counts, per-annotator figures, agreement and a rating per model (Bradley-Terry)"
+    )
     stats.add_argument("project", type=Path, metavar="PROJECT")
-    stats.add_argument("--json", action="store_true", help="print the counts as a JSON object")
+    stats.add_argument("--json", action="store_true", help="print a JSON object")
+    stats.add_argument(
+        "--bootstrap", type=int, default=1000, metavar="N", help="bootstrap samples for the rating intervals"
+    )
+    stats.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap")
     stats.set_defaults(run=cmd_stats)
+
+    to_import = commands.add_parser(
+        "import", help="add prompts, answers, rankings or pairs from jsonl, json, csv or parquet files"
+    )
+    to_import.add_argument("project", type=Path, metavar="PROJECT")
+    to_import.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    to_import.add_argument("--format", choices=FORMATS, help="the files' format (default: told from the content)")
+    to_import.add_argument("--annotator", metavar="NAME", help="record imported judgements under this name")
+    to_import.add_argument(
+        "--skip-bad",
+        type=Path,
+        metavar="REJECTS.jsonl",
+        help="import the good rows and write the bad ones, with reasons, to this file",
+    )
+    to_import.set_defaults(run=cmd_import)
+
+    export = commands.add_parser("export", help="write the judgements as a preference dataset")
+    export.add_argument("project", type=Path, metavar="PROJECT")
+    export.add_argument(
+        "out",
+        type=Path,
+        metavar="OUT",
+        help="a .jsonl, .parquet or .csv file, or a folder for a Hugging Face DatasetDict",
+    )
+    export.add_argument("--format", choices=["trl", "trl-conversational", "rankings", "csv"], default="trl")
+    export.add_argument(
+        "--pairs",
+        choices=["all", "adjacent", "best-vs-rest"],
+        default="all",
+        help="which pairs of each ranking: all, adjacent tiers only, or the best against the rest",
+    )
+    export.add_argument("--test-fraction", type=float, metavar="F", help="hold out this share of prompts as test")
+    export.add_argument("--seed", type=int, default=0, help="random seed of the train/test split")
+    export.add_argument("--annotator", nargs="+", metavar="NAME", help="only these annotators' judgements")
+    export.set_defaults(run=cmd_export)
+
+    snapshot = commands.add_parser("snapshot", help="a consistent copy of a project, while others keep working")
+    snapshot.add_argument("project", type=Path, metavar="PROJECT")
+    snapshot.add_argument("out", type=Path, metavar="OUT")
+    snapshot.set_defaults(run=cmd_snapshot)
+
+    merge = commands.add_parser("merge", help="bring in other annotators' project files (by judgement uuid)")
+    merge.add_argument("project", type=Path, metavar="PROJECT")
+    merge.add_argument("packs", type=Path, nargs="+", metavar="PACK")
+    merge.set_defaults(run=cmd_merge)
 
     gui = commands.add_parser("gui", help="open the app on a project")
     gui.add_argument("project", type=Path, nargs="?", metavar="PROJECT", help="default: the demo project")
@@ -100,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(["gui", *(argv or [])])
     try:
         return args.run(args)
-    except (StoreError, RankingError) as error:
+    except (StoreError, RankingError, FileFormatError) as error:
         print(f"labeler: error: {error}", file=sys.stderr)
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""

@@ -1,0 +1,71 @@
+"""`labeler stats`: a project's counts and the figures about its annotators and models."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from labeler import statistics
+from labeler.store import Store
+from labeler.store.exporting import current_judgements
+
+DEFAULT_BOOTSTRAP = 1000
+
+
+def project_report(store: Store, *, bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
+    """Counts; per annotator, judgements and median seconds; agreement and Krippendorff's alpha
+    over prompts judged by two or more annotators; a Bradley-Terry rating per model with a
+    bootstrap 95% interval. Plain JSON-ready values; None where a figure is undefined."""
+    judgements = current_judgements(store)
+    ranked = [
+        statistics.RankedJudgement(j.annotator, j.prompt_id, tuple(map(tuple, j.tiers)), j.seconds_spent)
+        for j in judgements
+        if j.outcome == "ranked"
+    ]
+    models = dict(store.conn.execute("SELECT id, model FROM answers WHERE model IS NOT NULL AND model != ''"))
+    agreement = statistics.pairwise_agreement(ranked)
+    return {
+        "counts": dataclasses.asdict(store.stats()),
+        "annotators": [
+            stats.as_dict()
+            for stats in statistics.per_annotator((j.annotator, j.seconds_spent) for j in judgements).values()
+        ],
+        "agreement": agreement.as_dict() if agreement else None,
+        "krippendorff_alpha_ordinal": statistics.krippendorff_alpha_ordinal(ranked),
+        "models": [
+            strength.as_dict()
+            for strength in statistics.bradley_terry_by_model(ranked, models, bootstrap=bootstrap, seed=seed).values()
+        ],
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as text tables for a terminal."""
+    lines = []
+    counts = report["counts"]
+    width = max(len(name) for name in counts)
+    lines += [f"{name.replace('_', ' '):<{width}}  {value:>10,}" for name, value in counts.items()]
+    if report["annotators"]:
+        lines += ["", f"{'annotator':<24} {'judgements':>10} {'median s':>9}"]
+        for row in report["annotators"]:
+            median = f"{row['median_seconds']:.1f}" if row["median_seconds"] is not None else "-"
+            lines.append(f"{row['annotator'][:24]:<24} {row['judgements']:>10,} {median:>9}")
+    lines.append("")
+    agreement = report["agreement"]
+    if agreement:
+        lines.append(
+            f"pairwise agreement  {agreement['share']:.3f}  ({agreement['agreeing']:,} of "
+            f"{agreement['comparisons']:,} comparisons over {agreement['prompts']:,} prompts)"
+        )
+    else:
+        lines.append("pairwise agreement  - (no prompt ranked by two annotators)")
+    alpha = report["krippendorff_alpha_ordinal"]
+    lines.append(f"Krippendorff's alpha (ordinal)  {alpha:.3f}" if alpha is not None else "Krippendorff's alpha  -")
+    if report["models"]:
+        lines += ["", f"{'model':<28} {'rating':>7} {'95% interval':>15} {'battles':>8} {'wins':>7}"]
+        for row in report["models"]:
+            interval = f"{row['rating_low']:.0f}–{row['rating_high']:.0f}" if row["rating_low"] is not None else "-"
+            lines.append(
+                f"{row['model'][:28]:<28} {row['rating']:>7.0f} {interval:>15} {row['battles']:>8,} {row['wins']:>7,}"
+            )
+    return "\n".join(lines)

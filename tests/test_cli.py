@@ -69,7 +69,7 @@ def test_init_then_stats(tmp_path):
         )
     stats = run("labeler", "stats", str(project), "--json")
     assert stats.returncode == 0, stats.stderr
-    counts = json.loads(stats.stdout)
+    counts = json.loads(stats.stdout)["counts"]
     assert (
         counts["prompts"],
         counts["answers"],

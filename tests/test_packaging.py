@@ -86,7 +86,7 @@ def test_the_installed_wheel_runs_and_finds_its_resources(installed, tmp_path):
     created = run(installed, str(bin_dir / "labeler"), "init", "p.db", cwd=tmp_path)
     assert created.returncode == 0, created.stderr
     stats = run(installed, str(bin_dir / "labeler"), "stats", "p.db", "--json", cwd=tmp_path)
-    assert json.loads(stats.stdout)["prompts"] == 0
+    assert json.loads(stats.stdout)["counts"]["prompts"] == 0
 
     demo = run(
         installed,

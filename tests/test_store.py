@@ -173,6 +173,12 @@ def test_chat_prompts_round_trip(store):
     assert store.add_prompt(respelled)[0] == prompt_id
 
 
+def test_a_chat_of_one_user_message_is_that_text(store):
+    text_id, _ = store.add_prompt("Just this", [NewAnswer("a"), NewAnswer("b")])
+    assert store.add_prompt([{"role": "user", "content": "Just this"}])[0] == text_id
+    assert store.prompt(text_id).kind == "text"
+
+
 def test_empty_prompt_or_answer_is_refused(store):
     with pytest.raises(StoreError, match="prompt cannot be empty"):
         store.add_prompt("   ", [NewAnswer("a")])

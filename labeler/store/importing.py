@@ -18,7 +18,7 @@ from typing import Any
 
 from labeler import domain
 from labeler.store.project import Store, ensure_annotator, next_seq
-from labeler.store.records import answers_hash, content_hash, text_hash, utc_now
+from labeler.store.records import answers_hash, content_hash, prompt_kind_and_content, text_hash, utc_now
 
 # Fixed namespace for the uuids of imported judgements (uuid5 of their content).
 IMPORTED_JUDGEMENT_NAMESPACE = uuid.UUID("6f1c3f4e-2b7a-4c1d-9a52-7d0e5b8c4a11")
@@ -86,8 +86,7 @@ def _import(
         (
             (
                 p.external_id,
-                "text" if isinstance(p.prompt, str) else "chat",
-                p.prompt if isinstance(p.prompt, str) else json.dumps(list(p.prompt), ensure_ascii=False),
+                *prompt_kind_and_content(p.prompt),
                 digest,
                 json.dumps(dict(p.metadata), ensure_ascii=False),
                 now,

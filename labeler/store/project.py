@@ -21,6 +21,7 @@ from labeler.store.records import (
     RecordedJudgement,
     answers_hash,
     content_hash,
+    prompt_kind_and_content,
     text_hash,
     utc_now,
 )
@@ -148,12 +149,9 @@ class Store:
         A prompt or answer already in the project (same content) is not added twice: its
         existing id is returned, and only the new answers are added.
         """
-        if isinstance(prompt, str):
-            kind, content, is_empty = "text", prompt, not prompt.strip()
-        else:
-            kind, content, is_empty = "chat", json.dumps(list(prompt), ensure_ascii=False), not prompt
-        if is_empty:
+        if not prompt or (isinstance(prompt, str) and not prompt.strip()):
             raise StoreError("a prompt cannot be empty")
+        kind, content = prompt_kind_and_content(prompt)
         for answer in answers:
             if not answer.text.strip():
                 raise StoreError("an answer cannot be empty")

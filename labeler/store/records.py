@@ -67,8 +67,28 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def normalised_prompt(prompt: str | Sequence[Mapping[str, str]]) -> str | list[Mapping[str, str]]:
+    """A chat of one user message is that message's text: the same prompt, stored one way, so a
+    text prompt exported as a conversation and imported back is recognised."""
+    if isinstance(prompt, str):
+        return prompt
+    messages = list(prompt)
+    if len(messages) == 1 and messages[0].get("role") == "user" and set(messages[0]) == {"role", "content"}:
+        return messages[0]["content"]
+    return messages
+
+
+def prompt_kind_and_content(prompt: str | Sequence[Mapping[str, str]]) -> tuple[str, str]:
+    """("text", the text) or ("chat", the messages as JSON): how the prompts table holds a prompt."""
+    prompt = normalised_prompt(prompt)
+    if isinstance(prompt, str):
+        return "text", prompt
+    return "chat", json.dumps(prompt, ensure_ascii=False)
+
+
 def content_hash(prompt: str | Sequence[Mapping[str, str]]) -> str:
     """Identity of a prompt by its content, the same however its JSON was spelled."""
+    prompt = normalised_prompt(prompt)
     if isinstance(prompt, str):
         canonical = "text\x00" + prompt
     else:

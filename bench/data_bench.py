@@ -1,0 +1,439 @@
+"""Data bench: `labeler import` of prompts with answers, and `labeler export` of a large project.
+
+    python bench/data_bench.py [--prompts 100000] [--pairs 1000000] [--quick] [--profile]
+
+Prints a markdown table for BENCHMARKS.md. Goals: an import of a jsonl file of prompts × 4 answers
+runs at >= 50,000 answers/s, and `labeler export PROJECT OUT.parquet` of 1,000,000 pairs takes <= 10 s.
+
+Commands are run as the real console script (`labeler`, beside this Python) in a subprocess, so
+the times include start-up, opening the project and the final commit; memory is the command's peak
+RSS. The import is also taken apart in process: reading (read_rows), parsing (parse_row), building
+the batch (what labeler.formats.importer does per row) and the store write (import_batch).
+
+The export project is built as bench/store_bench.py builds its large project (one bulk transaction),
+then its prompts and answers are given texts of realistic length (prompts 50-300 characters,
+answers 200-600), because a pair row carries the full texts of its prompt and both answers.
+With --profile, cProfile of the in-process import and export follows the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import random
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from store_bench import generate_large_project
+
+from labeler.formats import importer
+from labeler.formats.export import export_project
+from labeler.formats.reading import read_rows
+from labeler.formats.rows import parse_row
+from labeler.store import content_hash, open_store, text_hash
+from labeler.store.importing import import_batch
+
+LABELER = Path(sys.executable).parent / "labeler"
+ANSWERS_PER_PROMPT = 4
+MODELS = ("sft-v1", "sft-v2", "ppo-step-400", "reference")
+IMPORT_GOAL = 50_000  # answers/s
+EXPORT_GOAL = 10.0  # seconds for 1,000,000 pairs
+
+# Words for texts that look like model answers: prose, a little code, quotes, accents and newlines,
+# so the JSON has escapes and non-ASCII to decode, as real data does.
+_WORDS = (
+    "the a of to and in is that it for as with was on be by this are or from at which but not have an "
+    "can model answer question example function value data result first however because therefore "
+    "returns list string number users should would could also more than only each other use using "
+    "step then when where there here these those into about over after before between through "
+    "température naïve café résumé straße déjà-vu "
+    "`x = 1` `return None` `for i in range(n):` `print(value)` "
+    "don't can't it's \"quoted\" (see below) e.g. i.e. 42 3.14 2026 100% $5 — – …"
+)
+WORDS = tuple(_WORDS.split())
+
+
+# -- texts -----------------------------------------------------------------------------------------
+
+
+class TextMaker:
+    """Varied texts cut from one long random corpus at word boundaries (fast, and never two alike)."""
+
+    def __init__(self, rng: random.Random, corpus_chars: int = 4_000_000):
+        self.rng = rng
+        pieces: list[str] = []
+        size = 0
+        while size < corpus_chars:
+            word = rng.choice(WORDS)
+            end = rng.random()
+            if end < 0.06:
+                word += ".\n\n" if end < 0.015 else ". "
+            elif end < 0.09:
+                word += ","
+            pieces.append(word)
+            size += len(word) + 1
+        self.corpus = " ".join(pieces).replace("\n\n ", "\n\n")
+
+    def text(self, low: int, high: int) -> str:
+        length = self.rng.randint(low, high)
+        start = self.corpus.find(" ", self.rng.randrange(len(self.corpus) - high - 200)) + 1
+        end = self.corpus.find(" ", start + length)
+        return self.corpus[start:end].strip()
+
+    def answers(self, count: int) -> list[str]:
+        texts: list[str] = []
+        while len(texts) < count:
+            text = self.text(200, 600)
+            if text not in texts:
+                texts.append(text)
+        return texts
+
+
+def write_jsonl(path: Path, prompts: int, rng: random.Random) -> float:
+    """`prompts` rows {"id", "prompt", "answers": [{"text", "model"} x 4]}; returns the seconds taken."""
+    started = time.perf_counter()
+    maker = TextMaker(rng)
+    with path.open("w", encoding="utf-8") as out:
+        for p in range(prompts):
+            row = {
+                "id": f"q-{p:07d}",
+                "prompt": f"Question {p}: {maker.text(50, 300)}?",
+                "answers": [
+                    {"text": text, "model": MODELS[a]} for a, text in enumerate(maker.answers(ANSWERS_PER_PROMPT))
+                ],
+            }
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return time.perf_counter() - started
+
+
+# -- running commands ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    peak_mb: float
+    stdout: str
+
+
+def run_labeler(*args: str | Path, folder: Path) -> Run:
+    """Run `labeler ARGS` and wait for it; wall seconds and the process's own peak RSS (wait4)."""
+    log = folder / "command.log"
+    with log.open("w+", encoding="utf-8") as out:
+        started = time.perf_counter()
+        process = subprocess.Popen([str(LABELER), *map(str, args)], stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        output = out.read()
+    log.unlink()
+    if process.returncode != 0:
+        raise SystemExit(f"labeler {' '.join(map(str, args))} failed ({process.returncode}):\n{output}")
+    return Run(seconds, usage.ru_maxrss / 1024, output)  # ru_maxrss is in KiB on Linux
+
+
+def import_counts(output: str) -> dict[str, int]:
+    """The counts from `labeler import`'s summary line."""
+    found = re.search(
+        r"read ([\d,]+) rows: added ([\d,]+) prompts, ([\d,]+) answers, ([\d,]+) judgements.* and ([\d,]+) pairs",
+        output,
+    )
+    if found is None:
+        raise SystemExit(f"unexpected output of labeler import: {output!r}")
+    names = ("rows", "prompts", "answers", "judgements", "pairs")
+    return {name: int(value.replace(",", "")) for name, value in zip(names, found.groups(), strict=True)}
+
+
+# -- import ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    first: Run
+    first_counts: dict[str, int]
+    again: Run
+    again_counts: dict[str, int]
+    phases: dict[str, float]  # in process: read, parse, batch, write (seconds)
+
+
+def time_in_process_import(project: Path, jsonl: Path) -> dict[str, float]:
+    """The import taken apart, phase by phase, on a fresh project (the CLI streams; this holds all rows)."""
+    phases: dict[str, float] = {}
+    started = time.perf_counter()
+    rows = list(read_rows(jsonl, "jsonl"))
+    phases["read"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    items = [parse_row(row.data, "jsonl") for row in rows]
+    phases["parse"] = time.perf_counter() - started
+
+    with open_store(project) as store:
+        # What import_files does with each parsed row: a PromptToImport, and the check that one id
+        # names one prompt (which reads the project's ids once).
+        started = time.perf_counter()
+        batch = importer._Batch(store)
+        source = jsonl.name
+        for row, item in zip(rows, items, strict=True):
+            importer._add(batch, item, source, None, row.file, row.line)
+        phases["batch"] = time.perf_counter() - started
+        del rows, items
+
+        started = time.perf_counter()
+        counts = import_batch(store, batch.prompts, batch.judgements)
+        phases["write"] = time.perf_counter() - started
+    assert counts.answers_added == len(batch.prompts) * ANSWERS_PER_PROMPT, counts
+    return phases
+
+
+def bench_import(folder: Path, jsonl: Path) -> ImportResult:
+    project = folder / "import.db"
+    run_labeler("init", project, folder=folder)
+    first = run_labeler("import", project, jsonl, folder=folder)
+    again = run_labeler("import", project, jsonl, folder=folder)
+    again_counts = import_counts(again.stdout)
+    if any(again_counts[name] for name in ("prompts", "answers", "judgements", "pairs")):
+        raise SystemExit(f"the re-import added something: {again.stdout}")
+    project.unlink()
+
+    fresh = folder / "import-in-process.db"
+    run_labeler("init", fresh, folder=folder)
+    phases = time_in_process_import(fresh, jsonl)
+    return ImportResult(first, import_counts(first.stdout), again, again_counts, phases)
+
+
+# -- export ----------------------------------------------------------------------------------------
+
+
+def give_realistic_texts(path: Path, rng: random.Random) -> float:
+    """Replace the generated project's short prompts and answers with texts of realistic length
+    (prompts and answers are not append-only; hashes are kept consistent). Returns seconds."""
+    started = time.perf_counter()
+    maker = TextMaker(rng)
+    with open_store(path) as store:
+
+        def fill(conn: sqlite3.Connection) -> None:
+            prompt_ids = [row[0] for row in conn.execute("SELECT id FROM prompts ORDER BY id")]
+            prompt_rows = []
+            for p in prompt_ids:
+                content = f"Question {p}: {maker.text(50, 300)}?"
+                prompt_rows.append((content, content_hash(content), p))
+            conn.executemany("UPDATE prompts SET content = ?, content_hash = ? WHERE id = ?", prompt_rows)
+            answer_rows = []
+            for prompt_id, ids in _answers_by_prompt(conn).items():
+                for answer_id, text in zip(ids, maker.answers(len(ids)), strict=True):
+                    answer_rows.append((text, text_hash(text), MODELS[answer_id % len(MODELS)], answer_id))
+                del prompt_id
+            conn.executemany("UPDATE answers SET text = ?, text_hash = ?, model = ? WHERE id = ?", answer_rows)
+
+        store.write(fill)
+    return time.perf_counter() - started
+
+
+def _answers_by_prompt(conn: sqlite3.Connection) -> dict[int, list[int]]:
+    answers: dict[int, list[int]] = {}
+    for answer_id, prompt_id in conn.execute("SELECT id, prompt_id FROM answers ORDER BY id"):
+        answers.setdefault(prompt_id, []).append(answer_id)
+    return answers
+
+
+def parquet_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def dataset_dict_rows(path: Path) -> dict[str, int]:
+    from datasets import load_from_disk
+
+    return {name: split.num_rows for name, split in load_from_disk(str(path)).items()}
+
+
+def folder_mb(path: Path) -> float:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files) / 1e6
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    label: str
+    run: Run
+    rows: dict[str, int]
+    size_mb: float
+
+
+def bench_exports(folder: Path, project: Path) -> list[ExportResult]:
+    results = []
+    for label, name, options in [
+        ("trl, all pairs → .parquet", "all.parquet", ()),
+        ("trl, adjacent pairs → .parquet", "adjacent.parquet", ("--pairs", "adjacent")),
+        ("trl, all pairs → DatasetDict folder, --test-fraction 0.1", "dataset", ("--test-fraction", "0.1")),
+    ]:
+        out = folder / name
+        run = run_labeler("export", project, out, *options, folder=folder)
+        rows = {"train": parquet_rows(out)} if out.suffix == ".parquet" else dataset_dict_rows(out)
+        results.append(ExportResult(label, run, rows, folder_mb(out)))
+        _remove(out)
+    return results
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+# -- profiles --------------------------------------------------------------------------------------
+
+
+def profile(call: Callable[[], object], lines: int = 15) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    call()
+    profiler.disable()
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(lines)
+    return text.getvalue()
+
+
+def profile_import(folder: Path, jsonl: Path) -> str:
+    project = folder / "profile-import.db"
+    run_labeler("init", project, folder=folder)
+    with open_store(project) as store:
+        report = profile(lambda: importer.import_files(store, [jsonl]))
+    project.unlink()
+    return report
+
+
+def profile_export(folder: Path, project: Path) -> str:
+    out = folder / "profile.parquet"
+    with open_store(project) as store:
+        report = profile(lambda: export_project(store, out))
+    _remove(out)
+    return report
+
+
+# -- report ----------------------------------------------------------------------------------------
+
+
+def tick(ok: bool) -> str:
+    return "✔" if ok else "✘"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=100_000, help="prompts (x 4 answers) to import and to export")
+    parser.add_argument("--pairs", type=int, default=1_000_000, help="pairs in the export project")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--profile", action="store_true", help="also print cProfile of in-process import and export")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.quick:
+        args.prompts, args.pairs = min(args.prompts, 2_000), min(args.pairs, 20_000)
+    rng = random.Random(args.seed)
+    profiles: dict[str, str] = {}
+
+    with tempfile.TemporaryDirectory(dir=Path.cwd(), prefix="data-bench-") as name:
+        folder = Path(name)
+        jsonl = folder / "prompts.jsonl"
+        generated_jsonl_s = write_jsonl(jsonl, args.prompts, rng)
+        jsonl_mb = jsonl.stat().st_size / 1e6
+        imported = bench_import(folder, jsonl)
+        if args.profile:
+            profiles["import_files (in process)"] = profile_import(folder, jsonl)
+        jsonl.unlink()
+
+        large = folder / "export.db"
+        generated_s = generate_large_project(large, args.prompts, args.pairs, rng)
+        short_export = run_labeler("export", large, folder / "short.parquet", folder=folder)
+        short_rows = parquet_rows(folder / "short.parquet")
+        _remove(folder / "short.parquet")
+        texts_s = give_realistic_texts(large, rng)
+        with open_store(large) as store:
+            pairs_in_project = store.conn.execute("SELECT COUNT(*) FROM pairs").fetchone()[0]
+        large_mb = large.stat().st_size / 1e6
+        exports = bench_exports(folder, large)
+        if args.profile:
+            profiles["export_project, trl, all pairs → .parquet (in process)"] = profile_export(folder, large)
+
+    answers = args.prompts * ANSWERS_PER_PROMPT
+    first, again, phases = imported.first, imported.again, imported.phases
+    rate = answers / first.seconds
+    in_process = sum(phases.values())
+    print(
+        f"data bench — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {platform.node()} — "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"SQLite {sqlite3.sqlite_version}"
+    )
+    print()
+    print("| measure | value | goal |")
+    print("|---|---|---|")
+    what = f"{args.prompts:,} prompts × {ANSWERS_PER_PROMPT} answers ({jsonl_mb:.0f} MB jsonl)"
+    print(f"| `labeler import` of {what}: wall | {first.seconds:.1f} s | |")
+    print(f"| … answers per second | {rate:,.0f} /s | ≥ {IMPORT_GOAL:,} /s {tick(rate >= IMPORT_GOAL)} |")
+    print(f"| … peak memory of the command | {first.peak_mb:,.0f} MB | |")
+    print(f"| … added | {imported.first_counts['prompts']:,} prompts, {imported.first_counts['answers']:,} answers | |")
+    print(
+        f"| same import again (adds nothing: {again.stdout.strip().split(': ', 1)[-1]}): wall "
+        f"| {again.seconds:.1f} s ({answers / again.seconds:,.0f} answers/s) | |"
+    )
+    for phase, label in [
+        ("read", "read_rows (read + strict JSON decode)"),
+        ("parse", "parse_row (checks → typed items)"),
+        ("batch", "building the batch (importer._add: PromptToImport, id check)"),
+        ("write", "import_batch (one transaction, commit)"),
+    ]:
+        print(f"| in process: {label} | {phases[phase]:.1f} s ({phases[phase] / in_process:.0%}) | |")
+    print(
+        f"| in process: total / command wall − in-process total | {in_process:.1f} s / "
+        f"{first.seconds - in_process:+.1f} s | |"
+    )
+
+    pairs_label = f"{pairs_in_project:,} pairs ({args.prompts:,} prompts × 4 answers, {large_mb:.0f} MB)"
+    all_pairs = exports[0]
+    print(
+        f"| `labeler export` trl, all pairs → .parquet, {pairs_label}: wall | {all_pairs.run.seconds:.1f} s "
+        f"| ≤ {EXPORT_GOAL:.0f} s {tick(all_pairs.run.seconds <= EXPORT_GOAL)} |"
+    )
+    for result in exports:
+        rows = ", ".join(f"{split} {count:,}" for split, count in result.rows.items())
+        print(
+            f"| `labeler export` {result.label}: wall / rows / size / peak memory | {result.run.seconds:.1f} s / "
+            f"{rows} / {result.size_mb:,.0f} MB / {result.run.peak_mb:,.0f} MB | |"
+        )
+    print(
+        f"| same export (trl, all) with store_bench's short texts (~15 chars): wall / rows "
+        f"| {short_export.seconds:.1f} s / {short_rows:,} | |"
+    )
+    print(f"| generating the jsonl | {generated_jsonl_s:.1f} s | |")
+    print(f"| generating the export project / giving it realistic texts | {generated_s:.1f} s / {texts_s:.1f} s | |")
+    print()
+    print(
+        "Texts: prompts 50–300 characters, answers 200–600 (words, code spans, quotes, accents, newlines); "
+        "the jsonl rows carry an id. Peak memory is the command's max RSS."
+    )
+    if all_pairs.rows["train"] < args.pairs:
+        print(f"\nWARNING: the parquet export holds {all_pairs.rows['train']:,} rows, fewer than {args.pairs:,}")
+    for title, report in profiles.items():
+        print(f"\n### cProfile: {title}, by cumulative time\n\n```\n{report.strip()}\n```")
+
+
+if __name__ == "__main__":
+    main()

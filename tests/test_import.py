@@ -1,0 +1,234 @@
+"""`labeler import` end to end: the real console script on real files."""
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from labeler.store import open_store
+
+BIN = Path(sys.executable).parent
+
+
+def labeler(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "labeler"), *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    path = tmp_path / "project.db"
+    assert labeler("init", path).returncode == 0
+    return path
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def texts_of_pairs(project: Path) -> list[tuple[str, str, int]]:
+    with open_store(project) as store:
+        return sorted(
+            store.conn.execute(
+                "SELECT c.text, r.text, p.margin FROM current_pairs p JOIN answers c ON c.id = p.chosen_answer_id "
+                "JOIN answers r ON r.id = p.rejected_answer_id"
+            ).fetchall()
+        )
+
+
+PROMPTS = [
+    {"id": "q1", "prompt": "What is 2 + 2?", "answers": ["4", {"text": "5", "model": "tiny", "temperature": 0.7}]},
+    {
+        "id": "q2",
+        "prompt": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"}],
+        "answers": ["Hello!", "Go away.", "Hey."],
+    },
+]
+
+
+def test_prompts_with_answers_import_and_again_changes_nothing(project, tmp_path):
+    data = write_jsonl(tmp_path / "prompts.jsonl", PROMPTS)
+    first = labeler("import", project, data)
+    assert first.returncode == 0, first.stderr
+    assert "added 2 prompts, 5 answers, 0 judgements" in first.stdout
+    with open_store(project) as store:
+        prompt = store.prompt(store.prompt_ids()[0])
+        assert prompt.external_id == "q1"
+        assert prompt.answers[1].model == "tiny"
+        assert prompt.answers[1].generation == {"temperature": 0.7}
+        assert prompt.answers[1].source == "prompts.jsonl"
+        chat = store.prompt(store.prompt_ids()[1])
+        assert chat.kind == "chat"
+        assert chat.content[0] == {"role": "system", "content": "Be kind."}
+    before = digest(project)
+    again = labeler("import", project, data)
+    assert again.returncode == 0
+    assert "added 0 prompts, 0 answers, 0 judgements" in again.stdout
+    assert digest(project) == before
+
+
+def test_rankings_import_with_ties_strengths_and_annotators(project, tmp_path):
+    rows = [
+        {**PROMPTS[1], "ranking": [[2, 0], 1], "strengths": [3], "annotator": "ann"},
+        {"prompt": "Name a colour.", "answers": ["red", "blue", "sandwich"], "ranking": [1, 0, 2], "likert": 5},
+    ]
+    data = write_jsonl(tmp_path / "ranked.jsonl", rows)
+    result = labeler("import", project, data)
+    assert result.returncode == 0, result.stderr
+    assert "2 judgements" in result.stdout
+    pairs = texts_of_pairs(project)
+    assert ("Hey.", "Go away.", 3) in pairs
+    assert ("Hello!", "Go away.", 3) in pairs
+    assert ("blue", "sandwich", 4) in pairs
+    assert len(pairs) == 2 + 3
+    with open_store(project) as store:
+        names = dict(
+            store.conn.execute(
+                "SELECT a.name, COUNT(*) FROM judgements j JOIN annotators a ON a.id = j.annotator_id GROUP BY a.name"
+            )
+        )
+    assert names == {"ann": 1, "import": 1}
+    # Re-importing recognises both judgements.
+    again = labeler("import", project, data)
+    assert "0 judgements (2 already there)" in again.stdout
+
+
+def test_annotator_option_overrides_the_rows(project, tmp_path):
+    data = write_jsonl(tmp_path / "r.jsonl", [{**PROMPTS[0], "ranking": [0, 1], "annotator": "row-name"}])
+    assert labeler("import", project, data, "--annotator", "chosen-name").returncode == 0
+    with open_store(project) as store:
+        assert [r[0] for r in store.conn.execute("SELECT name FROM annotators")] == ["chosen-name"]
+
+
+def test_every_pair_layout(project, tmp_path):
+    rows = [
+        {"prompt": "Capital of France?", "chosen": "Paris.", "rejected": "Lyon.", "margin": 2},
+        {"chosen": "Tell me a joke. Why did the chicken cross?", "rejected": "Tell me a joke. No."},
+        {
+            "prompt": [{"role": "user", "content": "Say hi"}],
+            "chosen": [{"role": "assistant", "content": "Hi!"}],
+            "rejected": [{"role": "assistant", "content": "No."}],
+        },
+        {
+            "chosen": "\n\nHuman: How do I boil an egg?\n\nAssistant: Simmer it for 8 minutes.",
+            "rejected": "\n\nHuman: How do I boil an egg?\n\nAssistant: Eggs are bad.",
+        },
+    ]
+    result = labeler("import", project, write_jsonl(tmp_path / "pairs.jsonl", rows))
+    assert result.returncode == 0, result.stderr
+    assert ("Paris.", "Lyon.", 2) in texts_of_pairs(project)
+    assert ("Simmer it for 8 minutes.", "Eggs are bad.", 2) in texts_of_pairs(project)
+    with open_store(project) as store:
+        kinds = dict(store.conn.execute("SELECT content, kind FROM prompts"))
+    assert kinds["Capital of France?"] == "text"
+    assert kinds["How do I boil an egg?"] == "text"  # a one-message chat is stored as its text
+    assert len(texts_of_pairs(project)) == 4
+
+
+def test_csv_parquet_and_json_list_files(project, tmp_path):
+    csv_file = tmp_path / "table.csv"
+    csv_file.write_text('id,prompt,answer_1,answer_2,model_1\nc1,"Multi\nline prompt",yes,no,m\n', encoding="utf-8")
+    parquet_file = tmp_path / "table.parquet"
+    pq.write_table(
+        pa.Table.from_pylist([{"prompt": "P?", "chosen": "good", "rejected": "bad", "margin": 1}]), parquet_file
+    )
+    json_file = tmp_path / "list.json"
+    json_file.write_text(json.dumps([{"prompt": "J?", "answers": ["a", "b"]}], indent=2), encoding="utf-8")
+    result = labeler("import", project, csv_file, parquet_file, json_file)
+    assert result.returncode == 0, result.stderr
+    assert "read 3 rows: added 3 prompts, 6 answers, 1 judgements" in result.stdout
+    with open_store(project) as store:
+        assert store.prompt(store.prompt_ids()[0]).content == "Multi\nline prompt"
+
+
+def test_bad_rows_are_listed_with_file_and_line_and_nothing_is_written(project, tmp_path):
+    lines = [
+        json.dumps(PROMPTS[0]),
+        '{"prompt": "x", "answers": ["a", "a"]}',
+        '{"prompt": "x", "answers": ["a", "b"], "prompt": "y"}',
+        '{"prompt": "x", "answers": [NaN, "b"]}',
+        '{"prompt": "", "answers": ["a", "b"]}',
+        '{"prompt": "x", "answers": ["only one"]}',
+        '{"prompt": "x", "answers": ["a", "b"], "ranking": [0, 0]}',
+        '{"prompt": "x", "answers": ["a", "b"',
+        '{"prompt": "x\\ud800", "answers": ["a", "b"]}',
+        "[" * 5000 + "]" * 5000,
+        json.dumps({"id": "q1", "prompt": "another prompt with the same id", "answers": ["a", "b"]}),
+    ]
+    data = tmp_path / "bad.jsonl"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = digest(project)
+    result = labeler("import", project, data)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    reported = result.stderr.strip().splitlines()
+    assert [line.split(":")[1] for line in reported[:-1]] == [str(n) for n in range(2, 12)]
+    assert all(line.startswith(f"{data}:") for line in reported[:-1])
+    for fragment in (
+        "same text",
+        "duplicate key",
+        "NaN",
+        "empty",
+        "2 to 9",
+        "surrogate",
+        "deeper",
+        "names a different prompt",
+    ):
+        assert fragment in result.stderr, fragment
+    assert "nothing was imported" in reported[-1]
+    assert digest(project) == before
+    with open_store(project) as store:
+        assert store.stats().prompts == 0
+
+
+def test_only_the_first_fifty_bad_rows_are_listed(project, tmp_path):
+    data = tmp_path / "many.jsonl"
+    data.write_text('{"prompt": "x"}\n' * 120, encoding="utf-8")
+    result = labeler("import", project, data)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 52
+    assert lines[50] == "... and 70 more bad rows"
+
+
+def test_skip_bad_imports_the_good_rows_and_writes_the_rejects(project, tmp_path):
+    data = tmp_path / "mixed.jsonl"
+    data.write_text(json.dumps(PROMPTS[0]) + '\n{"prompt": "x", "answers": ["a"]}\n' + json.dumps(PROMPTS[1]) + "\n")
+    rejects = tmp_path / "rejects.jsonl"
+    result = labeler("import", project, data, "--skip-bad", rejects)
+    assert result.returncode == 0, result.stderr
+    assert "1 bad rows written to" in result.stdout
+    rejected = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert rejected == [
+        {"file": str(data), "line": 2, "reason": rejected[0]["reason"], "row": '{"prompt": "x", "answers": ["a"]}'}
+    ]
+    assert "2 to 9" in rejected[0]["reason"]
+    with open_store(project) as store:
+        assert store.stats().prompts == 2
+
+
+def test_an_id_already_in_the_project_for_another_prompt_is_refused(project, tmp_path):
+    assert labeler("import", project, write_jsonl(tmp_path / "a.jsonl", PROMPTS)).returncode == 0
+    clash = write_jsonl(tmp_path / "b.jsonl", [{"id": "q1", "prompt": "something else", "answers": ["a", "b"]}])
+    result = labeler("import", project, clash)
+    assert result.returncode == 1
+    assert "already names a different prompt" in result.stderr
+
+
+def test_unreadable_files_are_one_line_errors(project, tmp_path):
+    weird = tmp_path / "data.bin"
+    weird.write_bytes(b"\x00\x01\x02garbage")
+    for path, fragment in [(weird, "cannot tell the format"), (tmp_path / "absent.jsonl", "absent.jsonl")]:
+        result = labeler("import", project, path)
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr
+        assert fragment in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,256 @@
+"""Annotators on several machines: snapshots, and merging their project files by judgement uuid."""
+
+import hashlib
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labeler.domain import Judgement, Ranking
+from labeler.store import NewAnswer, NotAProjectError, StoreError, open_store
+from labeler.store.merging import merge_packs
+from labeler.store.snapshots import snapshot
+
+BIN = Path(sys.executable).parent
+
+
+def content_digest(path: Path) -> dict:
+    """What a project holds, independent of row ids: prompts and answers by content, judgements by
+    uuid with their answers named by text hash, pairs likewise."""
+    conn = sqlite3.connect(path)
+    prompts = dict(conn.execute("SELECT id, content_hash FROM prompts"))
+    answers = {
+        row[0]: (prompts[row[1]], row[2]) for row in conn.execute("SELECT id, prompt_id, text_hash FROM answers")
+    }
+    judgements = {}
+    for row in conn.execute(
+        "SELECT j.id, j.uuid, a.name, j.prompt_id, j.seq, j.created_at, j.outcome, j.tiers, j.strengths, "
+        "j.display_order, j.answers_hash, j.flags, j.likert, j.comment, j.supersedes, j.seconds_spent "
+        "FROM judgements j JOIN annotators a ON a.id = j.annotator_id"
+    ):
+        pairs = sorted(
+            (answers[c], answers[r], m)
+            for c, r, m in conn.execute(
+                "SELECT chosen_answer_id, rejected_answer_id, margin FROM pairs WHERE judgement_id = ?", [row[0]]
+            )
+        )
+        tiers = [[answers[a] for a in tier] for tier in json.loads(row[7])] if row[7] else None
+        flags = {json.dumps(answers[int(a)]): f for a, f in json.loads(row[11]).items()}
+        judgements[row[1]] = (
+            row[2], prompts[row[3]], row[4], row[5], row[6], tiers, row[8],
+            [answers[a] for a in json.loads(row[9])], row[10], flags, row[12], row[13], row[14], row[15], pairs,
+        )  # fmt: skip
+    digest = {
+        "prompts": sorted(prompts.values()),
+        "answers": sorted(answers.values()),
+        "annotators": sorted(r[0] for r in conn.execute("SELECT name FROM annotators")),
+        "judgements": judgements,
+        "demonstrations": sorted(conn.execute("SELECT uuid, text FROM demonstrations")),
+    }
+    conn.close()
+    return digest
+
+
+def file_state(path: Path) -> tuple[str, set[str]]:
+    return hashlib.sha256(path.read_bytes()).hexdigest(), {p.name for p in path.parent.iterdir()}
+
+
+@pytest.fixture
+def machines(tmp_path):
+    """A shared starting project, copied to two annotators' machines who then work apart."""
+    base = tmp_path / "base.db"
+    with open_store(base, create=True) as store:
+        store.add_guidelines("v1")
+        for p in range(4):
+            store.add_prompt(f"prompt {p}", [NewAnswer(f"answer {a} of {p}", model=f"m{a}") for a in range(3)])
+        snapshot(store, tmp_path / "alice.db")
+        snapshot(store, tmp_path / "bob.db")
+    for name in ("alice", "bob"):
+        with open_store(tmp_path / f"{name}.db") as store:
+            for prompt_id in store.prompt_ids()[:3]:
+                answers = [a.id for a in store.prompt(prompt_id).answers]
+                order = answers if name == "alice" else answers[::-1]
+                recorded = store.record_judgement(
+                    prompt_id, name, Judgement.ranked(Ranking.of(order), comment=name), answers, seconds_spent=3.0
+                )
+            # The last one is corrected, and a demonstration is written.
+            store.record_judgement(
+                prompt_id, name, Judgement.all_bad(), answers, supersedes=recorded.uuid, seconds_spent=1.0
+            )
+            store.add_demonstration(prompt_id, name, f"{name}'s better answer", based_on_answer_id=answers[0])
+    return base, tmp_path / "alice.db", tmp_path / "bob.db"
+
+
+def copy_of(base: Path, name: str) -> Path:
+    out = base.with_name(name)
+    with open_store(base) as store:
+        snapshot(store, out)
+    return out
+
+
+def test_merging_brings_everything_and_twice_adds_nothing(machines):
+    base, alice, bob = machines
+    project = copy_of(base, "project.db")
+    with open_store(project) as store:
+        report = merge_packs(store, [alice, bob])
+        assert report.judgements_added == 8
+        assert report.demonstrations_added == 2
+        assert report.conflicts == []
+        stats = store.stats()
+        assert (stats.judgements, stats.judgement_records, stats.annotators) == (6, 8, 2)
+        assert stats.all_bad == 2
+        assert stats.pairs == 2 * 2 * 3
+        before = content_digest(project)
+        again = merge_packs(store, [alice, bob, alice])
+        assert (again.judgements_added, again.judgements_already_there, again.prompts_added) == (0, 12, 0)
+    assert content_digest(project) == before
+    # The merged project holds exactly each pack's judgements, pairs included.
+    merged = content_digest(project)["judgements"]
+    for pack in (alice, bob):
+        for uuid, judgement in content_digest(pack)["judgements"].items():
+            assert merged[uuid] == judgement
+
+
+def test_packs_in_either_order_give_the_same_contents(machines):
+    base, alice, bob = machines
+    first, second = copy_of(base, "first.db"), copy_of(base, "second.db")
+    with open_store(first) as store:
+        merge_packs(store, [alice, bob])
+    with open_store(second) as store:
+        merge_packs(store, [bob])
+        merge_packs(store, [alice])
+    assert content_digest(first) == content_digest(second)
+
+
+def test_packs_are_never_changed(machines):
+    _, alice, bob = machines
+    project = copy_of(machines[0], "project.db")
+    before = [file_state(alice), file_state(bob)]
+    with open_store(project) as store:
+        merge_packs(store, [alice, bob])
+    assert [file_state(alice), file_state(bob)] == before
+
+
+def test_a_uuid_with_other_contents_is_a_conflict_and_the_project_keeps_its_own(machines):
+    base, alice, _ = machines
+    project = copy_of(base, "project.db")
+    with open_store(project) as store:
+        merge_packs(store, [alice])
+    tampered = alice.with_name("tampered.db")
+    with open_store(alice) as store:
+        snapshot(store, tampered)
+    conn = sqlite3.connect(tampered)
+    uuid = conn.execute("SELECT uuid FROM judgements WHERE outcome = 'ranked' LIMIT 1").fetchone()[0]
+    conn.execute("DROP TRIGGER judgements_refuse_update")  # a forged file: the triggers are ours, not its
+    conn.execute("UPDATE judgements SET comment = 'changed' WHERE uuid = ?", [uuid])
+    conn.commit()
+    conn.close()
+    with open_store(project) as store:
+        report = merge_packs(store, [tampered])
+        assert report.judgements_added == 0
+        assert len(report.conflicts) == 1
+        assert uuid in report.conflicts[0]
+        assert "different contents" in report.conflicts[0]
+        assert store.judgement_row(uuid)["comment"] == "alice"
+
+
+def test_the_same_annotator_judging_the_same_answers_twice_is_reported(machines):
+    base, alice, _ = machines
+    other_machine = copy_of(base, "alice-laptop.db")
+    with open_store(other_machine) as store:
+        prompt_id = store.prompt_ids()[0]
+        answers = [a.id for a in store.prompt(prompt_id).answers]
+        store.record_judgement(prompt_id, "alice", Judgement.ranked(Ranking.of(answers[::-1])), answers[::-1])
+    project = copy_of(base, "project.db")
+    with open_store(project) as store:
+        report = merge_packs(store, [alice, other_machine])
+    assert len(report.conflicts) == 1
+    assert "alice judged the same answers" in report.conflicts[0]
+    assert report.judgements_added == 5  # both are kept: they are judgements, not copies
+
+
+@pytest.mark.parametrize("kind", ["foreign", "corrupt", "text"])
+def test_a_bad_pack_stops_the_merge_and_nothing_changes(machines, kind):
+    base, alice, _ = machines
+    bad = base.with_name(f"bad-{kind}.db")
+    if kind == "foreign":
+        conn = sqlite3.connect(bad)
+        conn.execute("CREATE TABLE x (y)")
+        conn.commit()
+        conn.close()
+    elif kind == "corrupt":
+        data = bytearray(alice.read_bytes())
+        data[100:] = b"\x5a" * (len(data) - 100)
+        bad.write_bytes(bytes(data))
+    else:
+        bad.write_text("not a database")
+    project = copy_of(base, "project.db")
+    before = content_digest(project)
+    before_bad = file_state(bad)
+    with open_store(project) as store, pytest.raises(StoreError) as raised:
+        merge_packs(store, [alice, bad])
+    assert str(bad) in str(raised.value)
+    assert content_digest(project) == before
+    assert file_state(bad) == before_bad
+
+
+def test_merge_and_snapshot_commands(machines, tmp_path):
+    base, alice, bob = machines
+    project = copy_of(base, "project.db")
+    merged = subprocess.run(
+        [str(BIN / "labeler"), "merge", str(project), str(alice), str(bob)], capture_output=True, text=True
+    )
+    assert merged.returncode == 0, merged.stderr
+    assert "added 0 prompts" in merged.stdout
+    assert "8 judgements" in merged.stdout
+    copy = tmp_path / "copy.db"
+    taken = subprocess.run([str(BIN / "labeler"), "snapshot", str(project), str(copy)], capture_output=True, text=True)
+    assert taken.returncode == 0, taken.stderr
+    assert content_digest(copy) == content_digest(project)
+    again = subprocess.run([str(BIN / "labeler"), "snapshot", str(project), str(copy)], capture_output=True, text=True)
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    refused = subprocess.run(
+        [str(BIN / "labeler"), "merge", str(project), str(tmp_path / "absent.db")], capture_output=True, text=True
+    )
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr
+    assert "no such project file" in refused.stderr
+
+
+def test_a_snapshot_taken_while_another_process_writes_is_whole(tmp_path):
+    from helpers.durability import check_project, integrity, make_writer_project, start_writer
+
+    project = tmp_path / "busy.db"
+    make_writer_project(project)
+    writer = start_writer(project, seed=1)
+    try:
+        writer.stdout.readline()  # writing has begun
+        copies = []
+        with open_store(project) as store:
+            for number in range(5):
+                copies.append(snapshot(store, tmp_path / f"snap-{number}.db"))
+    finally:
+        writer.kill()
+        writer.communicate()
+    for copy in copies:
+        assert integrity(copy) == "ok"
+        # Every judgement in the copy has exactly its ranking's pairs: none was caught half-written.
+        assert check_project(copy, {}).wrong_pairs == []
+        with open_store(copy) as store:
+            assert store.stats().judgements > 0
+
+
+def test_snapshot_refuses_a_missing_folder(store, tmp_path):
+    with pytest.raises(StoreError, match="does not exist"):
+        snapshot(store, tmp_path / "no" / "such.db")
+
+
+def test_a_pack_is_checked_like_any_project(tmp_path):
+    text = tmp_path / "notes.db"
+    text.write_text("hello")
+    with open_store(tmp_path / "p.db", create=True) as store, pytest.raises(NotAProjectError):
+        merge_packs(store, [text])

@@ -135,3 +135,39 @@ def test_trainer_env_reports_the_stack():
     assert report["torch"] == torch.__version__
     assert report["torch_threads"] >= 1
     assert set(report["embedded_models"]) == {"minilm", "smollm2"}
+
+
+def test_stats_reports_annotators_agreement_and_model_ratings(tmp_path):
+    # Two annotators rank the same 3 answers of 4 prompts; they agree on 2 of 3 pairs each time
+    # (ann: a > b > c, bob: a > c > b), so agreement is 8 of 12 = 0.667. Model "strong" wrote every
+    # answer a, which wins all its battles, so it is rated highest.
+    project = tmp_path / "p.db"
+    with open_store(project, create=True) as store:
+        for p in range(4):
+            prompt_id, (a, b, c) = store.add_prompt(
+                f"prompt {p}",
+                [NewAnswer("a", model="strong"), NewAnswer("b", model="mid"), NewAnswer("c", model="weak")],
+            )
+            store.record_judgement(
+                prompt_id, "ann", Judgement.ranked(Ranking.of([a, b, c])), [a, b, c], seconds_spent=10
+            )
+            store.record_judgement(
+                prompt_id, "bob", Judgement.ranked(Ranking.of([a, c, b])), [c, b, a], seconds_spent=p
+            )
+    result = run("labeler", "stats", str(project), "--json", "--bootstrap", "50")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["counts"]["judgements"] == 8
+    assert report["annotators"] == [
+        {"annotator": "ann", "judgements": 4, "timed": 4, "median_seconds": 10.0},
+        {"annotator": "bob", "judgements": 4, "timed": 4, "median_seconds": 1.5},
+    ]
+    assert report["agreement"] == {"share": 8 / 12, "agreeing": 8, "comparisons": 12, "prompts": 4}
+    assert -1 <= report["krippendorff_alpha_ordinal"] < 1
+    models = [m["model"] for m in report["models"]]
+    assert models[0] == "strong"
+    assert report["models"][0]["wins"] == report["models"][0]["battles"] == 16
+    assert report["models"][0]["rating_low"] <= report["models"][0]["rating"] <= report["models"][0]["rating_high"]
+    text = run("labeler", "stats", str(project), "--bootstrap", "20").stdout
+    assert "pairwise agreement  0.667" in text
+    assert "strong" in text

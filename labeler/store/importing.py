@@ -88,7 +88,7 @@ def _import(
                 p.external_id,
                 *prompt_kind_and_content(p.prompt),
                 digest,
-                json.dumps(dict(p.metadata), ensure_ascii=False),
+                _json_object(p.metadata),
                 now,
             )
             for p, digest in zip(prompts, prompt_hashes, strict=True)
@@ -107,12 +107,13 @@ def _import(
         "INSERT INTO answers (prompt_id, text, text_hash, model, generation, source, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (prompt_id, text_hash) DO NOTHING",
         (
-            (prompt_ids[digest], text, answer_digest, model, json.dumps(dict(generation)), p.source, now)
+            (prompt_ids[digest], text, answer_digest, model, _json_object(generation), p.source, now)
             for p, digest, digests in zip(prompts, prompt_hashes, answer_hashes, strict=True)
             for text, answer_digest, model, generation in zip(p.answers, digests, p.models, p.generations, strict=True)
         ),
     )
-    answer_ids = _answer_ids(conn, sorted(set(prompt_ids.values())))
+    # Only judgements need the answers' ids (a prompts-only import of 400k answers skips the lookup).
+    answer_ids = _answer_ids(conn, sorted({prompt_ids[prompt_hashes[j.prompt]] for j in judgements}))
 
     # 3. Judgements: skip the ones this source already brought, then append the rest with pairs.
     identities = _judgement_uuids(judgements, prompts, prompt_hashes, answer_hashes)
@@ -173,6 +174,11 @@ def _import(
         judgements_already_there=already_there,
         pairs_added=len(pair_rows),
     )
+
+
+def _json_object(mapping: Mapping[str, Any]) -> str:
+    # Most answers come with no settings: skip json.dumps for them (a measurable share of a big import).
+    return json.dumps(dict(mapping), ensure_ascii=False) if mapping else "{}"
 
 
 def _counts(conn: sqlite3.Connection) -> tuple[int, int, int]:

@@ -93,8 +93,8 @@ def _read_pack(path: Path) -> _Pack:
     return _Pack(str(path), prompts, answers, answer_keys, prompt_keys, judgements, pairs, demonstrations, guidelines)
 
 
-def _rows_as_dicts(conn: sqlite3.Connection, query: str) -> list[dict[str, Any]]:
-    cursor = conn.execute(query)
+def _rows_as_dicts(conn: sqlite3.Connection, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    cursor = conn.execute(query, params)
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor]
 
@@ -127,7 +127,7 @@ def _merge_pack(conn: sqlite3.Connection, pack: _Pack, report: MergeReport) -> N
     _merge_guidelines(conn, pack, report)
     for row in pack.judgements:
         translated = _translated_judgement(row, prompt_ids[pack.prompt_keys[row["prompt_id"]]], answer_id)
-        existing = _rows_as_dicts_params(
+        existing = _rows_as_dicts(
             conn,
             "SELECT j.*, a.name AS annotator FROM judgements j JOIN annotators a ON a.id = j.annotator_id "
             "WHERE j.uuid = ?",
@@ -170,12 +170,6 @@ def _merge_pack(conn: sqlite3.Connection, pack: _Pack, report: MergeReport) -> N
                 row["created_at"],
             ],
         )
-
-
-def _rows_as_dicts_params(conn: sqlite3.Connection, query: str, params: list[Any]) -> list[dict[str, Any]]:
-    cursor = conn.execute(query, params)
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
 def _merge_prompts(conn: sqlite3.Connection, pack: _Pack, report: MergeReport) -> dict[str, int]:

@@ -1,0 +1,144 @@
+"""The keyboard ranking scheme: numbers best to worst, '=' ties, Backspace, strengths, drafts."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from labeler.domain import Ranking, ranking_to_pairs
+from labeler.ui.ranking_input import RankingInput, RankingInputError
+
+IDS = [101, 102, 103, 104]  # the ids of answers numbered 1..4 on the cards
+
+
+def typed(keys: str, count: int = 4) -> RankingInput:
+    """Apply keys as an annotator types them: digits, '=', '<' for Backspace, '+'/'-' for Shift+Up/Down."""
+    state = RankingInput(count)
+    for key in keys.replace(" ", ""):
+        if key.isdigit():
+            state.place(int(key))
+        elif key == "=":
+            state.tie_next()
+        elif key == "<":
+            state.take_back()
+        else:
+            state.change_strength(+1 if key == "+" else -1)
+    return state
+
+
+def test_the_example_from_the_guidelines():
+    state = typed("3 = 1 4 2")
+    assert state.is_complete
+    assert state.describe() == "3 = 1 >> 4 >> 2"
+    assert state.to_ranking(IDS) == Ranking(((103, 101), (104,), (102,)), (2, 2))
+
+
+def test_strength_changes_apply_to_the_last_two_tiers_and_stay_in_range():
+    state = typed("1 2 + + + 3 -")
+    assert state.strengths == [3, 1]
+    assert state.describe() == "1 >>> 2 > 3"
+
+
+def test_backspace_takes_back_placements_and_a_pending_tie():
+    state = typed("3 = 1 <")
+    assert (state.tiers, state.tie_pending) == ([[3]], True)
+    state = typed("3 = <")
+    assert (state.tiers, state.tie_pending) == ([[3]], False)
+    state = typed("3 1 <")
+    assert (state.tiers, state.strengths) == ([[3]], [])
+    state.take_back()
+    with pytest.raises(RankingInputError, match="nothing to take back"):
+        state.take_back()
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ("5", "there is no answer 5"),
+        ("0", "there is no answer 0"),
+        ("1 1", "already placed"),
+        ("=", "place an answer first"),
+        ("+", "two tiers first"),
+        ("1 2 3 4 =", "every answer is placed"),
+    ],
+)
+def test_keys_that_do_not_apply_say_why(keys, message):
+    with pytest.raises(RankingInputError, match=message):
+        typed(keys)
+
+
+def test_an_incomplete_ranking_cannot_be_submitted():
+    with pytest.raises(RankingInputError, match="still to place: 2, 4"):
+        typed("3 1").to_ranking(IDS)
+
+
+def test_tier_of():
+    state = typed("2 = 4 1")
+    assert [state.tier_of(n) for n in (1, 2, 3, 4)] == [1, 0, None, 0]
+
+
+@st.composite
+def key_sequences(draw):
+    count = draw(st.integers(2, 9))
+    order = draw(st.permutations(range(1, count + 1)))
+    keys = []
+    tiers = 0
+    for index, number in enumerate(order):
+        if index and draw(st.booleans()):
+            keys.append("=")
+        else:
+            tiers += 1
+        keys.append(str(number))
+        if tiers >= 2 and draw(st.integers(0, 3)) == 0:  # a strength needs two tiers
+            keys.append(draw(st.sampled_from("+-")))
+    return count, keys
+
+
+@given(key_sequences())
+def test_any_complete_typing_is_a_valid_ranking_and_survives_a_draft(case):
+    count, keys = case
+    state = RankingInput(count)
+    for key in keys:
+        if key.isdigit():
+            state.place(int(key))
+        elif key == "=":
+            state.tie_next()
+        else:
+            state.change_strength(+1 if key == "+" else -1)
+    ids = [1000 + n for n in range(1, count + 1)]
+    ranking = state.to_ranking(ids)
+    assert ranking.answers == frozenset(ids)
+    assert all(1 <= s <= 3 for s in ranking.strengths)
+    restored = RankingInput.from_draft(count, state.to_draft())
+    assert restored.to_ranking(ids) == ranking
+    assert set(ranking_to_pairs(restored.to_ranking(ids))) == set(ranking_to_pairs(ranking))
+
+
+@given(key_sequences(), st.data())
+def test_backspace_undoes_exactly_the_last_step(case, data):
+    count, keys = case
+    cut = data.draw(st.integers(0, len(keys) - 1))
+    before = RankingInput(count)
+    for key in keys[:cut]:
+        apply_key(before, key)
+    after = RankingInput.from_draft(count, before.to_draft())
+    if keys[cut] in "+-":
+        return  # strength changes are undone with the opposite key, not Backspace
+    apply_key(after, keys[cut])
+    after.take_back()
+    assert after.to_draft() == before.to_draft()
+
+
+def apply_key(state: RankingInput, key: str) -> None:
+    if key.isdigit():
+        state.place(int(key))
+    elif key == "=":
+        state.tie_next()
+    else:
+        state.change_strength(+1 if key == "+" else -1)
+
+
+def test_a_damaged_draft_cannot_make_a_bad_state():
+    with pytest.raises(RankingInputError):
+        RankingInput.from_draft(3, {"tiers": [[1, 1]], "strengths": []})
+    restored = RankingInput.from_draft(3, {"tiers": [[1], [2]], "strengths": [9]})
+    assert restored.strengths == [3]

@@ -124,7 +124,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     # Imported here: only the app needs Qt, and the other commands start faster without it.
     from labeler.ui.app import run_app
 
-    return run_app(args.project)
+    return run_app(args.project, annotator=args.annotator)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gui = commands.add_parser("gui", help="open the app on a project")
     gui.add_argument("project", type=Path, nargs="?", metavar="PROJECT", help="default: the demo project")
+    gui.add_argument("--annotator", metavar="NAME", help="the name stamped on judgements (asked once if not given)")
     gui.set_defaults(run=cmd_gui)
     return parser
 

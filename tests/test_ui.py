@@ -7,13 +7,14 @@ from PySide6.QtCore import QStandardPaths, Qt
 
 from labeler.store import NewAnswer, open_store
 from labeler.ui.app import DEMO_FILE_NAME, display_problem, ensure_demo_project
-from labeler.ui.main_window import MAX_SHOWN_CHARS, MainWindow
+from labeler.ui.main_window import MainWindow
+from labeler.ui.task_view import MAX_SHOWN_CHARS
 
 
 @pytest.fixture
 def window(qtbot, seeded_store):
     store, _ = seeded_store
-    shown = MainWindow(store)
+    shown = MainWindow(store, "ann")
     qtbot.addWidget(shown)
     shown.show()
     return shown
@@ -49,7 +50,7 @@ def test_a_huge_answer_is_cut_and_the_chat_is_shown_as_turns(qtbot, store):
         {"role": "user", "content": "Write a lot"},
     ]
     store.add_prompt(chat, [NewAnswer("x" * 1_000_000), NewAnswer("short")])
-    shown = MainWindow(store)
+    shown = MainWindow(store, "ann")
     qtbot.addWidget(shown)
     assert "[user]\nHi" in shown.prompt_view.toPlainText()
     assert shown.prompt_model.data(shown.prompt_model.index(0)).startswith("[chat] Write a lot")
@@ -59,7 +60,7 @@ def test_a_huge_answer_is_cut_and_the_chat_is_shown_as_turns(qtbot, store):
 
 def test_answer_text_is_never_rendered_as_html(qtbot, store):
     store.add_prompt("<b>bold?</b>", [NewAnswer("<img src='/etc/passwd'>"), NewAnswer("<a href='x'>link</a>")])
-    shown = MainWindow(store)
+    shown = MainWindow(store, "ann")
     qtbot.addWidget(shown)
     assert shown.prompt_view.toPlainText() == "<b>bold?</b>"
     cards = answer_cards(shown)

@@ -8,8 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QStandardPaths
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import QSettings, QStandardPaths
+from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 
 from labeler.demo import build_demo_project
 from labeler.store import StoreError, open_store
@@ -71,7 +71,19 @@ def ensure_demo_project(data_dir: Path) -> Path:
     return path
 
 
-def run_app(project: Path | None) -> int:
+def annotator_name(given: str | None) -> str | None:
+    """The name stamped on judgements: given on the command line, else remembered, else asked once."""
+    settings = QSettings()
+    name = (given or settings.value("annotator", "") or "").strip()
+    if not name:
+        name, accepted = QInputDialog.getText(None, "Who is labelling?", "Your name (stamped on every judgement):")
+        name = name.strip() if accepted else ""
+    if name:
+        settings.setValue("annotator", name)
+    return name or None
+
+
+def run_app(project: Path | None, annotator: str | None = None) -> int:
     problem = display_problem()
     if problem:
         print(f"labeler: error: {problem}", file=sys.stderr)
@@ -86,6 +98,10 @@ def run_app(project: Path | None) -> int:
         QMessageBox.critical(None, "Cannot open the project", str(error))
         print(f"labeler: error: {error}", file=sys.stderr)
         return 1
-    window = MainWindow(store)
+    name = annotator_name(annotator)
+    if name is None:
+        store.close()
+        return 1
+    window = MainWindow(store, name)
     window.show()
     return app.exec()

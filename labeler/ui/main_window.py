@@ -1,5 +1,6 @@
-"""The main window: wiring only. A project's prompts on the left, the chosen prompt and its answers
-on the right, counts in the status bar. It gets its store in the constructor: no globals."""
+"""The main window: wiring only. A "Label" tab (the labelling view) and a "Browse" tab (a project's
+prompts on the left, the chosen prompt and its answers on the right), counts in the status bar.
+It gets its store and annotator in the constructor: no globals."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPlainTextEdit,
+    QProgressBar,
     QScrollArea,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -24,27 +27,21 @@ from PySide6.QtWidgets import (
 from labeler import __version__
 from labeler.store import Prompt, Store, StoreError, open_store
 from labeler.ui.prompt_list import PromptListModel
-
-# Answer text is untrusted and may be huge: show at most this much at once (plain text only).
-MAX_SHOWN_CHARS = 20_000
+from labeler.ui.task_view import TaskView, chat_as_text, shown_text
 
 
 def _plain_text_view(text: str) -> QPlainTextEdit:
     view = QPlainTextEdit()
     view.setReadOnly(True)
-    shown = text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + "\n\n[… text cut here …]"
-    view.setPlainText(shown)
+    view.setPlainText(shown_text(text))
     return view
 
 
-def _chat_as_text(messages: list[dict[str, str]]) -> str:
-    return "\n\n".join(f"[{m.get('role', '?')}]\n{m.get('content', '')}" for m in messages)
-
-
 class MainWindow(QMainWindow):
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, annotator: str):
         super().__init__()
         self.store = store
+        self.annotator = annotator
         self.resize(1200, 800)
 
         self.prompt_list = QListView()
@@ -73,11 +70,22 @@ class MainWindow(QMainWindow):
         detail.addWidget(answers_scroll)
         detail.setSizes([250, 550])
 
-        splitter = QSplitter()
-        splitter.addWidget(self.prompt_list)
-        splitter.addWidget(detail)
-        splitter.setSizes([360, 840])
-        self.setCentralWidget(splitter)
+        browser = QSplitter()
+        browser.addWidget(self.prompt_list)
+        browser.addWidget(detail)
+        browser.setSizes([360, 840])
+
+        self.task_view = TaskView(store, annotator)
+        self.task_view.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.task_view.progressed.connect(self._show_progress)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.task_view, "&Label")
+        self.tabs.addTab(browser, "&Browse")
+        self.setCentralWidget(self.tabs)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setFormat("%v of %m done")
+        self.statusBar().addPermanentWidget(QLabel(f"Annotator: {annotator}"))
+        self.statusBar().addPermanentWidget(self.progress_bar)
 
         self._build_menus()
         self._show_project()
@@ -101,6 +109,8 @@ class MainWindow(QMainWindow):
 
     def _show_project(self) -> None:
         self.setWindowTitle(f"{self.store.path.name} — labeler")
+        self.tabs.setCurrentIndex(0)
+        self.task_view.set_store(self.store)
         self.prompt_model = PromptListModel(self.store, self)
         self.prompt_list.setModel(self.prompt_model)
         self.prompt_list.selectionModel().selectionChanged.connect(self._on_selection)
@@ -112,6 +122,10 @@ class MainWindow(QMainWindow):
         if self.prompt_model.rowCount():
             self.prompt_list.setCurrentIndex(self.prompt_model.index(0))
 
+    def _show_progress(self, done: int, total: int) -> None:
+        self.progress_bar.setMaximum(max(total, 1))
+        self.progress_bar.setValue(done)
+
     def _on_selection(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
         if selected.indexes():
             self.show_prompt(self.store.prompt(self.prompt_model.prompt_id(selected.indexes()[0].row())))
@@ -121,7 +135,7 @@ class MainWindow(QMainWindow):
         self.prompt_heading.setText(
             f"Prompt {prompt.external_id or prompt.id}" + (f" · {category}" if category else "")
         )
-        self.prompt_view.setPlainText(prompt.content if prompt.kind == "text" else _chat_as_text(prompt.content))
+        self.prompt_view.setPlainText(prompt.content if prompt.kind == "text" else chat_as_text(prompt.content))
         while self.answers_layout.count():
             self.answers_layout.takeAt(0).widget().deleteLater()
         for number, answer in enumerate(prompt.answers, start=1):

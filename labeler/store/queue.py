@@ -1,0 +1,57 @@
+"""Which prompt an annotator labels next, and in which order they see its answers.
+
+Blind and fair: an annotator gets a prompt they have not judged, among those that still need
+judges (fewer current judgements from distinct annotators than the project's
+`annotators_per_prompt`), oldest first; they never see anyone else's labels. The answers are shown
+in an order shuffled per annotator and prompt, the same every time they come back to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+from labeler.store.project import Store
+
+ANNOTATORS_PER_PROMPT = "annotators_per_prompt"
+
+
+def next_prompt(store: Store, annotator: str, *, after: int = 0) -> int | None:
+    """The next prompt (id > `after`) for `annotator` to judge, or None when there is none left.
+
+    Only prompts with 2 to 9 answers can be shown as one task; the annotator's own judged (or
+    skipped) prompts are not given again.
+    """
+    wanted = int(store.setting(ANNOTATORS_PER_PROMPT, 1))
+    row = store.conn.execute(
+        "SELECT p.id FROM prompts p WHERE p.id > :after "
+        "AND (SELECT COUNT(*) FROM answers a WHERE a.prompt_id = p.id) BETWEEN 2 AND 9 "
+        "AND NOT EXISTS (SELECT 1 FROM current_judgements j JOIN annotators who ON who.id = j.annotator_id "
+        "  WHERE j.prompt_id = p.id AND who.name = :annotator) "
+        "AND (SELECT COUNT(DISTINCT j.annotator_id) FROM current_judgements j WHERE j.prompt_id = p.id) < :wanted "
+        "ORDER BY p.id LIMIT 1",
+        {"after": after, "annotator": annotator, "wanted": wanted},
+    ).fetchone()
+    return row[0] if row else None
+
+
+def progress(store: Store, annotator: str) -> tuple[int, int]:
+    """(prompts this annotator has judged, prompts they could judge in all) for a progress bar."""
+    done = store.conn.execute(
+        "SELECT COUNT(DISTINCT j.prompt_id) FROM current_judgements j JOIN annotators a ON a.id = j.annotator_id "
+        "WHERE a.name = ?",
+        [annotator],
+    ).fetchone()[0]
+    total = store.conn.execute(
+        "SELECT COUNT(*) FROM prompts p WHERE (SELECT COUNT(*) FROM answers a WHERE a.prompt_id = p.id) BETWEEN 2 AND 9"
+    ).fetchone()[0]
+    return done, total
+
+
+def display_order(answer_ids: list[int], annotator: str, prompt_id: int) -> list[int]:
+    """The answers shuffled for this annotator and prompt: reproducible (a seed from sha256, not
+    Python's per-process salted hash), different between annotators, so position bias averages out."""
+    seed = int.from_bytes(hashlib.sha256(f"{annotator}\x00{prompt_id}".encode()).digest()[:8], "big")
+    shuffled = list(answer_ids)
+    random.Random(seed).shuffle(shuffled)
+    return shuffled

@@ -1,0 +1,121 @@
+"""Labelling from the keyboard in the real window: rank, submit, drafts, undo, the queue."""
+
+import pytest
+from PySide6.QtCore import Qt
+
+from labeler.domain import Judgement, Ranking
+from labeler.store import NewAnswer, open_store
+from labeler.store.queue import display_order, next_prompt
+from labeler.ui.main_window import MainWindow
+
+
+@pytest.fixture
+def project(tmp_path):
+    path = tmp_path / "p.db"
+    with open_store(path, create=True) as store:
+        store.add_guidelines("Rank by helpfulness.")
+        for p in range(3):
+            store.add_prompt(f"prompt {p}", [NewAnswer(f"answer {a} to {p}") for a in range(4)])
+    return path
+
+
+def open_window(qtbot, path, annotator="ann"):
+    window = MainWindow(open_store(path), annotator)
+    qtbot.addWidget(window)
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    return window
+
+
+def type_keys(qtbot, window, keys: str) -> None:
+    special = {"<": Qt.Key.Key_Backspace, "\n": Qt.Key.Key_Return}
+    for key in keys:
+        if key == " ":
+            continue
+        if key in special:
+            qtbot.keyClick(window.task_view, special[key])
+        elif key == "^":
+            qtbot.keyClick(window.task_view, Qt.Key.Key_Up, Qt.KeyboardModifier.ShiftModifier)
+        else:
+            qtbot.keyClick(window.task_view, key)
+
+
+def test_ranking_from_the_keyboard_saves_the_judgement_and_moves_on(qtbot, project):
+    window = open_window(qtbot, project)
+    view = window.task_view
+    first = view.prompt.id
+    assert view.prompt_view.toPlainText() == "prompt 0"
+    type_keys(qtbot, window, "3 = 1 4 ^ 2")
+    assert view.strip.text().startswith("Ranking: 3 = 1 >>> 4 >> 2")
+    assert view.cards.itemAt(2).widget().badge.text() == "rank 1"
+    type_keys(qtbot, window, "\n")
+    assert view.prompt.id != first
+    store = window.store
+    (uuid,) = [r[0] for r in store.conn.execute("SELECT uuid FROM judgements")]
+    row = store.judgement_row(uuid)
+    order = display_order([a.id for a in store.prompt(first).answers], "ann", first)
+    assert row["display_order"] == order
+    assert row["tiers"] == [[order[2], order[0]], [order[3]], [order[1]]]
+    assert row["strengths"] == [3, 2]
+    assert row["guideline_version"] == 1
+    assert row["seconds_spent"] >= 0
+    assert store.draft("ann", first) is None
+    assert window.progress_bar.value() == 1
+
+
+def test_an_incomplete_ranking_is_not_submitted(qtbot, project):
+    window = open_window(qtbot, project)
+    type_keys(qtbot, window, "1 2 \n")
+    assert window.store.stats().judgements == 0
+    assert "still to place" in window.statusBar().currentMessage()
+
+
+def test_a_ranking_in_progress_survives_closing_the_window(qtbot, project):
+    window = open_window(qtbot, project)
+    type_keys(qtbot, window, "2 = 4 <")
+    prompt_id = window.task_view.prompt.id
+    window.close()
+    reopened = open_window(qtbot, project)
+    assert reopened.task_view.prompt.id == prompt_id
+    assert reopened.task_view.input.describe() == "2 ="
+
+
+def test_undo_withdraws_the_last_submission_and_brings_it_back(qtbot, project):
+    window = open_window(qtbot, project)
+    first = window.task_view.prompt.id
+    type_keys(qtbot, window, "1 2 3 4 \n")
+    qtbot.keyClick(window.task_view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    view = window.task_view
+    assert view.prompt.id == first
+    assert view.input.describe() == "1 >> 2 >> 3 >> 4"
+    stats = window.store.stats()
+    assert (stats.judgements, stats.judgement_records) == (0, 2)
+    type_keys(qtbot, window, "< < 4 3 \n")
+    assert window.store.stats().judgements == 1
+
+
+def test_all_done_when_every_prompt_is_judged(qtbot, project):
+    window = open_window(qtbot, project)
+    for _ in range(3):
+        type_keys(qtbot, window, "1 2 3 4 \n")
+    assert window.task_view.prompt is None
+    assert window.task_view.heading.text().startswith("All done")
+    type_keys(qtbot, window, "1")  # keys do nothing now, and nothing breaks
+    assert window.store.stats().judgements == 3
+
+
+def test_the_queue_is_blind_and_honours_annotators_per_prompt(project):
+    with open_store(project) as store:
+        first = next_prompt(store, "ann")
+        answers = [a.id for a in store.prompt(first).answers]
+        store.record_judgement(first, "bob", Judgement.ranked(Ranking.of(answers)), answers)
+        assert next_prompt(store, "ann") != first  # one judge per prompt by default
+        store.set_setting("annotators_per_prompt", 2)
+        assert next_prompt(store, "ann") == first  # now it needs a second judge
+        assert next_prompt(store, "bob") != first  # but never the same one twice
+        # Shuffled per annotator, the same each time.
+        assert display_order(answers, "ann", first) == display_order(answers, "ann", first)
+        assert sorted(display_order(answers, "ann", first)) == sorted(answers)
+        orders = {tuple(display_order(answers, name, first)) for name in ("ann", "bob", "cy", "dee", "eve")}
+        assert len(orders) > 1

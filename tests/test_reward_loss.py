@@ -1,0 +1,144 @@
+"""The reward loss and accuracy against values worked out by hand, and the batch they are computed on."""
+
+import itertools
+import math
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from trainer.data import RankedPrompt
+from trainer.reward_loss import batch_for_prompts, grouped_loss, pair_accuracy, pairwise_loss
+
+torch.set_num_threads(1)
+
+
+def nll(x: float) -> float:
+    """-log σ(x), the loss of one pair whose r_c − r_r − m is x."""
+    return math.log1p(math.exp(-x))
+
+
+LOG2 = nll(0)
+
+# Prompt A, K = 3: a0 > a2 (strength 1) > a1 (strength 2).
+# Pairs (chosen, rejected, margin): (a0, a2, 1), (a0, a1, 1 + 2 = 3), (a2, a1, 2).
+A = RankedPrompt(1, "prompt A", ["a0", "a1", "a2"], [[0], [2], [1]], [1, 2], "alice")
+# Prompt B, K = 4 with a tie: b2 > {b1, b3} (1) > b0 (1); 6 pairs minus the tied b1-b3 = 5.
+# Pairs: (b2, b1, 1), (b2, b3, 1), (b2, b0, 2), (b1, b0, 1), (b3, b0, 1).
+B = RankedPrompt(2, "prompt B", ["b0", "b1", "b2", "b3"], [[2], [1, 3], [0]], [1, 1], "bob")
+
+# B's answers follow A's: b_i sits at 3 + i.
+PAIR_INDEX = [[0, 2], [0, 1], [2, 1], [5, 4], [5, 6], [5, 3], [4, 3], [6, 3]]
+MARGINS = [1.0, 3.0, 2.0, 1.0, 1.0, 2.0, 1.0, 1.0]
+GROUP_OF_PAIR = [0, 0, 0, 1, 1, 1, 1, 1]
+
+# Rewards a0..a2 = 2, 0, 1 and b0..b3 = 0, 1, 2, 0; x = r_c − r_r − m for each pair:
+#   A: (a0, a2) 2 − 1 − 1 = 0; (a0, a1) 2 − 0 − 3 = −1; (a2, a1) 1 − 0 − 2 = −1
+#   B: (b2, b1) 2 − 1 − 1 = 0; (b2, b3) 2 − 0 − 1 = 1; (b2, b0) 2 − 0 − 2 = 0; (b1, b0) 1 − 0 − 1 = 0;
+#      (b3, b0) 0 − 0 − 1 = −1
+REWARDS = [2.0, 0.0, 1.0, 0.0, 1.0, 2.0, 0.0]
+SUM_A = LOG2 + nll(-1) + nll(-1)  # log 2 + 2 log(1 + e)
+SUM_B = 3 * LOG2 + nll(1) + nll(-1)  # 3 log 2 + log(1 + 1/e) + log(1 + e)
+
+
+def batch():
+    _, _, pair_index, margins, group_of_pair = batch_for_prompts([A, B])
+    rewards = torch.tensor(REWARDS, dtype=torch.float64)  # (N,)
+    return rewards, pair_index, margins, group_of_pair
+
+
+def test_batch_for_prompts_flattens_each_ranking_into_one_slice():
+    answer_texts, prompts, pair_index, margins, group_of_pair = batch_for_prompts([A, B])
+    assert answer_texts == ["a0", "a1", "a2", "b0", "b1", "b2", "b3"]
+    assert prompts == ["prompt A"] * 3 + ["prompt B"] * 4
+    assert pair_index.tolist() == PAIR_INDEX
+    assert margins.tolist() == MARGINS
+    assert group_of_pair.tolist() == GROUP_OF_PAIR
+    assert (pair_index.dtype, margins.dtype, group_of_pair.dtype) == (torch.long, torch.float32, torch.long)
+
+
+def test_batch_for_no_prompts_is_empty_with_the_right_shapes():
+    answer_texts, prompts, pair_index, margins, group_of_pair = batch_for_prompts([])
+    assert (answer_texts, prompts) == ([], [])
+    assert (pair_index.shape, margins.shape, group_of_pair.shape) == ((0, 2), (0,), (0,))
+
+
+def test_grouped_loss_averages_each_prompt_then_the_prompts():
+    # Prompt A: (log 2 + 2 log(1 + e)) / 3 ≈ (0.6931 + 2 × 1.3133) / 3 ≈ 1.1066
+    # Prompt B: (3 log 2 + log(1 + 1/e) + log(1 + e)) / 5 ≈ (2.0794 + 0.3133 + 1.3133) / 5 ≈ 0.7412
+    # Loss: (1.1066 + 0.7412) / 2 ≈ 0.9239
+    rewards, pair_index, margins, group_of_pair = batch()
+    expected = (SUM_A / 3 + SUM_B / 5) / 2
+    assert_close(grouped_loss(rewards, pair_index, margins, group_of_pair, groups=2), torch.tensor(expected).double())
+    assert expected == pytest.approx(0.9239, abs=1e-4)
+
+
+def test_grouped_loss_weighted_by_pair_averages_all_pairs():
+    # (3.3198 + 3.7060) / 8 ≈ 0.8782: B's five pairs outweigh A's three, unlike per prompt (0.9239).
+    rewards, pair_index, margins, group_of_pair = batch()
+    loss = grouped_loss(rewards, pair_index, margins, group_of_pair, groups=2, weighting="pair")
+    assert_close(loss, torch.tensor((SUM_A + SUM_B) / 8).double())
+
+
+def test_grouped_loss_weighted_by_pair_is_exactly_pairwise_loss_on_the_same_pairs():
+    torch.manual_seed(0)
+    rewards = torch.randn(7)  # (N,)
+    _, pair_index, margins, group_of_pair = batch()
+    chosen, rejected = rewards[pair_index[:, 0]], rewards[pair_index[:, 1]]  # (P,) each
+    grouped = grouped_loss(rewards, pair_index, margins, group_of_pair, groups=2, weighting="pair")
+    assert_close(grouped, pairwise_loss(chosen, rejected, margins), rtol=0, atol=0)
+
+
+def test_pairwise_loss_by_hand():
+    chosen, rejected = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 0.0])  # (P,) each
+    assert_close(pairwise_loss(chosen, rejected, None), torch.tensor((nll(1) + LOG2) / 2))
+    # A margin of 1 takes the first pair's x from 1 to 0.
+    assert_close(pairwise_loss(chosen, rejected, torch.tensor([1.0, 0.0])), torch.tensor(LOG2))
+
+
+def test_a_group_without_pairs_is_left_out_of_the_mean_over_prompts():
+    rewards, pair_index, margins, group_of_pair = batch()
+    two = grouped_loss(rewards, pair_index, margins, group_of_pair, groups=2)
+    assert_close(grouped_loss(rewards, pair_index, margins, group_of_pair, groups=3), two)
+
+
+def test_grouped_loss_refuses_an_unknown_weighting():
+    rewards, pair_index, margins, group_of_pair = batch()
+    with pytest.raises(ValueError, match="weighting is 'prompt' or 'pair', got 'answer'"):
+        grouped_loss(rewards, pair_index, margins, group_of_pair, groups=2, weighting="answer")
+
+
+def test_pair_accuracy_counts_every_pair_and_a_tie_as_wrong():
+    rewards, pair_index, _, _ = batch()
+    # Every chosen reward is above its rejected one except (b3, b0): 0 and 0, a tie.
+    assert pair_accuracy(rewards, pair_index) == (7, 8)
+    # 0 < 1 wrong, 1 == 1 a tie (wrong), 1 > 0 right.
+    assert pair_accuracy(torch.tensor([0.0, 1.0, 1.0]), torch.tensor([[0, 1], [1, 2], [2, 0]])) == (1, 3)
+
+
+def test_gradients_push_chosen_answers_up_and_rejected_ones_down():
+    _, pair_index, margins, group_of_pair = batch()
+    # Random rewards: with the hand-picked ones, b1's pull as chosen and as rejected cancel exactly.
+    torch.manual_seed(0)
+    rewards = torch.randn(7, requires_grad=True)  # (N,)
+    grouped_loss(rewards, pair_index, margins, group_of_pair, groups=2).backward()
+    # a0 and b2 are only ever chosen, a1 and b0 only ever rejected; every answer is in some pair.
+    assert rewards.grad[[0, 5]].lt(0).all()
+    assert rewards.grad[[1, 3]].gt(0).all()
+    assert torch.all(rewards.grad != 0)
+
+
+def test_loss_falls_as_rewards_move_the_way_the_rankings_say():
+    _, pair_index, margins, group_of_pair = batch()
+    rewards = torch.zeros(7, requires_grad=True)  # (N,)
+    optimiser = torch.optim.SGD([rewards], lr=0.5)
+    losses = []
+    for _ in range(50):
+        optimiser.zero_grad()
+        loss = grouped_loss(rewards, pair_index, margins, group_of_pair, groups=2)
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert all(later < earlier for earlier, later in itertools.pairwise(losses))
+    assert losses[-1] < losses[0] / 2
+    assert pair_accuracy(rewards, pair_index) == (8, 8)

@@ -1,0 +1,118 @@
+"""The store -> training data door: a snapshot of the project, its current rankings, a split by prompt.
+
+The trainer never reads the live project file while training: it takes a snapshot (VACUUM INTO) and
+records the snapshot's sha256, so a trained model names the exact data it saw while annotators keep
+working. Rankings are read through labeler.store (no SQL here). This module needs no torch, so
+`labeler-train --help` and the GUI can import it cheaply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from labeler.domain import Outcome, Ranking, ranking_to_pairs
+from labeler.store import Store, open_store
+from labeler.store.exporting import current_judgements, prompts_with_answers
+from labeler.store.snapshots import snapshot
+
+
+def snapshot_project(project: Path, folder: Path) -> tuple[Path, str]:
+    """Copy the project consistently into `folder` (made if missing); return the copy and its sha256.
+
+    Read the copy with labeler.store.open_read_only: open_store would switch it to WAL and change
+    its bytes, so it would no longer match the recorded hash.
+    """
+    project, folder = Path(project), Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open_store(project) as store:
+        copy = snapshot(store, folder / f"{project.stem}-snapshot.db")
+    with copy.open("rb") as file:
+        digest = hashlib.file_digest(file, "sha256").hexdigest()
+    return copy, digest
+
+
+@dataclass(frozen=True)
+class RankedPrompt:
+    """One current ranking of one prompt's answers, as the reward model learns from it."""
+
+    prompt_id: int
+    prompt: str | list[dict]  # a text, or a chat as [{"role", "content"}, ...]
+    # The answers this judgement placed, each once, in the store's (answer id) order, not in rank
+    # order, so an answer's position says nothing about its rank.
+    answers: list[str]
+    tiers: list[list[int]]  # indices into `answers`, best tier first; answers in one tier are tied
+    strengths: list[int]  # strengths[i] is between tiers[i] and tiers[i + 1]
+    annotator: str
+
+
+def ranked_prompts(store: Store, annotators: Sequence[str] | None = None) -> list[RankedPrompt]:
+    """One RankedPrompt per current ranked judgement (of `annotators` only, if given), oldest first.
+
+    Superseded and retracted judgements, "all bad" and "skipped" imply no preference and are left
+    out, and so is a ranking that ties every answer (one tier): it implies no pair either.
+    """
+    judgements = [
+        j
+        for j in current_judgements(store, annotators)
+        if j.outcome == Outcome.RANKED and j.tiers is not None and len(j.tiers) > 1
+    ]
+    prompts = prompts_with_answers(store, [j.prompt_id for j in judgements])
+    items = []
+    for judgement in judgements:
+        placed = {answer_id for tier in judgement.tiers for answer_id in tier}
+        shown = [answer for answer in prompts[judgement.prompt_id].answers if answer.id in placed]
+        index_of = {answer.id: index for index, answer in enumerate(shown)}
+        items.append(
+            RankedPrompt(
+                prompt_id=judgement.prompt_id,
+                prompt=prompts[judgement.prompt_id].content,
+                answers=[answer.text for answer in shown],
+                tiers=[[index_of[answer_id] for answer_id in tier] for tier in judgement.tiers],
+                strengths=list(judgement.strengths or []),
+                annotator=judgement.annotator,
+            )
+        )
+    return items
+
+
+class _OfAPrompt(Protocol):
+    # Anything with a prompt id splits: RankedPrompts, or rows a caller made from them.
+    @property
+    def prompt_id(self) -> int: ...
+
+
+Item = TypeVar("Item", bound=_OfAPrompt)
+
+
+def split_by_prompt(items: Sequence[Item], eval_fraction: float, seed: int) -> tuple[list[Item], list[Item]]:
+    """(train, eval): every item of a prompt lands on the same side, so eval measures unseen prompts.
+
+    Items keep their order within each side. The prompt ids are sorted, shuffled with `seed`, and the
+    first round(eval_fraction * prompts) held out -- at least one, and never all, when eval_fraction > 0.
+    That is `labeler export --test-fraction F --seed N`'s rule, so the same prompts, fraction and seed
+    hold out the same prompts there and here.
+    """
+    if not 0 <= eval_fraction < 1:
+        raise ValueError(f"the eval fraction must be at least 0 and below 1, got {eval_fraction}")
+    if not items:
+        raise ValueError("nothing to split: there are no ranked judgements")
+    if eval_fraction == 0:
+        return list(items), []
+    prompt_ids = sorted({item.prompt_id for item in items})
+    if len(prompt_ids) == 1:
+        raise ValueError("all judgements are of one prompt: nothing to hold out")
+    random.Random(seed).shuffle(prompt_ids)
+    count = min(max(1, round(eval_fraction * len(prompt_ids))), len(prompt_ids) - 1)
+    held_out = set(prompt_ids[:count])
+    return [i for i in items if i.prompt_id not in held_out], [i for i in items if i.prompt_id in held_out]
+
+
+def pairs_of(item: RankedPrompt) -> list[tuple[int, int, int]]:
+    """(chosen, rejected, margin) for every two answers in different tiers; margin = the strengths between."""
+    pairs = ranking_to_pairs(Ranking.of(item.tiers, item.strengths))
+    return [(pair.chosen, pair.rejected, pair.margin) for pair in pairs]

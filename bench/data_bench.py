@@ -7,8 +7,8 @@ runs at >= 50,000 answers/s, and `labeler export PROJECT OUT.parquet` of 1,000,0
 
 Commands are run as the real console script (`labeler`, beside this Python) in a subprocess, so
 the times include start-up, opening the project and the final commit; memory is the command's peak
-RSS. The import is also taken apart in process: reading (read_rows), parsing (parse_row), building
-the batch (what labeler.formats.importer does per row) and the store write (import_batch).
+RSS. The import is also taken apart in process, streaming row by row as import_files does: reading
+(read_rows), parsing (parse_row), building the batch (importer._add) and the store write (import_batch).
 
 The export project is built as bench/store_bench.py builds its large project (one bulk transaction),
 then its prompts and answers are given texts of realistic length (prompts 50-300 characters,
@@ -44,7 +44,7 @@ from store_bench import generate_large_project
 
 from labeler.formats import importer
 from labeler.formats.export import export_project
-from labeler.formats.reading import read_rows
+from labeler.formats.reading import SourceRow, read_rows
 from labeler.formats.rows import parse_row
 from labeler.store import content_hash, open_store, text_hash
 from labeler.store.importing import import_batch
@@ -174,30 +174,33 @@ class ImportResult:
 
 
 def time_in_process_import(project: Path, jsonl: Path) -> dict[str, float]:
-    """The import taken apart, phase by phase, on a fresh project (the CLI streams; this holds all rows)."""
-    phases: dict[str, float] = {}
-    started = time.perf_counter()
-    rows = list(read_rows(jsonl, "jsonl"))
-    phases["read"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    items = [parse_row(row.data, "jsonl") for row in rows]
-    phases["parse"] = time.perf_counter() - started
-
+    """The import taken apart on a fresh project: the loop of importer.import_files (streaming, one row
+    at a time) with a clock around each step, then the store write."""
+    phases = dict.fromkeys(("read", "parse", "batch", "write"), 0.0)
+    clock = time.perf_counter
     with open_store(project) as store:
-        # What import_files does with each parsed row: a PromptToImport, and the check that one id
-        # names one prompt (which reads the project's ids once).
-        started = time.perf_counter()
         batch = importer._Batch(store)
         source = jsonl.name
-        for row, item in zip(rows, items, strict=True):
+        rows = iter(read_rows(jsonl, "jsonl"))
+        while True:
+            started = clock()
+            row = next(rows, None)
+            read = clock()
+            phases["read"] += read - started
+            if row is None:
+                break
+            assert isinstance(row, SourceRow), row
+            item = parse_row(row.data, "jsonl")
+            parsed = clock()
+            # What import_files does with each parsed row: a PromptToImport, and the check that one id
+            # names one prompt (which reads the project's ids once).
             importer._add(batch, item, source, None, row.file, row.line)
-        phases["batch"] = time.perf_counter() - started
-        del rows, items
+            phases["parse"] += parsed - read
+            phases["batch"] += clock() - parsed
 
-        started = time.perf_counter()
+        started = clock()
         counts = import_batch(store, batch.prompts, batch.judgements)
-        phases["write"] = time.perf_counter() - started
+        phases["write"] = clock() - started
     assert counts.answers_added == len(batch.prompts) * ANSWERS_PER_PROMPT, counts
     return phases
 
@@ -215,6 +218,7 @@ def bench_import(folder: Path, jsonl: Path) -> ImportResult:
     fresh = folder / "import-in-process.db"
     run_labeler("init", fresh, folder=folder)
     phases = time_in_process_import(fresh, jsonl)
+    fresh.unlink()
     return ImportResult(first, import_counts(first.stdout), again, again_counts, phases)
 
 
@@ -236,10 +240,9 @@ def give_realistic_texts(path: Path, rng: random.Random) -> float:
                 prompt_rows.append((content, content_hash(content), p))
             conn.executemany("UPDATE prompts SET content = ?, content_hash = ? WHERE id = ?", prompt_rows)
             answer_rows = []
-            for prompt_id, ids in _answers_by_prompt(conn).items():
+            for ids in _answers_by_prompt(conn).values():
                 for answer_id, text in zip(ids, maker.answers(len(ids)), strict=True):
                     answer_rows.append((text, text_hash(text), MODELS[answer_id % len(MODELS)], answer_id))
-                del prompt_id
             conn.executemany("UPDATE answers SET text = ?, text_hash = ?, model = ? WHERE id = ?", answer_rows)
 
         store.write(fill)

@@ -7,6 +7,7 @@ LABELER_DEBUG=1 set (for bug reports).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -48,6 +49,22 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def without_garbage_collection(command):
+    """Run a bulk command with Python's cycle collector off: it would rescan the millions of
+    objects an import or export holds, again and again (measured: 7 s of a 28 s export), and
+    the command frees nothing cyclic before it exits."""
+
+    def run(args: argparse.Namespace) -> int:
+        gc.disable()
+        try:
+            return command(args)
+        finally:
+            gc.enable()
+
+    return run
+
+
+@without_garbage_collection
 def cmd_import(args: argparse.Namespace) -> int:
     from labeler.formats.importer import ImportRejected, import_files
 
@@ -75,6 +92,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+@without_garbage_collection
 def cmd_export(args: argparse.Namespace) -> int:
     from labeler.domain import PairSelection
     from labeler.formats.export import ExportFormat, export_project

@@ -31,7 +31,7 @@ def chat_as_text(messages: list[dict[str, str]]) -> str:
 
 class AnswerCard(QGroupBox):
     def __init__(self, number: int, text: str):
-        super().__init__(f"{number}")
+        super().__init__(f"Answer {number}")
         self.number = number
         self.badge = QLabel()
         self.badge.setTextFormat(Qt.TextFormat.PlainText)
@@ -45,6 +45,9 @@ class AnswerCard(QGroupBox):
 
     def show_tier(self, tier: int | None) -> None:
         self.badge.setText("not placed yet" if tier is None else f"rank {tier + 1}")
+        # Placed cards stand out, so the state of the ranking reads at a glance.
+        self.badge.setStyleSheet("" if tier is None else "font-weight: bold; color: #1a5fb4;")
+        self.setStyleSheet("" if tier is None else "QGroupBox { border: 2px solid #1a5fb4; border-radius: 4px; }")
 
 
 class TaskView(QWidget):

@@ -119,3 +119,64 @@ def test_the_queue_is_blind_and_honours_annotators_per_prompt(project):
         assert sorted(display_order(answers, "ann", first)) == sorted(answers)
         orders = {tuple(display_order(answers, name, first)) for name in ("ann", "bob", "cy", "dee", "eve")}
         assert len(orders) > 1
+
+
+def test_all_bad_skip_and_details_from_the_keyboard(qtbot, project, monkeypatch):
+    monkeypatch.setattr("labeler.ui.dialogs.ask_skip_reason", lambda parent: "needs a maths expert")
+    monkeypatch.setattr("labeler.ui.dialogs.choose_flags", lambda parent, number, current: {"hallucination"})
+    monkeypatch.setattr("labeler.ui.dialogs.ask_comment", lambda parent, current: "close call")
+    window = open_window(qtbot, project)
+    store, view = window.store, window.task_view
+    first = view.prompt.id
+    type_keys(qtbot, window, "F 2 L 6 C")  # flag answer 2, rate 6/7, comment
+    assert "quality 6/7 · flags on 2 · comment" in view.strip.text()
+    type_keys(qtbot, window, "A")
+    second = view.prompt.id
+    type_keys(qtbot, window, "S")
+    outcomes = dict(store.conn.execute("SELECT prompt_id, outcome FROM judgements"))
+    assert outcomes == {first: "all_bad", second: "skipped"}
+    bad = store.conn.execute("SELECT uuid FROM judgements WHERE outcome = 'all_bad'").fetchone()[0]
+    row = store.judgement_row(bad)
+    assert row["likert"] == 6
+    assert row["comment"] == "close call"
+    assert row["flags"] == {str(row["display_order"][1]): ["hallucination"]}
+    skipped = store.conn.execute("SELECT skip_reason FROM judgements WHERE outcome = 'skipped'").fetchone()[0]
+    assert skipped == "needs a maths expert"
+    assert store.stats().pairs == 0
+
+
+def test_details_survive_in_the_draft_and_a_bad_rating_is_refused(qtbot, project, monkeypatch):
+    window = open_window(qtbot, project)
+    type_keys(qtbot, window, "L 9")
+    assert "1 to 7" in window.statusBar().currentMessage()
+    type_keys(qtbot, window, "L 3 2 1")
+    window.close()
+    reopened = open_window(qtbot, project)
+    assert reopened.task_view.details["likert"] == 3
+    assert reopened.task_view.input.describe() == "2 >> 1"
+
+
+def test_rewrite_starts_from_the_best_answer_and_is_kept_for_sft(qtbot, project, monkeypatch):
+    seen = []
+
+    def rewrite(parent, text):
+        seen.append(text)
+        return text + " And a better ending."
+
+    monkeypatch.setattr("labeler.ui.dialogs.ask_rewrite", rewrite)
+    window = open_window(qtbot, project)
+    view = window.task_view
+    type_keys(qtbot, window, "3 R")
+    best = view.prompt.answers[[a.id for a in view.prompt.answers].index(view.order[2])]
+    assert seen == [best.text]
+    text, based_on = window.store.conn.execute("SELECT text, based_on_answer_id FROM demonstrations").fetchone()
+    assert (text, based_on) == (best.text + " And a better ending.", best.id)
+
+
+def test_the_keyboard_help_is_generated_from_the_action_table():
+    from labeler.ui.actions import LABELLING_COMMANDS, keyboard_help
+
+    text = keyboard_help()
+    for command in LABELLING_COMMANDS:
+        if not command.name.startswith("place_"):
+            assert command.tip in text

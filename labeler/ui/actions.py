@@ -30,8 +30,23 @@ LABELLING_COMMANDS = (
     Command("stronger", "Stronger preference", ("Shift+Up",), "Raise the strength between the last two tiers"),
     Command("weaker", "Weaker preference", ("Shift+Down",), "Lower the strength between the last two tiers"),
     Command("submit", "Submit", ("Return", "Enter"), "Save the ranking and go to the next prompt"),
+    Command("all_bad", "All answers bad", ("A",), "Save that every answer is unacceptable, and go on"),
+    Command("skip", "Skip…", ("S",), "Skip this prompt, with a reason"),
+    Command("flag", "Flag an answer…", ("F",), "Then the answer's number: mark its problems"),
+    Command("likert", "Rate the best answer", ("L",), "Then 1-7: the overall quality of the best answer"),
+    Command("comment", "Comment…", ("C",), "A note on this judgement"),
+    Command("rewrite", "Write a better answer…", ("R",), "Edit the best answer into a better one (kept for SFT)"),
+    Command("cancel", "Cancel", ("Escape",), "Cancel a pending F or L"),
     Command("undo_submit", "Undo last submission", ("Ctrl+Z",), "Withdraw the judgement you saved last"),
+    Command("help", "Keyboard help", ("?", "F1"), "Show every key"),
 )
+
+
+def keyboard_help(commands: tuple[Command, ...] = LABELLING_COMMANDS) -> str:
+    """The key table, generated from the commands (so it cannot drift from what the keys do)."""
+    lines = ["1 … 9\tPlace answer 1 … 9 next, best first"]
+    lines += [f"{' / '.join(c.shortcuts)}\t{c.tip}" for c in commands if not c.name.startswith("place_")]
+    return "\n".join(lines)
 
 
 def make_actions(parent: QWidget, commands: tuple[Command, ...] = LABELLING_COMMANDS) -> dict[str, QAction]:

@@ -8,12 +8,13 @@ Enter saves the judgement (and removes the draft in the same transaction) and sh
 from __future__ import annotations
 
 from PySide6.QtCore import QElapsedTimer, Qt, Signal
-from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QMessageBox, QPlainTextEdit, QVBoxLayout, QWidget
 
-from labeler.domain import Judgement
+from labeler.domain import LIKERT_RANGE, Flag, Judgement
 from labeler.store import Prompt, Store, StoreError
 from labeler.store.queue import display_order, next_prompt, progress
-from labeler.ui.actions import make_actions
+from labeler.ui import dialogs
+from labeler.ui.actions import keyboard_help, make_actions
 from labeler.ui.ranking_input import RankingInput, RankingInputError
 
 # Answer text is untrusted and may be huge: show at most this much (plain text only).
@@ -63,6 +64,8 @@ class TaskView(QWidget):
         self.input = RankingInput(2)
         self.last_submitted: list[str] = []  # uuids, newest last, for undo
         self.timer = QElapsedTimer()
+        self.details = _no_details()  # flags (by answer number), likert, comment
+        self.pending: str | None = None  # "flag" or "likert": the next number is for it
 
         self.heading = QLabel()
         self.heading.setTextFormat(Qt.TextFormat.PlainText)
@@ -90,6 +93,20 @@ class TaskView(QWidget):
         self.actions_by_name["weaker"].triggered.connect(lambda: self._edit(lambda: self.input.change_strength(-1)))
         self.actions_by_name["submit"].triggered.connect(self.submit)
         self.actions_by_name["undo_submit"].triggered.connect(self.undo_submit)
+        self.actions_by_name["all_bad"].triggered.connect(lambda: self._save(Judgement.all_bad, "All bad"))
+        self.actions_by_name["skip"].triggered.connect(self.skip)
+        self.actions_by_name["flag"].triggered.connect(
+            lambda: self._expect("flag", "Flag which answer? Type its number")
+        )
+        self.actions_by_name["likert"].triggered.connect(
+            lambda: self._expect("likert", "Quality of the best answer? Type 1 (bad) to 7 (excellent)")
+        )
+        self.actions_by_name["cancel"].triggered.connect(lambda: self._expect(None, ""))
+        self.actions_by_name["comment"].triggered.connect(self.comment)
+        self.actions_by_name["rewrite"].triggered.connect(self.rewrite)
+        self.actions_by_name["help"].triggered.connect(
+            lambda: QMessageBox.information(self, "Keyboard", keyboard_help())
+        )
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     # -- which prompt ------------------------------------------------------------------------------
@@ -116,10 +133,12 @@ class TaskView(QWidget):
         self.prompt = self.store.prompt(prompt_id)
         self.order = display_order([a.id for a in self.prompt.answers], self.annotator, prompt_id)
         draft = self.store.draft(self.annotator, prompt_id)
+        self.details, self.pending = _no_details(), None
         if restore is not None:
             self.input = restore
         elif draft and draft.get("display_order") == self.order:
             self.input = RankingInput.from_draft(len(self.order), draft["input"])
+            self.details = _details_from_draft(draft.get("details", {}), len(self.order))
         else:
             self.input = RankingInput(len(self.order))
         category = self.prompt.metadata.get("category")
@@ -147,7 +166,61 @@ class TaskView(QWidget):
     # -- ranking keys ------------------------------------------------------------------------------
 
     def place(self, number: int) -> None:
-        self._edit(lambda: self.input.place(number))
+        """A number key: the next answer in the ranking, or the answer to flag, or the rating."""
+        pending, self.pending = self.pending, None
+        if pending == "flag":
+            self.flag(number)
+        elif pending == "likert":
+            self._edit(lambda: self._rate(number))
+        else:
+            self._edit(lambda: self.input.place(number))
+
+    def _expect(self, what: str | None, prompt: str) -> None:
+        if self.prompt is not None:
+            self.pending = what
+            self.message.emit(prompt)
+
+    def _rate(self, value: int) -> None:
+        if value not in LIKERT_RANGE:
+            raise RankingInputError("the quality is 1 to 7")
+        self.details["likert"] = value
+
+    def flag(self, number: int) -> None:
+        if not 1 <= number <= len(self.order):
+            self.message.emit(f"there is no answer {number}")
+            return
+        chosen = dialogs.choose_flags(self, number, self.details["flags"].get(number, set()))
+        if chosen is not None:
+            self._edit(lambda: self.details["flags"].__setitem__(number, chosen))
+
+    def comment(self) -> None:
+        if self.prompt is not None:
+            text = dialogs.ask_comment(self, self.details["comment"])
+            if text is not None:
+                self._edit(lambda: self.details.__setitem__("comment", text))
+
+    def rewrite(self) -> None:
+        """Write a better answer, starting from the best one so far (saved at once, for SFT)."""
+        if self.prompt is None:
+            return
+        texts = {a.id: a.text for a in self.prompt.answers}
+        best = self.input.tiers[0][0] if self.input.tiers else 1
+        based_on = self.order[best - 1]
+        text = dialogs.ask_rewrite(self, texts[based_on])
+        if text is None:
+            return
+        try:
+            self.store.add_demonstration(self.prompt.id, self.annotator, text, based_on_answer_id=based_on)
+        except StoreError as error:
+            self.message.emit(str(error))
+            return
+        self.message.emit("Your answer is saved.")
+
+    def skip(self) -> None:
+        if self.prompt is not None:
+            reason = dialogs.ask_skip_reason(self)
+            if reason is not None:
+                self._save(lambda **details: Judgement.skipped(reason, **details), "Skipped")
 
     def _edit(self, change) -> None:
         if self.prompt is None:
@@ -161,9 +234,12 @@ class TaskView(QWidget):
         self._save_draft()
 
     def _save_draft(self) -> None:
+        details = {**self.details, "flags": {str(n): sorted(f) for n, f in self.details["flags"].items()}}
         try:
             self.store.save_draft(
-                self.annotator, self.prompt.id, {"display_order": self.order, "input": self.input.to_draft()}
+                self.annotator,
+                self.prompt.id,
+                {"display_order": self.order, "input": self.input.to_draft(), "details": details},
             )
         except StoreError as error:
             self.message.emit(f"Draft not saved: {error}")
@@ -175,20 +251,39 @@ class TaskView(QWidget):
         described = self.input.describe() or "type the answer numbers, best first"
         strength = STRENGTH_WORDS.get(self.input.strengths[-1]) if self.input.strengths else None
         done = " — Enter to submit" if self.input.is_complete else ""
-        self.strip.setText(f"Ranking: {described}" + (f"   (last step: {strength})" if strength else "") + done)
+        extras = []
+        if self.details["likert"]:
+            extras.append(f"quality {self.details['likert']}/7")
+        flagged = sorted(n for n, flags in self.details["flags"].items() if flags)
+        if flagged:
+            extras.append("flags on " + ", ".join(map(str, flagged)))
+        if self.details["comment"]:
+            extras.append("comment")
+        self.strip.setText(
+            f"Ranking: {described}"
+            + (f"   (last step: {strength})" if strength else "")
+            + done
+            + (f"   · {' · '.join(extras)}" if extras else "")
+        )
 
     # -- saving ------------------------------------------------------------------------------------
 
     def submit(self) -> None:
+        if self.prompt is not None:
+            self._save(lambda **details: Judgement.ranked(self.input.to_ranking(self.order), **details), "Saved")
+
+    def _save(self, judgement, done: str) -> None:
+        """Record the judgement `judgement(**details)` builds, with the time spent, and go on."""
         if self.prompt is None:
             return
+        flags = {self.order[n - 1]: frozenset(Flag(f) for f in fs) for n, fs in self.details["flags"].items() if fs}
         try:
-            ranking = self.input.to_ranking(self.order)
+            made = judgement(flags=flags, likert=self.details["likert"], comment=self.details["comment"])
             guidelines = self.store.guidelines()
             recorded = self.store.record_judgement(
                 self.prompt.id,
                 self.annotator,
-                Judgement.ranked(ranking),
+                made,
                 self.order,
                 seconds_spent=self.timer.elapsed() / 1000,
                 guideline_version=guidelines[0] if guidelines else None,
@@ -197,7 +292,7 @@ class TaskView(QWidget):
             self.message.emit(str(error))
             return
         self.last_submitted.append(recorded.uuid)
-        self.message.emit(f"Saved ({recorded.pairs} pairs).")
+        self.message.emit(f"{done} ({recorded.pairs} pairs).")
         self.show_next()
 
     def undo_submit(self) -> None:
@@ -215,8 +310,30 @@ class TaskView(QWidget):
             return
         order = row["display_order"]
         numbers = {answer_id: index + 1 for index, answer_id in enumerate(order)}
-        restored = RankingInput.from_draft(
-            len(order), {"tiers": [[numbers[a] for a in tier] for tier in row["tiers"]], "strengths": row["strengths"]}
-        )
+        tiers = [[numbers[a] for a in tier] for tier in row["tiers"] or []]
+        restored = RankingInput.from_draft(len(order), {"tiers": tiers, "strengths": row["strengths"] or []})
         self.show_prompt(row["prompt_id"], restore=restored)
+        self.details = {
+            "flags": {numbers[int(a)]: set(flags) for a, flags in row["flags"].items()},
+            "likert": row["likert"],
+            "comment": row["comment"],
+        }
+        self._refresh()
         self.message.emit("Submission withdrawn: correct it and press Enter.")
+
+
+def _no_details() -> dict:
+    return {"flags": {}, "likert": None, "comment": ""}
+
+
+def _details_from_draft(saved: dict, answer_count: int) -> dict:
+    """Flags, rating and comment from a draft, keeping only what is still valid."""
+    details = _no_details()
+    for number, flags in saved.get("flags", {}).items():
+        if str(number).isdigit() and 1 <= int(number) <= answer_count:
+            details["flags"][int(number)] = {f for f in flags if f in {flag.value for flag in Flag}}
+    if saved.get("likert") in LIKERT_RANGE:
+        details["likert"] = saved["likert"]
+    if isinstance(saved.get("comment"), str):
+        details["comment"] = saved["comment"]
+    return details

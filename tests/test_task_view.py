@@ -180,3 +180,20 @@ def test_the_keyboard_help_is_generated_from_the_action_table():
     for command in LABELLING_COMMANDS:
         if not command.name.startswith("place_"):
             assert command.tip in text
+
+
+def test_time_spent_stops_while_the_window_is_inactive(qtbot, project):
+    window = open_window(qtbot, project)
+    view = window.task_view
+    qtbot.wait(120)
+    view.pause()
+    paused_at = view.seconds_spent()
+    qtbot.wait(200)
+    assert view.seconds_spent() == paused_at  # nothing counted while away
+    view.resume()
+    qtbot.wait(50)
+    assert view.seconds_spent() > paused_at
+    type_keys(qtbot, window, "1 2 3 4 \n")
+    spent = window.store.conn.execute("SELECT seconds_spent FROM judgements").fetchone()[0]
+    assert spent >= paused_at
+    assert window.today_label.text().startswith("Today: 1")

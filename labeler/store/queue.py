@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from datetime import UTC, datetime
 
 from labeler.store.project import Store
 
@@ -55,3 +56,14 @@ def display_order(answer_ids: list[int], annotator: str, prompt_id: int) -> list
     shuffled = list(answer_ids)
     random.Random(seed).shuffle(shuffled)
     return shuffled
+
+
+def judged_since(store: Store, annotator: str, since: datetime) -> tuple[int, str | None]:
+    """How many judgements `annotator` saved since `since` (an aware datetime), and the first one's time."""
+    start = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    count, first = store.conn.execute(
+        "SELECT COUNT(*), MIN(j.created_at) FROM judgements j JOIN annotators a ON a.id = j.annotator_id "
+        "WHERE a.name = ? AND j.created_at >= ? AND j.outcome != 'retracted'",
+        [annotator, start],
+    ).fetchone()
+    return count, first

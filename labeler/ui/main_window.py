@@ -4,9 +4,10 @@ It gets its store and annotator in the constructor: no globals."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelection, Qt
+from PySide6.QtCore import QEvent, QItemSelection, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from labeler import __version__
 from labeler.store import Prompt, Store, StoreError, open_store
+from labeler.store.queue import judged_since
 from labeler.ui.prompt_list import PromptListModel
 from labeler.ui.task_view import TaskView, chat_as_text, shown_text
 
@@ -85,6 +87,8 @@ class MainWindow(QMainWindow):
         self.progress_bar = QProgressBar()
         self.progress_bar.setFormat("%v of %m done")
         self.statusBar().addPermanentWidget(QLabel(f"Annotator: {annotator}"))
+        self.today_label = QLabel()
+        self.statusBar().addPermanentWidget(self.today_label)
         self.statusBar().addPermanentWidget(self.progress_bar)
 
         self._build_menus()
@@ -125,6 +129,22 @@ class MainWindow(QMainWindow):
     def _show_progress(self, done: int, total: int) -> None:
         self.progress_bar.setMaximum(max(total, 1))
         self.progress_bar.setValue(done)
+        midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+        today, first = judged_since(self.store, self.annotator, midnight)
+        pace = ""
+        if first is not None and today > 1:
+            hours = (datetime.now(UTC) - datetime.fromisoformat(first.replace("Z", "+00:00"))).total_seconds() / 3600
+            pace = f" · {today / max(hours, 1 / 60):.0f}/h"
+        self.today_label.setText(f"Today: {today}{pace}")
+
+    def changeEvent(self, event) -> None:
+        # Time spent on a task counts only while this window is the active one.
+        if event.type() == QEvent.Type.ActivationChange:
+            if self.isActiveWindow():
+                self.task_view.resume()
+            else:
+                self.task_view.pause()
+        super().changeEvent(event)
 
     def _on_selection(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
         if selected.indexes():

@@ -63,7 +63,8 @@ class TaskView(QWidget):
         self.order: list[int] = []
         self.input = RankingInput(2)
         self.last_submitted: list[str] = []  # uuids, newest last, for undo
-        self.timer = QElapsedTimer()
+        self.timer = QElapsedTimer()  # runs only while the window is active (see pause/resume)
+        self.seconds_before_pause = 0.0
         self.details = _no_details()  # flags (by answer number), likert, comment
         self.pending: str | None = None  # "flag" or "likert": the next number is for it
 
@@ -149,6 +150,7 @@ class TaskView(QWidget):
         self.prompt_view.setPlainText(content if self.prompt.kind == "text" else chat_as_text(content))
         self._build_cards()
         self._refresh()
+        self.seconds_before_pause = 0.0
         self.timer.restart()
         self.setFocus()
 
@@ -174,6 +176,20 @@ class TaskView(QWidget):
             self._edit(lambda: self._rate(number))
         else:
             self._edit(lambda: self.input.place(number))
+
+    # -- time spent: counted only while the annotator is in the window -----------------------------
+
+    def pause(self) -> None:
+        if self.timer.isValid():
+            self.seconds_before_pause += self.timer.elapsed() / 1000
+            self.timer.invalidate()
+
+    def resume(self) -> None:
+        if not self.timer.isValid():
+            self.timer.start()
+
+    def seconds_spent(self) -> float:
+        return self.seconds_before_pause + (self.timer.elapsed() / 1000 if self.timer.isValid() else 0.0)
 
     def _expect(self, what: str | None, prompt: str) -> None:
         if self.prompt is not None:
@@ -285,7 +301,7 @@ class TaskView(QWidget):
                 self.annotator,
                 made,
                 self.order,
-                seconds_spent=self.timer.elapsed() / 1000,
+                seconds_spent=self.seconds_spent(),
                 guideline_version=guidelines[0] if guidelines else None,
             )
         except (RankingInputError, StoreError) as error:

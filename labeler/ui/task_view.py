@@ -15,6 +15,7 @@ from labeler.store import Prompt, Store, StoreError
 from labeler.store.queue import display_order, next_prompt, progress
 from labeler.ui import dialogs
 from labeler.ui.actions import keyboard_help, make_actions
+from labeler.ui.markdown_view import MarkdownView
 from labeler.ui.ranking_input import RankingInput, RankingInputError
 
 # Answer text is untrusted and may be huge: show at most this much (plain text only).
@@ -36,10 +37,7 @@ class AnswerCard(QGroupBox):
         self.number = number
         self.badge = QLabel()
         self.badge.setTextFormat(Qt.TextFormat.PlainText)
-        self.body = QPlainTextEdit()
-        self.body.setReadOnly(True)
-        self.body.setPlainText(shown_text(text))
-        self.body.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys go to the ranking, not the text
+        self.body = MarkdownView(text)
         layout = QVBoxLayout(self)
         layout.addWidget(self.badge)
         layout.addWidget(self.body)

@@ -92,15 +92,28 @@ def prompts_with_answers(store: Store, prompt_ids: Sequence[int]) -> dict[int, P
 
 def current_pair_columns(store: Store, annotators: Sequence[str] | None = None) -> dict[str, list]:
     """The pairs of the current judgements as columns (prompt_id, chosen, rejected, margin,
-    annotator): a million pairs as five lists, not a million objects."""
+    annotator): a million pairs as five lists, not a million objects.
+
+    "Current" is computed as all pairs minus those of superseded judgements (few; a retraction
+    has no pairs), which reads a million pairs in half the time of joining the current_* view.
+    """
     rows = store.conn.execute(
-        "SELECT p.prompt_id, p.chosen_answer_id, p.rejected_answer_id, p.margin, a.name "
-        "FROM pairs p JOIN current_judgements j ON j.id = p.judgement_id "
-        "JOIN annotators a ON a.id = j.annotator_id "
-        "WHERE (:annotators IS NULL OR a.name IN (SELECT value FROM json_each(:annotators))) ORDER BY p.id",
-        _annotators_param(annotators),
+        "SELECT p.prompt_id, p.chosen_answer_id, p.rejected_answer_id, p.margin, p.judgement_id FROM pairs p "
+        "WHERE p.judgement_id NOT IN (SELECT earlier.id FROM judgements later "
+        "  JOIN judgements earlier ON earlier.uuid = later.supersedes WHERE later.supersedes IS NOT NULL) "
+        "ORDER BY p.id"
     ).fetchall()
-    return pair_columns(rows)
+    annotator_of = dict(
+        store.conn.execute("SELECT j.id, a.name FROM judgements j JOIN annotators a ON a.id = j.annotator_id")
+    )
+    wanted = set(annotators) if annotators else None
+    return pair_columns(
+        [
+            (prompt_id, chosen, rejected, margin, annotator_of[judgement])
+            for prompt_id, chosen, rejected, margin, judgement in rows
+            if wanted is None or annotator_of[judgement] in wanted
+        ]
+    )
 
 
 PAIR_COLUMNS = ("prompt_id", "chosen", "rejected", "margin", "annotator")

@@ -21,6 +21,7 @@ from labeler.ui.ranking_input import RankingInput, RankingInputError
 # Answer text is untrusted and may be huge: show at most this much (plain text only).
 MAX_SHOWN_CHARS = 20_000
 STRENGTH_WORDS = {1: "slightly better", 2: "better", 3: "much better"}
+PROMPT_MAX_HEIGHT = 180
 
 
 def shown_text(text: str) -> str:
@@ -46,7 +47,12 @@ class AnswerCard(QGroupBox):
         self.badge.setText("not placed yet" if tier is None else f"rank {tier + 1}")
         # Placed cards stand out, so the state of the ranking reads at a glance.
         self.badge.setStyleSheet("" if tier is None else "font-weight: bold; color: #1a5fb4;")
-        self.setStyleSheet("" if tier is None else "QGroupBox { border: 2px solid #1a5fb4; border-radius: 4px; }")
+        self.setStyleSheet(
+            ""
+            if tier is None
+            else "QGroupBox { border: 2px solid #1a5fb4; border-radius: 4px; margin-top: 1.4em; }"
+            "QGroupBox::title { subcontrol-origin: margin; left: 8px; }"
+        )
 
 
 class TaskView(QWidget):
@@ -71,7 +77,9 @@ class TaskView(QWidget):
         self.prompt_view = QPlainTextEdit()
         self.prompt_view.setReadOnly(True)
         self.prompt_view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.prompt_view.setMaximumHeight(180)
+        self.prompt_view.setMaximumHeight(PROMPT_MAX_HEIGHT)
+        # A short prompt takes the room it needs; a long one scrolls within PROMPT_MAX_HEIGHT.
+        self.prompt_view.document().documentLayout().documentSizeChanged.connect(self._fit_prompt)
         self.strip = QLabel()
         self.strip.setTextFormat(Qt.TextFormat.PlainText)
         self.strip.setObjectName("rankingStrip")
@@ -107,6 +115,11 @@ class TaskView(QWidget):
             lambda: QMessageBox.information(self, "Keyboard", keyboard_help())
         )
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def _fit_prompt(self) -> None:
+        lines = self.prompt_view.document().size().height()  # in lines, for a plain text document
+        wanted = int(lines * self.prompt_view.fontMetrics().lineSpacing()) + 16
+        self.prompt_view.setFixedHeight(min(max(wanted, 40), PROMPT_MAX_HEIGHT))
 
     # -- which prompt ------------------------------------------------------------------------------
 

@@ -197,3 +197,30 @@ def test_time_spent_stops_while_the_window_is_inactive(qtbot, project):
     spent = window.store.conn.execute("SELECT seconds_spent FROM judgements").fetchone()[0]
     assert spent >= paused_at
     assert window.today_label.text().startswith("Today: 1")
+
+
+def test_left_and_right_step_through_ones_own_judgements_to_correct_them(qtbot, project):
+    window = open_window(qtbot, project)
+    view, store = window.task_view, window.store
+    first = view.prompt.id
+    type_keys(qtbot, window, "1 2 3 4 \n")
+    second = view.prompt.id
+    type_keys(qtbot, window, "4 3 2 1 \n")
+    third = view.prompt.id
+    qtbot.keyClick(view, Qt.Key.Key_Left)
+    assert (view.prompt.id, view.input.describe()) == (second, "4 >> 3 >> 2 >> 1")
+    qtbot.keyClick(view, Qt.Key.Key_Left)
+    assert view.prompt.id == first
+    qtbot.keyClick(view, Qt.Key.Key_Left)
+    assert view.prompt.id == first  # nothing before the first
+    assert "first judgement" in window.statusBar().currentMessage()
+    type_keys(qtbot, window, "< < < < 2 1 3 4 \n")  # a correction of the first
+    stats = store.stats()
+    assert (stats.judgements, stats.judgement_records) == (2, 3)
+    corrected = store.conn.execute("SELECT uuid, supersedes FROM judgements ORDER BY id DESC LIMIT 1").fetchone()
+    assert corrected[1] is not None
+    assert store.judgement_row(corrected[0])["prompt_id"] == first
+    assert view.prompt.id == third  # back to new work after the correction
+    qtbot.keyClick(view, Qt.Key.Key_Left)
+    qtbot.keyClick(view, Qt.Key.Key_Right)
+    assert view.prompt.id == third

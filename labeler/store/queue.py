@@ -67,3 +67,15 @@ def judged_since(store: Store, annotator: str, since: datetime) -> tuple[int, st
         [annotator, start],
     ).fetchone()
     return count, first
+
+
+def own_judgements(store: Store, annotator: str) -> list[str]:
+    """The uuids of the annotator's current judgements, oldest first: their history to step through."""
+    return [
+        row[0]
+        for row in store.conn.execute(
+            "SELECT j.uuid FROM current_judgements j JOIN annotators a ON a.id = j.annotator_id "
+            "WHERE a.name = ? ORDER BY j.id",
+            [annotator],
+        )
+    ]

@@ -38,6 +38,8 @@ LABELLING_COMMANDS = (
     Command("rewrite", "Write a better answer…", ("R",), "Edit the best answer into a better one (kept for SFT)"),
     Command("cancel", "Cancel", ("Escape",), "Cancel a pending F or L"),
     Command("undo_submit", "Undo last submission", ("Ctrl+Z",), "Withdraw the judgement you saved last"),
+    Command("back", "Previous judgement", ("Left",), "Step back through your judgements, to correct one"),
+    Command("forward", "Next judgement", ("Right",), "Step forward through your judgements, then to new prompts"),
     Command("help", "Keyboard help", ("?", "F1"), "Show every key"),
 )
 

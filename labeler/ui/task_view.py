@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QMessageBox, QPlai
 
 from labeler.domain import LIKERT_RANGE, Flag, Judgement
 from labeler.store import Prompt, Store, StoreError
-from labeler.store.queue import display_order, next_prompt, progress
+from labeler.store.queue import display_order, next_prompt, own_judgements, progress
 from labeler.ui import dialogs
 from labeler.ui.actions import keyboard_help, make_actions
 from labeler.ui.markdown_view import MarkdownView
@@ -71,6 +71,7 @@ class TaskView(QWidget):
         self.seconds_before_pause = 0.0
         self.details = _no_details()  # flags (by answer number), likert, comment
         self.pending: str | None = None  # "flag" or "likert": the next number is for it
+        self.correcting: str | None = None  # uuid of the own judgement shown for correction, if any
 
         self.heading = QLabel()
         self.heading.setTextFormat(Qt.TextFormat.PlainText)
@@ -100,6 +101,8 @@ class TaskView(QWidget):
         self.actions_by_name["weaker"].triggered.connect(lambda: self._edit(lambda: self.input.change_strength(-1)))
         self.actions_by_name["submit"].triggered.connect(self.submit)
         self.actions_by_name["undo_submit"].triggered.connect(self.undo_submit)
+        self.actions_by_name["back"].triggered.connect(lambda: self.step_history(-1))
+        self.actions_by_name["forward"].triggered.connect(lambda: self.step_history(+1))
         self.actions_by_name["all_bad"].triggered.connect(lambda: self._save(Judgement.all_bad, "All bad"))
         self.actions_by_name["skip"].triggered.connect(self.skip)
         self.actions_by_name["flag"].triggered.connect(
@@ -130,6 +133,7 @@ class TaskView(QWidget):
         self.show_next()
 
     def show_next(self) -> None:
+        self.correcting = None
         prompt_id = next_prompt(self.store, self.annotator)
         self.progressed.emit(*progress(self.store, self.annotator))
         if prompt_id is None:
@@ -141,9 +145,10 @@ class TaskView(QWidget):
             return
         self.show_prompt(prompt_id)
 
-    def show_prompt(self, prompt_id: int, restore: RankingInput | None = None) -> None:
+    def show_prompt(self, prompt_id: int, restore: RankingInput | None = None, order: list[int] | None = None) -> None:
+        """Show a prompt; `restore` and `order` reopen a saved judgement as it was shown."""
         self.prompt = self.store.prompt(prompt_id)
-        self.order = display_order([a.id for a in self.prompt.answers], self.annotator, prompt_id)
+        self.order = order or display_order([a.id for a in self.prompt.answers], self.annotator, prompt_id)
         draft = self.store.draft(self.annotator, prompt_id)
         self.details, self.pending = _no_details(), None
         if restore is not None:
@@ -314,12 +319,13 @@ class TaskView(QWidget):
                 self.order,
                 seconds_spent=self.seconds_spent(),
                 guideline_version=guidelines[0] if guidelines else None,
+                supersedes=self.correcting,
             )
         except (RankingInputError, StoreError) as error:
             self.message.emit(str(error))
             return
         self.last_submitted.append(recorded.uuid)
-        self.message.emit(f"{done} ({recorded.pairs} pairs).")
+        self.message.emit(f"{done}{' as a correction' if self.correcting else ''} ({recorded.pairs} pairs).")
         self.show_next()
 
     def undo_submit(self) -> None:
@@ -335,18 +341,42 @@ class TaskView(QWidget):
         except StoreError as error:
             self.message.emit(str(error))
             return
+        self._show_judgement(row)
+        self.message.emit("Submission withdrawn: correct it and press Enter.")
+
+    def step_history(self, step: int) -> None:
+        """Left/Right: move through this annotator's own judgements; Enter on one saves a
+        correction that supersedes it. Right past the newest goes back to new prompts."""
+        history = own_judgements(self.store, self.annotator)
+        position = history.index(self.correcting) if self.correcting in history else len(history)
+        target = position + step
+        if target < 0:
+            self.message.emit("That is your first judgement.")
+        elif target >= len(history):
+            if self.correcting is not None:
+                self.show_next()
+            else:
+                self.message.emit("You are at your newest prompt.")
+        else:
+            self._show_judgement(self.store.judgement_row(history[target]))
+            self.correcting = history[target]
+            self.heading.setText(
+                self.heading.text() + f"  — your judgement {target + 1} of {len(history)}: Enter saves a correction"
+            )
+
+    def _show_judgement(self, row: dict) -> None:
+        """Show a saved judgement's prompt with its ranking and details, ready to be changed."""
         order = row["display_order"]
         numbers = {answer_id: index + 1 for index, answer_id in enumerate(order)}
         tiers = [[numbers[a] for a in tier] for tier in row["tiers"] or []]
         restored = RankingInput.from_draft(len(order), {"tiers": tiers, "strengths": row["strengths"] or []})
-        self.show_prompt(row["prompt_id"], restore=restored)
+        self.show_prompt(row["prompt_id"], restore=restored, order=order)
         self.details = {
             "flags": {numbers[int(a)]: set(flags) for a, flags in row["flags"].items()},
             "likert": row["likert"],
             "comment": row["comment"],
         }
         self._refresh()
-        self.message.emit("Submission withdrawn: correct it and press Enter.")
 
 
 def _no_details() -> dict:

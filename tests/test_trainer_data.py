@@ -9,7 +9,7 @@ import pytest
 from labeler.domain import Judgement, Ranking
 from labeler.formats.export import ExportFormat, export_project
 from labeler.store import NewAnswer, Store, StoreError, open_read_only, open_store
-from labeler.store.exporting import current_pairs
+from labeler.store.exporting import current_pair_columns
 from trainer.data import RankedPrompt, pairs_of, ranked_prompts, snapshot_project, split_by_prompt
 
 CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi."}]
@@ -88,9 +88,10 @@ def test_pairs_of_agree_with_the_pairs_the_store_derived(store):
         for chosen, rejected, margin in pairs_of(item)
     )
     text_of = {answer.id: answer.text for pid in store.prompt_ids() for answer in store.prompt(pid).answers}
+    columns = current_pair_columns(store)
     from_store = sorted(
-        (pair.prompt_id, text_of[pair.chosen], text_of[pair.rejected], pair.margin, pair.annotator)
-        for pair in current_pairs(store)
+        (prompt_id, text_of[chosen], text_of[rejected], margin, annotator)
+        for prompt_id, chosen, rejected, margin, annotator in zip(*columns.values(), strict=True)
     )
     assert from_items == from_store
 

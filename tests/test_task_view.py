@@ -224,3 +224,12 @@ def test_left_and_right_step_through_ones_own_judgements_to_correct_them(qtbot, 
     qtbot.keyClick(view, Qt.Key.Key_Left)
     qtbot.keyClick(view, Qt.Key.Key_Right)
     assert view.prompt.id == third
+
+
+def test_g_shows_the_guidelines_with_their_version(qtbot, project):
+    window = open_window(qtbot, project)
+    assert window.guidelines_dock.isHidden()
+    qtbot.keyClick(window.task_view, "G")
+    assert not window.guidelines_dock.isHidden()
+    assert window.guidelines_dock.windowTitle() == "Guidelines (version 1)"
+    assert "Rank by helpfulness." in window.guidelines_dock.widget().browser.toPlainText()

@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QItemSelection, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QDockWidget,
     QFileDialog,
     QGroupBox,
     QLabel,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 from labeler import __version__
 from labeler.store import Prompt, Store, StoreError, open_store
 from labeler.store.queue import judged_since
+from labeler.ui.markdown_view import MarkdownView
 from labeler.ui.prompt_list import PromptListModel
 from labeler.ui.task_view import TaskView, chat_as_text, shown_text
 
@@ -91,8 +93,27 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.today_label)
         self.statusBar().addPermanentWidget(self.progress_bar)
 
+        self._build_guidelines()
         self._build_menus()
         self._show_project()
+
+    def _build_guidelines(self) -> None:
+        """The project's guidelines beside the task, toggled with G; their version is stamped on
+        every judgement saved."""
+        self.guidelines_dock = QDockWidget("Guidelines", self)
+        self.guidelines_dock.setObjectName("guidelines")
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.guidelines_dock)
+        self.guidelines_action = self.guidelines_dock.toggleViewAction()
+        self.guidelines_action.setShortcut(QKeySequence("G"))
+        self.guidelines_action.setStatusTip("Show or hide the labelling guidelines")
+        self.addAction(self.guidelines_action)
+        self.guidelines_dock.hide()
+
+    def _show_guidelines(self) -> None:
+        found = self.store.guidelines()
+        version, text = found if found else (None, "This project has no guidelines.")
+        self.guidelines_dock.setWindowTitle(f"Guidelines (version {version})" if version else "Guidelines")
+        self.guidelines_dock.setWidget(MarkdownView(text))
 
     def _build_menus(self) -> None:
         self.open_action = QAction("&Open project…", self)
@@ -109,10 +130,13 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.quit_action)
         self.about_action = QAction("&About labeler", self)
         self.about_action.triggered.connect(lambda: QMessageBox.about(self, "About labeler", f"labeler {__version__}"))
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.guidelines_action)
         self.menuBar().addMenu("&Help").addAction(self.about_action)
 
     def _show_project(self) -> None:
         self.setWindowTitle(f"{self.store.path.name} — labeler")
+        self._show_guidelines()
         self.tabs.setCurrentIndex(0)
         self.task_view.set_store(self.store)
         self.prompt_model = PromptListModel(self.store, self)

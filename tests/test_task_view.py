@@ -233,3 +233,33 @@ def test_g_shows_the_guidelines_with_their_version(qtbot, project):
     assert not window.guidelines_dock.isHidden()
     assert window.guidelines_dock.windowTitle() == "Guidelines (version 1)"
     assert "Rank by helpfulness." in window.guidelines_dock.widget().browser.toPlainText()
+
+
+def test_a_locked_file_keeps_the_ranking_and_saves_it_exactly_once_when_free(qtbot, project, monkeypatch):
+    import sqlite3
+
+    monkeypatch.setattr("labeler.ui.task_view.RETRY_SAVE_MS", 100)
+    window = MainWindow(open_store(project, busy_timeout_s=0.05), "ann")
+    qtbot.addWidget(window)
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    view = window.task_view
+    view.retry_timer.setInterval(100)
+    first = view.prompt.id
+    type_keys(qtbot, window, "2 1 4 3")
+    blocker = sqlite3.connect(project, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+    type_keys(qtbot, window, "\n")
+    assert not view.banner.isHidden()
+    assert "Not saved yet" in view.banner.text()
+    assert "locked" in view.banner.text()
+    assert view.prompt.id == first  # still here, ranking kept
+    type_keys(qtbot, window, "<")  # and not changed while the save waits
+    assert view.input.describe() == "2 >> 1 >> 4 >> 3"
+    qtbot.wait(350)  # a few retries fail while the lock is held
+    blocker.execute("COMMIT")
+    blocker.close()
+    qtbot.waitUntil(lambda: view.banner.isHidden(), timeout=5000)
+    assert view.prompt.id != first
+    assert window.store.stats().judgement_records == 1

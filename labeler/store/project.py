@@ -221,23 +221,34 @@ class Store:
         seconds_spent: float | None = None,
         guideline_version: int | None = None,
         supersedes: str | None = None,
+        judgement_uuid: str | None = None,
     ) -> RecordedJudgement:
         """Append a judgement and every pair it implies, in one transaction.
 
         `display_order` is the answer ids in the order the annotator saw them; the ranking must
         place each of them exactly once. `supersedes` names the uuid of an earlier judgement of
         the same prompt that this one corrects. The annotator's draft for the prompt is removed
-        in the same transaction, so a judgement is saved exactly once.
+        in the same transaction. A caller that retries a failed save passes the same
+        `judgement_uuid` each time: if it was saved after all, it is returned, never saved twice.
         """
         judgement.validate(list(display_order))
 
         def record(conn: sqlite3.Connection) -> RecordedJudgement:
+            if judgement_uuid is not None:
+                saved = conn.execute(
+                    "SELECT j.id, j.seq, j.created_at, (SELECT COUNT(*) FROM pairs p WHERE p.judgement_id = j.id) "
+                    "FROM judgements j WHERE j.uuid = ?",
+                    [judgement_uuid],
+                ).fetchone()
+                if saved is not None:
+                    return RecordedJudgement(saved[0], judgement_uuid, saved[1], saved[2], saved[3])
             texts = _shown_answer_texts(conn, prompt_id, display_order)
             if supersedes is not None:
                 _check_supersedable(conn, supersedes, prompt_id)
             annotator_id = ensure_annotator(conn, annotator)
             row = _insert_judgement(
                 conn,
+                judgement_uuid=judgement_uuid,
                 prompt_id=prompt_id,
                 annotator_id=annotator_id,
                 outcome=judgement.outcome.value,
@@ -451,9 +462,11 @@ def next_seq(conn: sqlite3.Connection, annotator_id: int) -> int:
     ).fetchone()[0]
 
 
-def _insert_judgement(conn: sqlite3.Connection, *, annotator_id: int, **columns: Any) -> _JudgementRow:
+def _insert_judgement(
+    conn: sqlite3.Connection, *, annotator_id: int, judgement_uuid: str | None = None, **columns: Any
+) -> _JudgementRow:
     seq = next_seq(conn, annotator_id)
-    row = _JudgementRow(id=0, uuid=str(uuid.uuid4()), seq=seq, created_at=utc_now())
+    row = _JudgementRow(id=0, uuid=judgement_uuid or str(uuid.uuid4()), seq=seq, created_at=utc_now())
     values = {
         "uuid": row.uuid,
         "annotator_id": annotator_id,

@@ -16,6 +16,9 @@ from labeler.store import StoreError, open_store
 from labeler.ui.main_window import MainWindow
 
 APP_NAME = "labeler"
+# The window waits at most this long for another writer's lock before saying "not saved yet" and
+# retrying later: the GUI thread must not freeze for the store's default 10 s.
+GUI_BUSY_TIMEOUT_S = 0.5
 DEMO_FILE_NAME = "demo-project.db"
 # Debian/Ubuntu packages Qt's xcb plugin needs on X11 (libxcb-cursor0 since Qt 6.5); without them
 # Qt aborts the process with "Could not load the Qt platform plugin xcb".
@@ -93,7 +96,7 @@ def run_app(project: Path | None, annotator: str | None = None) -> int:
     app.setOrganizationName(APP_NAME)
     try:
         path = project if project is not None else ensure_demo_project(user_data_dir())
-        store = open_store(path)
+        store = open_store(path, busy_timeout_s=GUI_BUSY_TIMEOUT_S)
     except StoreError as error:
         QMessageBox.critical(None, "Cannot open the project", str(error))
         print(f"labeler: error: {error}", file=sys.stderr)

@@ -196,7 +196,7 @@ class MainWindow(QMainWindow):
 
     def open_project(self, path: Path) -> None:
         try:
-            store = open_store(path)
+            store = open_store(path, busy_timeout_s=self.store.busy_timeout_s)
         except StoreError as error:
             QMessageBox.warning(self, "Cannot open the project", str(error))
             return

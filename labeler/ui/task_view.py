@@ -7,11 +7,13 @@ Enter saves the judgement (and removes the draft in the same transaction) and sh
 
 from __future__ import annotations
 
-from PySide6.QtCore import QElapsedTimer, Qt, Signal
+import uuid
+
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QMessageBox, QPlainTextEdit, QVBoxLayout, QWidget
 
 from labeler.domain import LIKERT_RANGE, Flag, Judgement
-from labeler.store import Prompt, Store, StoreError
+from labeler.store import Prompt, Store, StoreError, WriteFailedError
 from labeler.store.queue import display_order, next_prompt, own_judgements, progress
 from labeler.ui import dialogs
 from labeler.ui.actions import keyboard_help, make_actions
@@ -22,6 +24,7 @@ from labeler.ui.ranking_input import RankingInput, RankingInputError
 MAX_SHOWN_CHARS = 20_000
 STRENGTH_WORDS = {1: "slightly better", 2: "better", 3: "much better"}
 PROMPT_MAX_HEIGHT = 180
+RETRY_SAVE_MS = 2000
 
 
 def shown_text(text: str) -> str:
@@ -72,7 +75,16 @@ class TaskView(QWidget):
         self.details = _no_details()  # flags (by answer number), likert, comment
         self.pending: str | None = None  # "flag" or "likert": the next number is for it
         self.correcting: str | None = None  # uuid of the own judgement shown for correction, if any
+        self.pending_save = None  # (attempt, done message) while a save waits for the file to be writable
+        self.retry_timer = QTimer(self)
+        self.retry_timer.setInterval(RETRY_SAVE_MS)
+        self.retry_timer.timeout.connect(self._retry_save)
 
+        self.banner = QLabel()  # non-modal: says a save is waiting, without stopping anyone reading
+        self.banner.setTextFormat(Qt.TextFormat.PlainText)
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background: #fdecea; color: #8a1c12; padding: 6px; border-radius: 4px;")
+        self.banner.hide()
         self.heading = QLabel()
         self.heading.setTextFormat(Qt.TextFormat.PlainText)
         self.prompt_view = QPlainTextEdit()
@@ -87,6 +99,7 @@ class TaskView(QWidget):
         self.cards_box = QWidget()
         self.cards = QGridLayout(self.cards_box)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.banner)
         layout.addWidget(self.heading)
         layout.addWidget(self.prompt_view)
         layout.addWidget(self.strip)
@@ -257,6 +270,9 @@ class TaskView(QWidget):
     def _edit(self, change) -> None:
         if self.prompt is None:
             return
+        if self.pending_save is not None:
+            self.message.emit("Waiting to save the last judgement; the ranking cannot change meanwhile.")
+            return
         try:
             change()
         except RankingInputError as error:
@@ -305,28 +321,63 @@ class TaskView(QWidget):
             self._save(lambda **details: Judgement.ranked(self.input.to_ranking(self.order), **details), "Saved")
 
     def _save(self, judgement, done: str) -> None:
-        """Record the judgement `judgement(**details)` builds, with the time spent, and go on."""
-        if self.prompt is None:
+        """Record the judgement `judgement(**details)` builds, with the time spent, and go on.
+
+        If the file cannot be written (locked, read-only, disk full), the ranking stays a draft, a
+        banner says so, and the same save is retried until it succeeds: with one uuid chosen here,
+        so it is recorded exactly once even if an attempt's outcome was unknown.
+        """
+        if self.prompt is None or self.pending_save is not None:
             return
         flags = {self.order[n - 1]: frozenset(Flag(f) for f in fs) for n, fs in self.details["flags"].items() if fs}
         try:
             made = judgement(flags=flags, likert=self.details["likert"], comment=self.details["comment"])
-            guidelines = self.store.guidelines()
-            recorded = self.store.record_judgement(
-                self.prompt.id,
-                self.annotator,
-                made,
-                self.order,
-                seconds_spent=self.seconds_spent(),
-                guideline_version=guidelines[0] if guidelines else None,
-                supersedes=self.correcting,
-            )
-        except (RankingInputError, StoreError) as error:
+        except RankingInputError as error:
             self.message.emit(str(error))
             return
+        guidelines = self.store.guidelines()
+        prompt_id, order, seconds, supersedes = self.prompt.id, list(self.order), self.seconds_spent(), self.correcting
+        save_uuid = str(uuid.uuid4())
+
+        def attempt():
+            return self.store.record_judgement(
+                prompt_id,
+                self.annotator,
+                made,
+                order,
+                seconds_spent=seconds,
+                guideline_version=guidelines[0] if guidelines else None,
+                supersedes=supersedes,
+                judgement_uuid=save_uuid,
+            )
+
+        self._attempt(attempt, f"{done}{' as a correction' if supersedes else ''}")
+
+    def _attempt(self, attempt, done: str) -> None:
+        try:
+            recorded = attempt()
+        except WriteFailedError as error:
+            self.pending_save = (attempt, done)
+            self.banner.setText(
+                f"Not saved yet: {error}. Your ranking is kept as a draft and will be saved as soon as "
+                "the file can be written (trying again every few seconds)."
+            )
+            self.banner.show()
+            self.retry_timer.start()
+            return
+        except StoreError as error:
+            self.message.emit(str(error))
+            return
+        self.pending_save = None
+        self.retry_timer.stop()
+        self.banner.hide()
         self.last_submitted.append(recorded.uuid)
-        self.message.emit(f"{done}{' as a correction' if self.correcting else ''} ({recorded.pairs} pairs).")
+        self.message.emit(f"{done} ({recorded.pairs} pairs).")
         self.show_next()
+
+    def _retry_save(self) -> None:
+        if self.pending_save is not None:
+            self._attempt(*self.pending_save)
 
     def undo_submit(self) -> None:
         """Withdraw the last saved judgement (a retraction is recorded; nothing is deleted) and go

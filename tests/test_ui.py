@@ -114,3 +114,48 @@ def test_a_missing_display_is_explained_before_qt_aborts(monkeypatch):
     problem = display_problem({"DISPLAY": ":0"})
     assert "libxcb-cursor" in problem
     assert "apt-get install libxcb-cursor0" in problem
+
+
+def test_file_menu_imports_exports_and_snapshots_off_the_gui_thread(qtbot, store, tmp_path, monkeypatch):
+    import json
+
+    from labeler.store import open_store
+
+    data = tmp_path / "more.jsonl"
+    data.write_text(json.dumps({"prompt": "Imported?", "answers": ["yes", "no"], "ranking": [0, 1]}) + "\n")
+    shown = MainWindow(store, "ann")
+    qtbot.addWidget(shown)
+    monkeypatch.setattr("labeler.ui.main_window.QFileDialog.getOpenFileNames", lambda *a, **k: ([str(data)], ""))
+    shown.import_action.trigger()
+    qtbot.waitUntil(lambda: "Imported 1 rows" in shown.statusBar().currentMessage(), timeout=10000)
+    assert shown.prompt_model.rowCount() == 1
+    assert shown.task_view.prompt is None  # the imported prompt was judged by "import", one judge wanted
+
+    out = tmp_path / "pairs.jsonl"
+    monkeypatch.setattr("labeler.ui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(out), ""))
+    shown.export_action.trigger()
+    qtbot.waitUntil(lambda: "Wrote 1 pairs" in shown.statusBar().currentMessage(), timeout=10000)
+    assert json.loads(out.read_text())["chosen"] == [{"role": "assistant", "content": "yes"}]
+
+    copy = tmp_path / "copy.db"
+    monkeypatch.setattr("labeler.ui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(copy), ""))
+    shown.snapshot_action.trigger()
+    qtbot.waitUntil(copy.exists, timeout=10000)
+    qtbot.waitUntil(lambda: shown.statusBar().currentMessage().startswith("Wrote"), timeout=10000)
+    with open_store(copy) as copied:
+        assert copied.stats().judgements == 1
+
+
+def test_a_bad_import_file_is_reported_and_nothing_changes(qtbot, store, tmp_path, monkeypatch):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "x", "answers": ["only one"]}\n')
+    warnings = []
+    monkeypatch.setattr("labeler.ui.main_window.QMessageBox.warning", lambda *args: warnings.append(args[2]))
+    monkeypatch.setattr("labeler.ui.main_window.QFileDialog.getOpenFileNames", lambda *a, **k: ([str(bad)], ""))
+    shown = MainWindow(store, "ann")
+    qtbot.addWidget(shown)
+    shown.import_action.trigger()
+    qtbot.waitUntil(lambda: bool(warnings), timeout=10000)
+    assert "Nothing was imported" in warnings[0]
+    assert f"{bad}:1: 2 to 9 answers" in warnings[0]
+    assert store.stats().prompts == 0

@@ -27,8 +27,12 @@ from PySide6.QtWidgets import (
 )
 
 from labeler import __version__
+from labeler.formats.export import ExportFormat, export_project
+from labeler.formats.importer import ImportRejected, import_files
 from labeler.store import Prompt, Store, StoreError, open_store
 from labeler.store.queue import judged_since
+from labeler.store.snapshots import snapshot
+from labeler.ui import jobs
 from labeler.ui.markdown_view import MarkdownView
 from labeler.ui.prompt_list import PromptListModel
 from labeler.ui.task_view import TaskView, chat_as_text, shown_text
@@ -124,8 +128,21 @@ class MainWindow(QMainWindow):
         self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         self.quit_action.setStatusTip("Close the app")
         self.quit_action.triggered.connect(self.close)
+        self.import_action = QAction("&Import…", self)
+        self.import_action.setStatusTip(
+            "Add prompts, answers, rankings or pairs from jsonl, json, csv or parquet files"
+        )
+        self.import_action.triggered.connect(self._choose_import)
+        self.export_action = QAction("&Export…", self)
+        self.export_action.setStatusTip("Write the judgements as a preference dataset (TRL conversational, or csv)")
+        self.export_action.triggered.connect(self._choose_export)
+        self.snapshot_action = QAction("&Snapshot…", self)
+        self.snapshot_action.setStatusTip("A consistent copy of the project, for another machine or for training")
+        self.snapshot_action.triggered.connect(self._choose_snapshot)
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(self.open_action)
+        file_menu.addSeparator()
+        file_menu.addActions([self.import_action, self.export_action, self.snapshot_action])
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         self.about_action = QAction("&About labeler", self)
@@ -189,6 +206,45 @@ class MainWindow(QMainWindow):
             card.setMinimumHeight(160)
             self.answers_layout.addWidget(card)
 
+    # -- import, export, snapshot: run as jobs, off the GUI thread ------------------------------------
+
+    def _run_job(self, work, done) -> None:
+        self.statusBar().showMessage("Working…")
+        self.job = jobs.StoreJob(self.store.path, work)
+        self.job.signals.finished.connect(done)
+        self.job.signals.failed.connect(lambda reason: QMessageBox.warning(self, "Not done", reason))
+        jobs.start(self.job)
+
+    def _choose_import(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Import", "", "Data files (*.jsonl *.json *.csv *.parquet);;All files (*)"
+        )
+        if files:
+            self._run_job(lambda store: _import_summary(store, [Path(f) for f in files]), self._after_import)
+
+    def _after_import(self, summary: str) -> None:
+        self.statusBar().showMessage(summary, 10000)
+        self.prompt_model = PromptListModel(self.store, self)
+        self.prompt_list.setModel(self.prompt_model)
+        self.prompt_list.selectionModel().selectionChanged.connect(self._on_selection)
+        if self.task_view.prompt is None:
+            self.task_view.show_next()
+
+    def _choose_export(self) -> None:
+        out, _ = QFileDialog.getSaveFileName(
+            self, "Export", "", "JSON lines (*.jsonl);;Parquet (*.parquet);;CSV for spreadsheets (*.csv)"
+        )
+        if out:
+            self._run_job(lambda store: _export_summary(store, Path(out)), self._show_done)
+
+    def _choose_snapshot(self) -> None:
+        out, _ = QFileDialog.getSaveFileName(self, "Snapshot", "", "Projects (*.db)")
+        if out:
+            self._run_job(lambda store: f"Wrote {snapshot(store, Path(out))}", self._show_done)
+
+    def _show_done(self, summary: str) -> None:
+        self.statusBar().showMessage(summary, 10000)
+
     def _choose_project(self) -> None:
         chosen, _ = QFileDialog.getOpenFileName(self, "Open project", "", "Projects (*.db);;All files (*)")
         if chosen:
@@ -207,3 +263,22 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self.store.close()
         super().closeEvent(event)
+
+
+def _import_summary(store: Store, files: list[Path]) -> str:
+    try:
+        report = import_files(store, files)
+    except ImportRejected as rejected:
+        shown = "\n".join(f"{bad.file}:{bad.line}: {bad.reason}" for bad in rejected.bad[:20])
+        more = f"\n… and {len(rejected.bad) - 20:,} more" if len(rejected.bad) > 20 else ""
+        raise StoreError(f"Nothing was imported: {len(rejected.bad):,} bad rows.\n{shown}{more}") from None
+    return (
+        f"Imported {report.rows:,} rows: {report.prompts_added:,} prompts, {report.answers_added:,} answers, "
+        f"{report.judgements_added:,} judgements"
+    )
+
+
+def _export_summary(store: Store, out: Path) -> str:
+    fmt = ExportFormat.CSV if out.suffix == ".csv" else ExportFormat.TRL_CONVERSATIONAL
+    report = export_project(store, out, fmt=fmt)
+    return f"Wrote {report.rows['train']:,} pairs to {out}"

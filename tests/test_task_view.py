@@ -263,3 +263,24 @@ def test_a_locked_file_keeps_the_ranking_and_saves_it_exactly_once_when_free(qtb
     qtbot.waitUntil(lambda: view.banner.isHidden(), timeout=5000)
     assert view.prompt.id != first
     assert window.store.stats().judgement_records == 1
+
+
+def test_a_draft_the_file_refuses_is_shown_in_the_banner_until_one_is_saved(qtbot, project):
+    import sqlite3
+
+    window = MainWindow(open_store(project, busy_timeout_s=0.05), "ann")
+    qtbot.addWidget(window)
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    view = window.task_view
+    blocker = sqlite3.connect(project, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    type_keys(qtbot, window, "2")
+    assert "not saved yet" in view.banner.text()
+    assert not view.banner.isHidden()
+    blocker.execute("COMMIT")
+    blocker.close()
+    type_keys(qtbot, window, "1")
+    assert view.banner.isHidden()
+    assert window.store.draft("ann", view.prompt.id)["input"]["tiers"] == [[2], [1]]

@@ -290,7 +290,13 @@ class TaskView(QWidget):
                 {"display_order": self.order, "input": self.input.to_draft(), "details": details},
             )
         except StoreError as error:
-            self.message.emit(f"Draft not saved: {error}")
+            # The ranking is still on screen; say so where it cannot be missed, and the next key
+            # that saves a draft takes the banner away.
+            self.banner.setText(f"Your ranking in progress is not saved yet: {error}. Keep going; it is kept here.")
+            self.banner.show()
+            return
+        if self.pending_save is None:
+            self.banner.hide()
 
     def _refresh(self) -> None:
         for index in range(self.cards.count()):

@@ -284,3 +284,25 @@ def test_a_draft_the_file_refuses_is_shown_in_the_banner_until_one_is_saved(qtbo
     type_keys(qtbot, window, "1")
     assert view.banner.isHidden()
     assert window.store.draft("ann", view.prompt.id)["input"]["tiers"] == [[2], [1]]
+
+
+def test_d_shows_a_pair_as_a_word_diff(qtbot, tmp_path):
+    from labeler.ui.word_diff import diff_html
+
+    left, right = diff_html("The cat sat <b>on</b> the mat.", "The cat lay <b>on</b> the mat.")
+    assert '<span style="background-color: #fff3a3;">sat </span>' in left
+    assert '<span style="background-color: #fff3a3;">lay </span>' in right
+    assert "&lt;b&gt;" in left  # the answers' own markup is text
+
+    path = tmp_path / "pair.db"
+    with open_store(path, create=True) as store:
+        store.add_prompt("Pick one", [NewAnswer("Paris is the capital."), NewAnswer("Lyon is the capital.")])
+    window = open_window(qtbot, path)
+    view = window.task_view
+    type_keys(qtbot, window, "D")
+    texts = [view.cards.itemAt(i).widget().body.browser.toHtml() for i in range(2)]
+    assert all("#fff3a3" in text for text in texts)
+    type_keys(qtbot, window, "D")
+    assert "#fff3a3" not in view.cards.itemAt(0).widget().body.browser.toHtml()
+    type_keys(qtbot, window, "2 1 \n")
+    assert window.store.stats().pairs == 1

@@ -40,6 +40,7 @@ LABELLING_COMMANDS = (
     Command("undo_submit", "Undo last submission", ("Ctrl+Z",), "Withdraw the judgement you saved last"),
     Command("back", "Previous judgement", ("Left",), "Step back through your judgements, to correct one"),
     Command("forward", "Next judgement", ("Right",), "Step forward through your judgements, then to new prompts"),
+    Command("diff", "Word diff of two answers", ("D",), "With two answers: highlight the words that differ"),
     Command("help", "Keyboard help", ("?", "F1"), "Show every key"),
 )
 

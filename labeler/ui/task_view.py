@@ -19,6 +19,7 @@ from labeler.ui import dialogs
 from labeler.ui.actions import keyboard_help, make_actions
 from labeler.ui.markdown_view import MarkdownView
 from labeler.ui.ranking_input import RankingInput, RankingInputError
+from labeler.ui.word_diff import diff_html
 
 # Answer text is untrusted and may be huge: show at most this much (plain text only).
 MAX_SHOWN_CHARS = 20_000
@@ -75,6 +76,7 @@ class TaskView(QWidget):
         self.details = _no_details()  # flags (by answer number), likert, comment
         self.pending: str | None = None  # "flag" or "likert": the next number is for it
         self.correcting: str | None = None  # uuid of the own judgement shown for correction, if any
+        self.diff_shown = False  # D: a pair shown as a word diff
         self.pending_save = None  # (attempt, done message) while a save waits for the file to be writable
         self.retry_timer = QTimer(self)
         self.retry_timer.setInterval(RETRY_SAVE_MS)
@@ -127,6 +129,7 @@ class TaskView(QWidget):
         self.actions_by_name["cancel"].triggered.connect(lambda: self._expect(None, ""))
         self.actions_by_name["comment"].triggered.connect(self.comment)
         self.actions_by_name["rewrite"].triggered.connect(self.rewrite)
+        self.actions_by_name["diff"].triggered.connect(self.toggle_diff)
         self.actions_by_name["help"].triggered.connect(
             lambda: QMessageBox.information(self, "Keyboard", keyboard_help())
         )
@@ -187,7 +190,23 @@ class TaskView(QWidget):
         while self.cards.count():
             self.cards.takeAt(0).widget().deleteLater()
 
+    def toggle_diff(self) -> None:
+        """D: for a pair, show the two answers as a word diff, or back as rendered markdown."""
+        if self.prompt is None or len(self.order) != 2:
+            self.message.emit("The word diff compares two answers; this prompt has more.")
+            return
+        self.diff_shown = not self.diff_shown
+        first, second = (self.cards.itemAt(i).widget() for i in range(2))
+        if self.diff_shown:
+            left, right = diff_html(first.body.text, second.body.text)
+            first.body.browser.setHtml(left)
+            second.body.browser.setHtml(right)
+        else:
+            first.body.render(first.body.rendered_chars)
+            second.body.render(second.body.rendered_chars)
+
     def _build_cards(self) -> None:
+        self.diff_shown = False
         self._clear_cards()
         texts = {a.id: a.text for a in self.prompt.answers}
         columns = 2 if len(self.order) <= 4 else 3  # K = 2 side by side; more in a grid that fits a laptop

@@ -14,14 +14,7 @@ def typed(keys: str, count: int = 4) -> RankingInput:
     """Apply keys as an annotator types them: digits, '=', '<' for Backspace, '+'/'-' for Shift+Up/Down."""
     state = RankingInput(count)
     for key in keys.replace(" ", ""):
-        if key.isdigit():
-            state.place(int(key))
-        elif key == "=":
-            state.tie_next()
-        elif key == "<":
-            state.take_back()
-        else:
-            state.change_strength(+1 if key == "+" else -1)
+        apply_key(state, key)
     return state
 
 
@@ -98,12 +91,7 @@ def test_any_complete_typing_is_a_valid_ranking_and_survives_a_draft(case):
     count, keys = case
     state = RankingInput(count)
     for key in keys:
-        if key.isdigit():
-            state.place(int(key))
-        elif key == "=":
-            state.tie_next()
-        else:
-            state.change_strength(+1 if key == "+" else -1)
+        apply_key(state, key)
     ids = [1000 + n for n in range(1, count + 1)]
     ranking = state.to_ranking(ids)
     assert ranking.answers == frozenset(ids)
@@ -129,10 +117,13 @@ def test_backspace_undoes_exactly_the_last_step(case, data):
 
 
 def apply_key(state: RankingInput, key: str) -> None:
+    """One key: a digit places, '=' ties, '<' is Backspace, '+'/'-' are Shift+Up/Down."""
     if key.isdigit():
         state.place(int(key))
     elif key == "=":
         state.tie_next()
+    elif key == "<":
+        state.take_back()
     else:
         state.change_strength(+1 if key == "+" else -1)
 

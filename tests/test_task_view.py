@@ -4,7 +4,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from labeler.domain import Judgement, Ranking
-from labeler.store import NewAnswer, open_store
+from labeler.store import DEFAULT_BUSY_TIMEOUT_S, NewAnswer, open_store
 from labeler.store.queue import display_order, next_prompt
 from labeler.ui.main_window import MainWindow
 
@@ -19,8 +19,8 @@ def project(tmp_path):
     return path
 
 
-def open_window(qtbot, path, annotator="ann"):
-    window = MainWindow(open_store(path), annotator)
+def open_window(qtbot, path, annotator="ann", busy_timeout_s=DEFAULT_BUSY_TIMEOUT_S):
+    window = MainWindow(open_store(path, busy_timeout_s=busy_timeout_s), annotator)
     qtbot.addWidget(window)
     window.show()
     window.activateWindow()
@@ -239,11 +239,7 @@ def test_a_locked_file_keeps_the_ranking_and_saves_it_exactly_once_when_free(qtb
     import sqlite3
 
     monkeypatch.setattr("labeler.ui.task_view.RETRY_SAVE_MS", 100)
-    window = MainWindow(open_store(project, busy_timeout_s=0.05), "ann")
-    qtbot.addWidget(window)
-    window.show()
-    window.activateWindow()
-    qtbot.waitUntil(window.isActiveWindow)
+    window = open_window(qtbot, project, busy_timeout_s=0.05)
     view = window.task_view
     view.retry_timer.setInterval(100)
     first = view.prompt.id
@@ -268,11 +264,7 @@ def test_a_locked_file_keeps_the_ranking_and_saves_it_exactly_once_when_free(qtb
 def test_a_draft_the_file_refuses_is_shown_in_the_banner_until_one_is_saved(qtbot, project):
     import sqlite3
 
-    window = MainWindow(open_store(project, busy_timeout_s=0.05), "ann")
-    qtbot.addWidget(window)
-    window.show()
-    window.activateWindow()
-    qtbot.waitUntil(window.isActiveWindow)
+    window = open_window(qtbot, project, busy_timeout_s=0.05)
     view = window.task_view
     blocker = sqlite3.connect(project, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")

@@ -8,7 +8,7 @@ from PySide6.QtCore import QStandardPaths, Qt
 from labeler.store import NewAnswer, open_store
 from labeler.ui.app import DEMO_FILE_NAME, display_problem, ensure_demo_project
 from labeler.ui.main_window import MainWindow
-from labeler.ui.task_view import MAX_SHOWN_CHARS
+from labeler.ui.markdown_view import MAX_RENDERED_CHARS, MarkdownView
 
 
 @pytest.fixture
@@ -54,8 +54,8 @@ def test_a_huge_answer_is_cut_and_the_chat_is_shown_as_turns(qtbot, store):
     qtbot.addWidget(shown)
     assert "[user]\nHi" in shown.prompt_view.toPlainText()
     assert shown.prompt_model.data(shown.prompt_model.index(0)).startswith("[chat] Write a lot")
-    text_view = answer_cards(shown)[0].findChild(type(shown.prompt_view))
-    assert len(text_view.toPlainText()) < MAX_SHOWN_CHARS + 100
+    text_view = answer_cards(shown)[0].findChild(MarkdownView).browser
+    assert len(text_view.toPlainText()) < MAX_RENDERED_CHARS + 100
 
 
 def test_answer_text_is_never_rendered_as_html(qtbot, store):
@@ -64,7 +64,7 @@ def test_answer_text_is_never_rendered_as_html(qtbot, store):
     qtbot.addWidget(shown)
     assert shown.prompt_view.toPlainText() == "<b>bold?</b>"
     cards = answer_cards(shown)
-    assert cards[0].findChild(type(shown.prompt_view)).toPlainText() == "<img src='/etc/passwd'>"
+    assert cards[0].findChild(MarkdownView).browser.toPlainText().strip() == "<img src='/etc/passwd'>"
 
 
 def test_opening_a_non_project_keeps_the_current_one(qtbot, window, tmp_path, monkeypatch):

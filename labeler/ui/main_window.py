@@ -35,14 +35,7 @@ from labeler.store.snapshots import snapshot
 from labeler.ui import jobs
 from labeler.ui.markdown_view import MarkdownView
 from labeler.ui.prompt_list import PromptListModel
-from labeler.ui.task_view import TaskView, chat_as_text, shown_text
-
-
-def _plain_text_view(text: str) -> QPlainTextEdit:
-    view = QPlainTextEdit()
-    view.setReadOnly(True)
-    view.setPlainText(shown_text(text))
-    return view
+from labeler.ui.task_view import TaskView, chat_as_text
 
 
 class MainWindow(QMainWindow):
@@ -202,7 +195,7 @@ class MainWindow(QMainWindow):
         for number, answer in enumerate(prompt.answers, start=1):
             card = QGroupBox(f"Answer {number}" + (f" · {answer.model}" if answer.model else ""))
             card_layout = QVBoxLayout(card)
-            card_layout.addWidget(_plain_text_view(answer.text))
+            card_layout.addWidget(MarkdownView(answer.text))
             card.setMinimumHeight(160)
             self.answers_layout.addWidget(card)
 

@@ -21,15 +21,9 @@ from labeler.ui.markdown_view import MarkdownView
 from labeler.ui.ranking_input import RankingInput, RankingInputError
 from labeler.ui.word_diff import diff_html
 
-# Answer text is untrusted and may be huge: show at most this much (plain text only).
-MAX_SHOWN_CHARS = 20_000
 STRENGTH_WORDS = {1: "slightly better", 2: "better", 3: "much better"}
 PROMPT_MAX_HEIGHT = 180
 RETRY_SAVE_MS = 2000
-
-
-def shown_text(text: str) -> str:
-    return text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + "\n\n[… text cut here …]"
 
 
 def chat_as_text(messages: list[dict[str, str]]) -> str:
@@ -150,7 +144,7 @@ class TaskView(QWidget):
 
     def show_next(self) -> None:
         self.correcting = None
-        prompt_id = next_prompt(self.store, self.annotator)
+        prompt_id = next_prompt(self.store, self.annotator, after=self.prompt.id if self.prompt else 0)
         self.progressed.emit(*progress(self.store, self.annotator))
         if prompt_id is None:
             self.prompt = None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 from labeler import statistics
 from labeler.store import Store
-from labeler.store.exporting import current_judgements
+from labeler.store.exporting import current_outcomes
 
 DEFAULT_BOOTSTRAP = 1000
 
@@ -16,19 +17,18 @@ def project_report(store: Store, *, bootstrap: int = DEFAULT_BOOTSTRAP, seed: in
     """Counts; per annotator, judgements and median seconds; agreement and Krippendorff's alpha
     over prompts judged by two or more annotators; a Bradley-Terry rating per model with a
     bootstrap 95% interval. Plain JSON-ready values; None where a figure is undefined."""
-    judgements = current_judgements(store)
+    judgements = current_outcomes(store)
     ranked = [
-        statistics.RankedJudgement(j.annotator, j.prompt_id, tuple(map(tuple, j.tiers)), j.seconds_spent)
-        for j in judgements
-        if j.outcome == "ranked"
+        statistics.RankedJudgement(annotator, prompt_id, tuple(map(tuple, json.loads(tiers))), seconds)
+        for annotator, prompt_id, outcome, tiers, seconds in judgements
+        if outcome == "ranked"
     ]
     models = dict(store.conn.execute("SELECT id, model FROM answers WHERE model IS NOT NULL AND model != ''"))
     agreement = statistics.pairwise_agreement(ranked)
     return {
         "counts": dataclasses.asdict(store.stats()),
         "annotators": [
-            stats.as_dict()
-            for stats in statistics.per_annotator((j.annotator, j.seconds_spent) for j in judgements).values()
+            stats.as_dict() for stats in statistics.per_annotator((row[0], row[4]) for row in judgements).values()
         ],
         "agreement": agreement.as_dict() if agreement else None,
         "krippendorff_alpha_ordinal": statistics.krippendorff_alpha_ordinal(ranked),

@@ -247,6 +247,9 @@ def _battles(
     found: list[tuple[int, str, str]] = []
     number = 0
     for judgement in _latest_judgements(judgements):
+        # Only answers of two different models can fight: skip the judgement before building its pairs.
+        if len({answer_models.get(a) for tier in judgement.tiers for a in tier} - {None}) < 2:
+            continue
         before = len(found)
         for pair in ranking_to_pairs(Ranking.of(judgement.tiers)):
             winner, loser = answer_models.get(pair.chosen), answer_models.get(pair.rejected)

@@ -135,3 +135,16 @@ def all_answer_texts(store: Store) -> tuple[list[int], list[bytes]]:
 def all_prompt_contents(store: Store) -> list[tuple[int, str, str]]:
     """Every prompt's (id, kind, content): content is the text, or the chat as JSON."""
     return store.conn.execute("SELECT id, kind, content FROM prompts ORDER BY id").fetchall()
+
+
+def current_outcomes(store: Store) -> list[tuple[str, int, str, str | None, float | None]]:
+    """(annotator, prompt id, outcome, tiers as JSON, seconds spent) of every current judgement,
+    oldest first: the lean read the statistics need (current_judgements decodes four JSON columns
+    per row, seconds on a big project). Current = not superseded, and not a retraction."""
+    return store.conn.execute(
+        "SELECT a.name, j.prompt_id, j.outcome, j.tiers, j.seconds_spent FROM judgements j "
+        "JOIN annotators a ON a.id = j.annotator_id WHERE j.outcome != 'retracted' "
+        "AND j.id NOT IN (SELECT earlier.id FROM judgements later "
+        "  JOIN judgements earlier ON earlier.uuid = later.supersedes WHERE later.supersedes IS NOT NULL) "
+        "ORDER BY j.id"
+    ).fetchall()

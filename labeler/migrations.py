@@ -224,3 +224,22 @@ def m001_initial_schema(db: Database) -> None:
     )
     _append_only(db, "judgements", ["id", "uuid"])
     _append_only(db, "pairs", ["id", "judgement_id,chosen_answer_id,rejected_answer_id"])
+
+
+@migration
+def m002_answer_scores(db: Database) -> None:
+    _run_script(
+        db,
+        """
+        -- A reward model's score for an answer (`labeler-train score`), under the model's name, so
+        -- the app can show where a model and the annotators disagree. Scores are not judgements:
+        -- scoring again with the same name replaces them.
+        CREATE TABLE answer_scores (
+            answer_id INTEGER NOT NULL REFERENCES answers(id),
+            model TEXT NOT NULL CHECK (length(trim(model)) > 0),
+            score REAL NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (model, answer_id)
+        );
+        """,
+    )

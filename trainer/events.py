@@ -1,0 +1,70 @@
+"""How a run tells its progress: JSON lines on stdout for the desktop app, or a progress bar for a person.
+
+With `--events`, every line on stdout is one JSON object with an "event" field:
+  {"event": "start", "total_steps": ..., ...}           once, with what the run will do
+  {"event": "step", "step", "total_steps", "loss", "accuracy", "learning_rate", "eta_seconds"}
+  {"event": "eval", "step", ...metrics}                  after an evaluation
+  {"event": "checkpoint", "step", "path"}
+  {"event": "done", ...metrics}                          last, on success
+  {"event": "error", "message"}                          last, on failure (the CLI writes it)
+Without it, a tqdm bar on stderr when stderr is a terminal, and nothing otherwise (logs stay clean).
+Under `accelerate launch` only the main process reports.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from typing import Any, TextIO
+
+
+class Progress:
+    """Reports a run of `total_steps` steps; `step()` after each optimiser step, `emit()` for the rest."""
+
+    def __init__(
+        self, total_steps: int, events: bool, description: str, enabled: bool = True, out: TextIO | None = None
+    ):
+        # Made just before the first step: the eta is extrapolated from the time since.
+        self.total_steps = total_steps
+        self.events = events and enabled
+        self._out = out or sys.stdout
+        self._started = time.monotonic()
+        self._first_step: int | None = None
+        self._bar = None
+        if enabled and not events and sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total_steps, desc=description, unit="step", dynamic_ncols=True)
+
+    def emit(self, event: str, **fields: Any) -> None:
+        if self.events:
+            line = json.dumps({"event": event, **{key: _plain(value) for key, value in fields.items()}})
+            print(line, file=self._out, flush=True)
+
+    def step(self, step: int, **fields: Any) -> None:
+        """After optimiser step number `step` (1-based); the eta extrapolates the steps of this run."""
+        if self._first_step is None:
+            self._first_step = step  # a resumed run: the steps before it were done by an earlier process
+        done_here = step - self._first_step + 1
+        eta = (time.monotonic() - self._started) / done_here * (self.total_steps - step)
+        self.emit("step", step=step, total_steps=self.total_steps, eta_seconds=eta, **fields)
+        if self._bar is not None:
+            self._bar.n = step
+            self._bar.set_postfix({key: f"{value:.4g}" for key, value in fields.items() if _is_number(value)})
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _plain(value: Any) -> Any:
+    # JSON has no NaN or Infinity: a reader in another language would choke on Python's extension.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

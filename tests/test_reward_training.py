@@ -266,3 +266,24 @@ def test_a_killed_run_resumed_ends_with_the_same_weights_as_an_uninterrupted_one
         json.loads((stopped / "metrics.json").read_text())["snapshot_sha256"]
         == json.loads((whole / "metrics.json").read_text())["snapshot_sha256"]
     )
+
+
+def test_two_processes_share_the_batches_and_report_once(workspace, tmp_path):
+    """What `accelerate launch` does on several GPUs, done here with two CPU processes (gloo)."""
+    single = train_reward(config(workspace, tmp_path / "single"))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    torchrun = Path(sys.executable).parent / "torchrun"
+    command = [str(torchrun), "--nproc_per_node", "2", "-m", "trainer"]
+    command += train_args(workspace, tmp_path / "two", "--events")
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = [event["event"] for event in events]
+    assert kinds.count("start") == kinds.count("done") == 1
+    # 36 training rankings of 4 answers, 16 answers per step: 9 batches an epoch, 4 epochs. Two processes
+    # take every other batch, 5 each (accelerate repeats one so both step together).
+    assert single["steps"] == 4 * 9
+    assert events[0]["total_steps"] == 4 * 5
+    assert events[-1]["eval_pairs"] == single["eval_pairs"]
+    assert events[-1]["eval_accuracy"] >= 0.9
+    assert (tmp_path / "two" / "model.safetensors").is_file()

@@ -66,8 +66,6 @@ def _set_threads(threads: int | None) -> None:
 def cmd_reward(args: argparse.Namespace) -> int:
     """Train a reward model on the project's current rankings."""
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.resume:
-        raise TrainerError(f"{out}: the folder is not empty (choose a new one, or --resume a run stopped there)")
     _set_threads(args.threads)
     from trainer.reward import RewardConfig, train_reward
 
@@ -89,11 +87,19 @@ def cmd_reward(args: argparse.Namespace) -> int:
         events=args.events,
     )
     metrics = train_reward(config)
+    if not _is_main_process():
+        return 0  # under accelerate launch, one report for the whole run
     if args.events:
         print(json.dumps({"event": "done", **metrics}), flush=True)
     else:
         print(_summary(metrics, out))
     return 0
+
+
+def _is_main_process() -> bool:
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
 
 
 def _summary(metrics: dict, out: Path) -> str:
@@ -206,7 +212,113 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--max-length", type=int, default=512)
     score.add_argument("--threads", type=int)
     score.set_defaults(run=cmd_score)
+
+    ppo = commands.add_parser(
+        "ppo",
+        help="tune a policy against a reward model with PPO (or TRL's RLOO)",
+        description="Tune a policy with PPO against a reward model trained by `labeler-train reward`, on the "
+        "project's prompts (or --prompts FILE). Writes the policy as a Hugging Face model folder, metrics.jsonl "
+        "(a line per step), samples.jsonl and metrics.json to --out.",
+    )
+    ppo.add_argument("project", metavar="PROJECT")
+    ppo.add_argument("--policy", default="smollm2", help="smollm2 or a causal language model folder (default smollm2)")
+    ppo.add_argument("--reward", required=True, metavar="DIR", help="a reward model folder from labeler-train reward")
+    ppo.add_argument("--out", required=True, metavar="DIR", help="where the policy and its logs go")
+    ppo.add_argument("--prompts", metavar="FILE", help="train on this file's prompts (any format labeler import reads)")
+    ppo.add_argument(
+        "--algo", choices=("ppo", "rloo"), default="ppo", help="ppo: our loop (default); rloo: TRL's RLOOTrainer"
+    )
+    ppo.add_argument("--steps", type=int, default=100, help="rollout batches (default 100)")
+    ppo.add_argument("--batch-size", type=int, default=16, help="responses sampled per step (default 16)")
+    ppo.add_argument("--mini-batch-size", type=int, default=8, help="responses per optimiser step (default 8)")
+    ppo.add_argument("--ppo-epochs", type=int, default=4, help="passes over each batch (default 4)")
+    ppo.add_argument("--learning-rate", type=float, default=3e-6)
+    ppo.add_argument("--response-length", type=int, default=53, help="new tokens at most per response (default 53)")
+    ppo.add_argument("--max-prompt-length", type=int, default=512, help="prompt tokens kept, from the end")
+    ppo.add_argument("--temperature", type=float, default=0.7)
+    ppo.add_argument("--top-p", type=float, default=1.0)
+    ppo.add_argument("--kl-coef", type=float, default=0.05, help="β of the KL penalty (the start with --target-kl)")
+    ppo.add_argument("--kl-estimator", choices=("k1", "k3"), default="k1")
+    ppo.add_argument("--target-kl", type=float, help="adapt β so the KL per response tracks this")
+    ppo.add_argument("--kl-horizon", type=int, default=10_000, help="episodes for the adaptive β to move ±20%%")
+    ppo.add_argument("--missing-eos-penalty", type=float, help="subtracted from the score of an answer that never ends")
+    ppo.add_argument("--gamma", type=float, default=1.0)
+    ppo.add_argument("--lam", type=float, default=0.95)
+    ppo.add_argument("--clip-range", type=float, default=0.2)
+    ppo.add_argument("--clip-range-value", type=float, default=0.2)
+    ppo.add_argument("--value-coef", type=float, default=0.1)
+    ppo.add_argument("--max-grad-norm", type=float, default=1.0)
+    ppo.add_argument("--lora", action="store_true", help="train LoRA adapters; the reference is the adapters off")
+    ppo.add_argument("--lora-rank", type=int, default=16)
+    ppo.add_argument("--lora-alpha", type=int, default=32)
+    ppo.add_argument("--rloo-generations", type=int, default=2, help="rloo: responses per prompt (default 2)")
+    ppo.add_argument("--seed", type=int, default=0)
+    ppo.add_argument("--sample-every", type=int, default=10, help="write sample answers every N steps (0: none)")
+    ppo.add_argument("--save-steps", type=int, default=50, help="a checkpoint every N steps (0: none)")
+    ppo.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    ppo.add_argument("--events", action="store_true", help="print progress as JSON lines (for the app)")
+    ppo.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    ppo.set_defaults(run=cmd_ppo)
     return parser
+
+
+def cmd_ppo(args: argparse.Namespace) -> int:
+    """Tune a policy against a reward model with PPO (or TRL's RLOO)."""
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.resume:
+        raise TrainerError(f"{out}: the folder is not empty (choose a new one, or --resume a run stopped there)")
+    _set_threads(args.threads)
+    from trainer.ppo import PPOConfig, train_ppo
+
+    config = PPOConfig(
+        project=Path(args.project),
+        out=out,
+        reward=Path(args.reward),
+        policy=args.policy,
+        prompts_file=Path(args.prompts) if args.prompts else None,
+        algo=args.algo,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        mini_batch_size=args.mini_batch_size,
+        ppo_epochs=args.ppo_epochs,
+        learning_rate=args.learning_rate,
+        response_length=args.response_length,
+        max_prompt_length=args.max_prompt_length,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        kl_coef=args.kl_coef,
+        kl_estimator=args.kl_estimator,
+        target_kl=args.target_kl,
+        kl_horizon=args.kl_horizon,
+        missing_eos_penalty=args.missing_eos_penalty,
+        gamma=args.gamma,
+        lam=args.lam,
+        clip_range=args.clip_range,
+        clip_range_value=args.clip_range_value,
+        value_coef=args.value_coef,
+        max_grad_norm=args.max_grad_norm,
+        lora=args.lora,
+        lora_rank=args.lora_rank,
+        lora_alpha=args.lora_alpha,
+        rloo_generations=args.rloo_generations,
+        seed=args.seed,
+        sample_every=args.sample_every,
+        save_steps=args.save_steps,
+        resume=args.resume,
+        events=args.events,
+    )
+    metrics = train_ppo(config)
+    if args.events:
+        print(json.dumps({"event": "done", **metrics}), flush=True)
+    else:
+        score = metrics["last_score"]
+        shown = "no step run" if score is None else f"mean score {metrics['first_score']:.3f} -> {score:.3f}"
+        kl = "" if metrics["last_kl"] is None else f", KL {metrics['last_kl']:.3f}"
+        print(
+            f"policy saved to {out} ({metrics['algo']}, {metrics['steps']} steps, {metrics['episodes']:,} episodes): "
+            f"{shown}{kl}, {metrics['seconds']:.0f} s"
+        )
+    return 0
 
 
 def _report_error(args: argparse.Namespace, message: str) -> None:

@@ -38,6 +38,13 @@ class Progress:
 
             self._bar = tqdm(total=total_steps, desc=description, unit="step", dynamic_ncols=True)
 
+    def set_total(self, total_steps: int) -> None:
+        """For a run whose length is known only once its data loader exists."""
+        self.total_steps = total_steps
+        if self._bar is not None:
+            self._bar.total = total_steps
+            self._bar.refresh()
+
     def emit(self, event: str, **fields: Any) -> None:
         if self.events:
             line = json.dumps({"event": event, **{key: _plain(value) for key, value in fields.items()}})

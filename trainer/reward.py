@@ -84,9 +84,10 @@ class _Tokens:
 
 def train_reward(cfg: RewardConfig) -> dict:
     """Train, evaluate and save a reward model as `cfg` says; return the metrics written to metrics.json."""
-    _check(cfg)
     started = time.monotonic()
     accelerator = Accelerator()
+    _check(cfg)
+    accelerator.wait_for_everyone()  # every process has checked --out before the main one writes to it
     set_seed(cfg.seed)
     out = Path(cfg.out)
     progress_enabled = accelerator.is_main_process
@@ -116,10 +117,12 @@ def train_reward(cfg: RewardConfig) -> dict:
     train_pairs = sum(len(pairs_of(item)) for item in train)
 
     # 4 train
+    training_started = time.monotonic()
     if cfg.loss == "grouped":
         steps, last_loss = _train_grouped(cfg, model, tokenizer, train_tokens, accelerator, progress_enabled)
     else:
         steps, last_loss = _train_pairwise(cfg, model, tokenizer, train_tokens, progress_enabled)
+    train_seconds = time.monotonic() - training_started
     model = accelerator.unwrap_model(model)
 
     # 5 evaluate
@@ -142,6 +145,7 @@ def train_reward(cfg: RewardConfig) -> dict:
         "answers_cut": train_tokens.answers_cut + eval_tokens.answers_cut,
         "steps": steps,
         "seconds": round(time.monotonic() - started, 3),
+        "train_seconds": round(train_seconds, 3),  # step 4 alone: what the two losses are compared on
         "base": str(cfg.base),
         "base_folder": str(folder),
         "loss": cfg.loss,
@@ -168,6 +172,9 @@ def _check(cfg: RewardConfig) -> None:
         raise TrainerError("--epochs ≥ 1, --batch-size ≥ 2, --max-length ≥ 16 and --learning-rate > 0, please")
     if not Path(cfg.project).is_file():
         raise TrainerError(f"{cfg.project}: no such project file")
+    out = Path(cfg.out)
+    if not cfg.resume and out.is_dir() and any(out.iterdir()):
+        raise TrainerError(f"{out}: the folder is not empty (choose a new one, or --resume a run stopped there)")
 
 
 def _snapshot(cfg: RewardConfig, accelerator: Accelerator) -> tuple[Path, str]:
@@ -384,7 +391,7 @@ def _train_pairwise(
         save_steps=cfg.save_steps or 500,
         save_total_limit=KEEP_CHECKPOINTS,
         report_to=[],
-        disable_tqdm=cfg.events or not report,
+        disable_tqdm=True,  # our Progress draws the bar: TRL's would also print every step's log dict
         # RewardConfig's defaults are for big models on GPUs: bf16 and activation checkpointing. On the CPU
         # they are slower and inexact; on a GPU bf16 is worth it.
         bf16=torch.cuda.is_available(),
@@ -392,8 +399,7 @@ def _train_pairwise(
         use_cpu=not torch.cuda.is_available(),
         dataloader_drop_last=False,
     )
-    # TRL draws its own bar on a terminal; ours only writes the events.
-    reporter = _ReportSteps(Progress(0, cfg.events, "reward (pairwise)", enabled=report and cfg.events))
+    reporter = _ReportSteps(Progress(0, cfg.events, "reward (pairwise)", enabled=report))
     trainer = trl.RewardTrainer(
         model=model,
         args=args,
@@ -403,7 +409,7 @@ def _train_pairwise(
     )
     # The Trainer prints each step's log dict on stdout when it draws no bar: stdout is for the events.
     trainer.remove_callback(PrinterCallback)
-    reporter.progress.total_steps = len(trainer.get_train_dataloader()) * cfg.epochs
+    reporter.progress.set_total(len(trainer.get_train_dataloader()) * cfg.epochs)
     reporter.progress.emit("start", total_steps=reporter.progress.total_steps, loss="pairwise", pairs=len(rows))
     resume = cfg.resume and any((Path(cfg.out) / CHECKPOINTS).glob("checkpoint-*"))
     if cfg.resume and not resume:

@@ -1,0 +1,434 @@
+"""`labeler-train ppo` on tiny models: it raises the reward at a bounded KL, and is correct on the way there.
+
+The reward counts a target word: a reward model trained by `labeler-train reward` on rankings where the
+answer that says "great" more often wins (as in test_reward_training). The policy is a tiny language model
+taught the project's answers for a moment first, so it writes their words and says "great" now and then;
+PPO then has something to reinforce. Everything is built once per module, offline, in a few seconds.
+"""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from tiny_models import make_causal_lm, make_reward_model, make_tokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from labeler.domain import Judgement, Ranking
+from labeler.store import NewAnswer, open_store
+from trainer.errors import TrainerError
+from trainer.ppo import (
+    PolicyAndValue,
+    PPOConfig,
+    _encode_prompts,
+    _prompt_indices,
+    _read_prompts_file,
+    _response_mask,
+    _value_model,
+    load_policy,
+    sampling_config,
+    train_ppo,
+)
+from trainer.ppo_math import logprobs_from_logits
+from trainer.reward import RewardConfig, train_reward
+
+torch.set_num_threads(1)
+
+WORDS = ["apple", "river", "stone", "cloud", "tiger", "lamp", "sugar", "wind"]
+PROMPTS = 24
+# Small and fast: one minibatch per batch, two passes, a learning rate a tiny model can move with.
+FAST = {"batch_size": 16, "mini_batch_size": 16, "ppo_epochs": 2, "learning_rate": 1e-3, "response_length": 12}
+
+
+def build_project(path: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """Prompts with 4 answers saying "great" 0..3 times, ranked by that count; (texts, (prompt, answer) pairs)."""
+    rng = random.Random(0)
+    texts, pairs = [], []
+    with open_store(path, create=True) as store:
+        for index in range(PROMPTS):
+            prompt = f"Question {index}: tell me about " + " ".join(rng.sample(WORDS, 3))
+            answers = [" ".join(rng.choices(WORDS, k=4) + ["great"] * count) for count in range(4)]
+            texts += [prompt, *answers]
+            pairs += [(prompt, answer) for answer in answers]
+            prompt_id, ids = store.add_prompt(prompt, [NewAnswer(answer) for answer in answers])
+            ranking = Ranking.of([[ids[3]], [ids[2]], [ids[1]], [ids[0]]], [1, 2, 1])
+            store.record_judgement(prompt_id, "alice", Judgement.ranked(ranking), list(ids))
+    return texts, pairs
+
+
+def warm_up(model, tokenizer, pairs: list[tuple[str, str]], steps: int = 120) -> None:
+    """A moment of supervised learning on the answers, in the chat template, so the policy speaks their words."""
+    rng = random.Random(0)
+    encoded = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}], tokenize=False
+        )
+        for prompt, answer in pairs
+    ]
+    encoded = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in encoded]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(steps):
+        batch = rng.sample(encoded, 16)
+        longest = max(map(len, batch))
+        input_ids = torch.full((len(batch), longest), tokenizer.pad_token_id)
+        attention_mask = torch.zeros((len(batch), longest), dtype=torch.long)
+        for row, ids in enumerate(batch):
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            attention_mask[row, : len(ids)] = 1
+        labels = input_ids.masked_fill(attention_mask == 0, -100)
+        model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("ppo")
+    texts, pairs = build_project(root / "project.db")
+    tokenizer = make_tokenizer(texts)
+    make_reward_model(tokenizer, root / "reward-base")
+    train_reward(
+        RewardConfig(
+            project=root / "project.db",
+            out=root / "reward",
+            base=str(root / "reward-base"),
+            epochs=4,
+            learning_rate=3e-3,
+            batch_size=16,
+        )
+    )
+    policy = make_causal_lm(tokenizer)
+    warm_up(policy, tokenizer, pairs)
+    policy.save_pretrained(root / "policy")
+    tokenizer.save_pretrained(root / "policy")
+    return {"project": root / "project.db", "reward": root / "reward", "policy": root / "policy", "root": root}
+
+
+def config(workspace, out: Path, **changes) -> PPOConfig:
+    settings = {
+        "project": workspace["project"],
+        "out": out,
+        "reward": workspace["reward"],
+        "policy": str(workspace["policy"]),
+        **FAST,
+        **changes,
+    }
+    return PPOConfig(**settings)
+
+
+def metric_rows(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / "model.safetensors")
+
+
+def mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)
+
+
+# --- Learning ------------------------------------------------------------------------------------------------
+
+
+def test_ppo_raises_the_score_within_a_few_steps_and_keeps_the_kl_bounded(workspace, tmp_path, capsys):
+    out = tmp_path / "out"
+    metrics = train_ppo(config(workspace, out, steps=8, kl_coef=0.2, sample_every=4, events=True))
+
+    rows = metric_rows(out)
+    assert [row["step"] for row in rows] == list(range(1, 9))
+    scores = [row["score"] for row in rows]
+    assert mean(scores[-3:]) > scores[0] + 0.4, scores  # the answers now say "great" more often
+    # Step 1 samples from the policy as it started, which is the reference: no drift yet, exactly.
+    assert rows[0]["kl"] == pytest.approx(0.0, abs=1e-6)
+    assert max(row["kl"] for row in rows) < 5.0  # KL per response, in nats, over ~6-12 tokens
+    for row in rows:
+        assert {"entropy", "clip_fraction", "value_loss", "approx_kl", "learning_rate", "seconds"} <= set(row)
+        assert row["entropy"] > 0
+        assert 0 <= row["clip_fraction"] <= 1
+    assert rows[0]["learning_rate"] == pytest.approx(1e-3)
+    assert rows[-1]["learning_rate"] < rows[0]["learning_rate"]  # linear decay over the steps
+
+    assert metrics["value_init"] == "reward"  # the reward model reads the policy's tokens: it starts the values
+    assert metrics["steps"] == 8
+    assert metrics["episodes"] == 8 * 16
+    assert metrics["last_score"] == scores[-1]
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert [sample["step"] for sample in samples] == [1] * 4 + [4] * 4 + [8] * 4
+    assert all(sample["prompt"].startswith("Question") and isinstance(sample["answer"], str) for sample in samples)
+
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[0]["event"] == "start"
+    assert events[0]["total_steps"] == 8
+    assert [event["step"] for event in events if event["event"] == "step"] == list(range(1, 9))
+
+    # The policy is a plain model folder that generates; nothing else of the run is left behind.
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert AutoTokenizer.from_pretrained(out).padding_side == "left"
+    changed = [
+        name
+        for name, tensor in model.state_dict().items()
+        if not torch.equal(tensor, weights(workspace["policy"])[name])
+    ]
+    assert changed
+    assert not (out / "checkpoints").exists()
+    assert not (out / "prompts.jsonl").exists()
+
+
+def test_log_probabilities_are_those_of_the_sampling_distribution(workspace):
+    """generate's own scores (logits / temperature, nothing else) against ours, token by token."""
+    policy, tokenizer, _ = load_policy(workspace["policy"])
+    policy.eval()
+    cfg = config(workspace, workspace["root"] / "unused", temperature=1.7, response_length=10)
+    stop_ids = [tokenizer.eos_token_id]
+    prompts = ["Question 1: tell me", "Question 22: tell me about river and more and more", "hi"]
+    queries, query_mask = _encode_prompts(tokenizer, prompts, 512)  # left-padded, lengths differ
+    torch.manual_seed(0)
+    generated = policy.generate(
+        input_ids=queries,
+        attention_mask=query_mask,
+        generation_config=sampling_config(cfg, stop_ids, tokenizer),
+        output_scores=True,
+        return_dict_in_generate=True,
+    )
+    responses = generated.sequences[:, queries.shape[1] :]
+    mask, _ = _response_mask(responses, torch.tensor(stop_ids))
+    sampled = torch.log_softmax(torch.stack(generated.scores, dim=1), dim=-1)  # (B, T, V)
+    expected = sampled.gather(-1, responses.unsqueeze(-1)).squeeze(-1)  # (B, T)
+
+    value_model, _ = _value_model(workspace["reward"], tokenizer, workspace["policy"], tokenizer)
+    model = PolicyAndValue(policy, value_model)
+    with torch.no_grad():
+        logits, values = model(generated.sequences, torch.cat([query_mask, mask], dim=1), responses.shape[1])
+    ours = logprobs_from_logits(logits / cfg.temperature, responses)
+    torch.testing.assert_close(ours[mask.bool()], expected[mask.bool()], atol=1e-4, rtol=0)
+    assert values.shape == responses.shape
+
+
+def test_with_no_learning_the_epochs_see_the_rollout_policy_and_the_penalty_is_charged(workspace, tmp_path):
+    """Ratio 1 everywhere when the weights cannot move: same masks, positions and temperature in both passes."""
+    out = tmp_path / "out"
+    train_ppo(config(workspace, out, steps=1, learning_rate=1e-30, response_length=3, missing_eos_penalty=2.0))
+    row = metric_rows(out)[0]
+    assert row["clip_fraction"] == 0.0
+    assert row["approx_kl"] < 1e-7
+    assert row["kl"] == pytest.approx(0.0, abs=1e-6)
+    assert row["eos_fraction"] < 1  # 3 tokens are too few for most answers
+    # The reward is the score minus the penalty for each answer that did not end (and no KL yet).
+    assert row["reward"] == pytest.approx(row["score"] - 2.0 * (1 - row["eos_fraction"]), abs=1e-5)
+
+
+# --- Pieces ----------------------------------------------------------------------------------------------------
+
+
+def test_the_response_mask_ends_with_the_first_stop_token():
+    responses = torch.tensor([[5, 2, 7, 2], [5, 6, 7, 8], [2, 0, 0, 0], [9, 9, 3, 1]])
+    mask, ended = _response_mask(responses, torch.tensor([2, 3]))
+    assert mask.tolist() == [[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0], [1, 1, 1, 0]]
+    assert ended.tolist() == [True, False, True, True]
+
+
+def test_prompts_are_drawn_in_passes_and_the_draw_depends_only_on_the_step():
+    drawn = [_prompt_indices(10, step, 4, 0, 1, seed=3) for step in range(1, 6)]  # 20 draws = 2 passes
+    flat = [index for batch in drawn for index in batch]
+    assert sorted(flat[:10]) == list(range(10))
+    assert sorted(flat[10:]) == list(range(10))
+    assert flat[:10] != flat[10:]  # a fresh shuffle each pass
+    assert _prompt_indices(10, 4, 4, 0, 1, seed=3) == drawn[3]  # as a resumed run draws it
+    # Two processes: each its own share of the same passes.
+    both = _prompt_indices(10, 1, 5, 0, 2, seed=3) + _prompt_indices(10, 1, 5, 1, 2, seed=3)
+    assert sorted(both) == list(range(10))
+
+
+def test_a_prompts_file_in_any_import_format_gives_its_prompts(tmp_path):
+    rows = [
+        {"prompt": "alone"},
+        {"prompt": [{"role": "user", "content": "a chat"}]},
+        {"prompt": "with answers", "answers": ["x", "y"]},
+        {"prompt": "a pair", "chosen": "good", "rejected": "bad"},
+        {"prompt": "ranked", "answers": ["x", "y"], "ranking": [1, 0]},
+    ]
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert _read_prompts_file(path) == [
+        "alone",
+        [{"role": "user", "content": "a chat"}],
+        "with answers",
+        "a pair",
+        "ranked",
+    ]
+    path.write_text('{"prompt": "fine"}\n{"prompt": ""}\nnot json\n')
+    with pytest.raises(TrainerError, match=r"(?s)2 bad rows.*:2: the prompt is empty"):
+        _read_prompts_file(path)
+
+
+def test_the_value_model_starts_from_the_policy_when_the_reward_model_reads_other_tokens(workspace, tmp_path):
+    other = make_tokenizer(["completely different words here", "zebra quartz"] * 20)
+    make_reward_model(other, tmp_path / "other-reward")
+    tokenizer = AutoTokenizer.from_pretrained(workspace["policy"])
+    model, start = _value_model(tmp_path / "other-reward", other, workspace["policy"], tokenizer)
+    assert start == "policy"
+    assert model.config.vocab_size == len(tokenizer)
+
+
+def test_nonsense_is_refused_clearly(workspace, tmp_path):
+    with pytest.raises(TrainerError, match=r"rloo.*fixed coefficient"):
+        train_ppo(config(workspace, tmp_path / "o", algo="rloo", target_kl=1.0, batch_size=8, mini_batch_size=8))
+    with pytest.raises(TrainerError, match="no such project file"):
+        train_ppo(config(workspace, tmp_path / "o", project=tmp_path / "missing.db"))
+    with pytest.raises(TrainerError, match="mini-batch-size"):
+        train_ppo(config(workspace, tmp_path / "o", mini_batch_size=32))
+
+
+# --- LoRA and RLOO ------------------------------------------------------------------------------------------------
+
+
+def test_lora_trains_only_the_adapters_and_saves_a_merged_policy(workspace, tmp_path):
+    out = tmp_path / "out"
+    metrics = train_ppo(config(workspace, out, steps=2, lora=True, lora_rank=4, lora_alpha=8))
+    rows = metric_rows(out)
+    assert rows[0]["kl"] == pytest.approx(0.0, abs=1e-6)  # adapters start at zero: the policy is the reference
+    assert rows[1]["kl"] != 0  # and the adapters moved it
+    assert metrics["lora"] is True
+
+    adapters = load_file(out / "adapter" / "adapter_model.safetensors")
+    assert adapters
+    assert all("lora_" in name for name in adapters)
+    assert any(name.endswith("lora_B.weight") and tensor.abs().sum() > 0 for name, tensor in adapters.items())
+    # Merged: exactly the linear layers the adapters sit on differ from the base; embeddings, norms and the
+    # output head are the base's, bit for bit.
+    base, merged = weights(workspace["policy"]), weights(out)
+    adapted = {name.split("base_model.model.")[-1].split(".lora_")[0] + ".weight" for name in adapters}
+    for name, tensor in base.items():
+        if name in adapted:
+            assert not torch.equal(merged[name], tensor), name
+        else:
+            assert torch.equal(merged[name], tensor), name
+    assert "lm_head.weight" not in adapted
+    assert "model.embed_tokens.weight" not in adapted
+
+
+def test_rloo_runs_two_steps_and_writes_the_same_files(workspace, tmp_path):
+    out = tmp_path / "out"
+    metrics = train_ppo(
+        config(workspace, out, algo="rloo", steps=2, batch_size=8, mini_batch_size=8, ppo_epochs=1, rloo_generations=2)
+    )
+    rows = metric_rows(out)
+    assert [row["step"] for row in rows] == [1, 2]
+    assert all(isinstance(row["score"], float) and row["kl"] is not None for row in rows)
+    assert rows[0]["kl"] == pytest.approx(0.0, abs=1e-6)
+    assert metrics["algo"] == "rloo"
+    assert metrics["steps"] == 2
+    assert metrics["episodes"] == 16
+    assert AutoModelForCausalLM.from_pretrained(out) is not None
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    assert not (out / "checkpoints").exists()
+
+
+# --- The command line, in a subprocess ------------------------------------------------------------------------------
+
+
+def labeler_train(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "trainer", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def ppo_args(workspace, out: Path, *extra: str) -> list[str]:
+    return [
+        "ppo",
+        str(workspace["project"]),
+        "--policy",
+        str(workspace["policy"]),
+        "--reward",
+        str(workspace["reward"]),
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--steps",
+        "4",
+        "--batch-size",
+        "8",
+        "--mini-batch-size",
+        "4",
+        "--ppo-epochs",
+        "2",
+        "--learning-rate",
+        "1e-3",
+        "--response-length",
+        "8",
+        "--target-kl",
+        "0.5",
+        "--kl-estimator",
+        "k3",
+        "--save-steps",
+        "2",
+        "--events",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def whole_run(workspace, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("whole") / "out"
+    return out, labeler_train(*ppo_args(workspace, out))
+
+
+def test_the_command_prints_only_json_events_on_stdout_and_ends_with_done(whole_run):
+    out, result = whole_run
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]  # every line is JSON
+    kinds = [event["event"] for event in events]
+    assert kinds[0] == "start"
+    assert kinds[-1] == "done"
+    assert set(kinds) == {"start", "step", "checkpoint", "done"}
+    assert [event["step"] for event in events if event["event"] == "checkpoint"] == [2]  # not after the last step
+    last_step = [event for event in events if event["event"] == "step"][-1]
+    assert {"score", "kl", "entropy", "clip_fraction", "value_loss", "approx_kl", "learning_rate"} <= set(last_step)
+    assert last_step["step"] == last_step["total_steps"] == 4
+    assert events[-1]["steps"] == 4
+    assert events[-1]["config"]["kl_estimator"] == "k3"
+    # The adaptive controller moved β from its start, in the direction of the target.
+    rows = metric_rows(out)
+    assert rows[0]["kl_coef"] == 0.05
+    assert rows[-1]["kl_coef"] != 0.05
+
+
+def test_a_killed_run_resumed_ends_with_the_same_policy_and_log_as_an_uninterrupted_one(workspace, whole_run, tmp_path):
+    """SIGKILL after the first checkpoint, then --resume: the same rollouts replay, the same policy comes out."""
+    whole, result = whole_run
+    assert result.returncode == 0, result.stderr
+
+    stopped = tmp_path / "stopped"
+    command = [sys.executable, "-m", "trainer", *ppo_args(workspace, stopped)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in process.stdout:
+        if json.loads(line)["event"] == "checkpoint":
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    assert not (stopped / "model.safetensors").exists()
+
+    resumed = labeler_train(*ppo_args(workspace, stopped, "--resume"))
+    assert resumed.returncode == 0, resumed.stderr
+    first = json.loads(resumed.stdout.splitlines()[0])
+    assert first["event"] == "start"
+    assert first["resumed_at"] == 2
+    expected, got = weights(whole), weights(stopped)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=0)
+    # One line per step, as if never interrupted (the lines the killed run wrote after step 2 are replaced).
+    strip = lambda rows: [{key: value for key, value in row.items() if key != "seconds"} for row in rows]  # noqa: E731
+    assert strip(metric_rows(stopped)) == strip(metric_rows(whole))

@@ -124,7 +124,8 @@ def capital_rows(count: int, seed: int) -> list[tuple[str, list[str], list[float
     for index in range(count):
         country = countries[index % len(countries)]
         right, wrong = CAPITALS[country]
-        prompt = rng.choice(QUESTIONS).format(c=country)
+        # Numbered: the same question twice would be one prompt in the project (prompts are kept by content).
+        prompt = f"Quiz question {index + 1}. " + rng.choice(QUESTIONS).format(c=country)
         kinds = [(HELPFUL, 2.4), (CURT, 1.6), (WRONG, 0.0), (POOR, -0.8)]
         answers = [rng.choice(texts).format(c=country, right=right, wrong=wrong) for texts, _ in kinds]
         rows.append((prompt, answers, [quality for _, quality in kinds]))
@@ -208,13 +209,14 @@ def bases_table(args, work: Path) -> list[str]:
     write_project(project, rows, seed=4)
     best = best_possible_accuracy(project, 0.2, 0)
     lines = ["| base | parameters | train minutes | held-out accuracy | accuracy per minute |", "|---|---|---|---|---|"]
+    from trainer.models import load_reward_model, resolve_model_folder
+
     for base in ("minilm", "smollm2"):
+        resolve_model_folder(base)  # smollm2's one-time conversion is not part of the timing
         metrics = run(
             project, work / base, base, eval_fraction=0.2, learning_rate=args.base_lr, max_length=args.max_length
         )
         minutes = metrics["seconds"] / 60
-        from trainer.models import load_reward_model
-
         parameters = sum(p.numel() for p in load_reward_model(base)[0].parameters())
         lines.append(
             f"| {base} | {parameters / 1e6:.1f} M | {minutes:.2f} | {metrics['eval_accuracy']:.3f} | "

@@ -8,7 +8,8 @@ With `--events`, every line on stdout is one JSON object with an "event" field:
   {"event": "done", ...metrics}                          last, on success
   {"event": "error", "message"}                          last, on failure (the CLI writes it)
 Without it, a tqdm bar on stderr when stderr is a terminal, and nothing otherwise (logs stay clean).
-Under `accelerate launch` only the main process reports.
+Under `accelerate launch` only the main process reports. Imported by the training code only (it needs
+transformers), never by `labeler-train --help`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import math
 import sys
 import time
 from typing import Any, TextIO
+
+from transformers import TrainerCallback
 
 
 class Progress:
@@ -75,3 +78,30 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+class ReportTrainerSteps(TrainerCallback):
+    """A Hugging Face Trainer's (TRL's) log of each step, passed on to a Progress.
+
+    The trainer is made with disable_tqdm=True and without its PrinterCallback: the Progress draws the
+    bar or writes the events, so stdout carries nothing else.
+    """
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.last_loss: float | None = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.last_loss = logs["loss"]
+            self.progress.step(
+                state.global_step,
+                loss=logs["loss"],
+                accuracy=logs.get("accuracy", logs.get("mean_token_accuracy")),
+                learning_rate=logs.get("learning_rate"),
+            )
+
+    def on_save(self, args, state, control, **kwargs):
+        self.progress.emit(
+            "checkpoint", step=state.global_step, path=f"{args.output_dir}/checkpoint-{state.global_step}"
+        )

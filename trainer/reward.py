@@ -33,7 +33,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback, get_scheduler
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_scheduler
 from transformers.trainer_callback import PrinterCallback
 from transformers.utils import logging as hf_logging
 
@@ -41,7 +41,7 @@ from labeler.store import open_read_only
 from trainer.data import RankedPrompt, pairs_of, ranked_prompts, snapshot_project, split_by_prompt
 from trainer.encoding import encode
 from trainer.errors import TrainerError
-from trainer.events import Progress
+from trainer.events import Progress, ReportTrainerSteps
 from trainer.models import load_reward_model
 from trainer.reward_loss import batch_for_prompts, grouped_loss, pair_accuracy
 from trainer.scoring import PairAccuracy, pad_right, pair_accuracy_of, score_ids
@@ -342,29 +342,6 @@ def _resume_grouped(cfg: RewardConfig, accelerator: Accelerator) -> int:
 # --- 4 train: pairwise, through TRL ---------------------------------------------------------------------
 
 
-class _ReportSteps(TrainerCallback):
-    """TRL's log of each step, passed to our Progress (events or nothing: TRL draws its own bar)."""
-
-    def __init__(self, progress: Progress):
-        self.progress = progress
-        self.last_loss: float | None = None
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs and "loss" in logs:
-            self.last_loss = logs["loss"]
-            self.progress.step(
-                state.global_step,
-                loss=logs["loss"],
-                accuracy=logs.get("accuracy"),
-                learning_rate=logs.get("learning_rate"),
-            )
-
-    def on_save(self, args, state, control, **kwargs):
-        self.progress.emit(
-            "checkpoint", step=state.global_step, path=f"{args.output_dir}/checkpoint-{state.global_step}"
-        )
-
-
 def _train_pairwise(
     cfg: RewardConfig, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tokens: _Tokens, report: bool
 ) -> tuple[int, float | None]:
@@ -399,7 +376,7 @@ def _train_pairwise(
         use_cpu=not torch.cuda.is_available(),
         dataloader_drop_last=False,
     )
-    reporter = _ReportSteps(Progress(0, cfg.events, "reward (pairwise)", enabled=report))
+    reporter = ReportTrainerSteps(Progress(0, cfg.events, "reward (pairwise)", enabled=report))
     trainer = trl.RewardTrainer(
         model=model,
         args=args,

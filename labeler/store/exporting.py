@@ -148,3 +148,13 @@ def current_outcomes(store: Store) -> list[tuple[str, int, str, str | None, floa
         "  JOIN judgements earlier ON earlier.uuid = later.supersedes WHERE later.supersedes IS NOT NULL) "
         "ORDER BY j.id"
     ).fetchall()
+
+
+def all_demonstrations(store: Store, annotators: Sequence[str] | None = None) -> list[tuple[int, str, str]]:
+    """(prompt id, text, annotator) of every answer a person wrote or rewrote (of `annotators` only, if
+    given), oldest first: the supervised fine-tuning data."""
+    return store.conn.execute(
+        "SELECT d.prompt_id, d.text, a.name FROM demonstrations d JOIN annotators a ON a.id = d.annotator_id "
+        "WHERE :annotators IS NULL OR a.name IN (SELECT value FROM json_each(:annotators)) ORDER BY d.id",
+        _annotators_param(annotators),
+    ).fetchall()

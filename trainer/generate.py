@@ -1,0 +1,205 @@
+"""Closing the loop: K fresh answers per prompt from a policy, added to the project for annotators to rank.
+
+    generate(cfg) reads top to bottom:
+      1 prompts   the project's unjudged prompts (no current judgement by anyone), all of them, or a file's
+      2 policy    smollm2 or any causal LM folder, prompts rendered with its chat template, left-padded
+      3 sample    K answers per prompt in batches (temperature, top-p, a length limit, a seed)
+      4 store     each prompt's answers in one transaction, with the model's name and the sampling settings
+
+A prompt keeps at most 9 answers (what an annotator can rank at once): a prompt that already has some
+gets only as many new ones as fit, and one that is full is left out; both are counted in the result.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM
+
+from labeler.domain import MAX_ANSWERS
+from labeler.store import NewAnswer, StoreError, open_store
+from labeler.store.exporting import current_judgements, prompts_with_answers
+from trainer.errors import TrainerError
+from trainer.events import Progress
+from trainer.models import load_tokenizer, resolve_model_folder
+
+SOURCE = "labeler-train generate"
+PROMPT_ONLY_KEYS = {"id", "prompt", "metadata"}  # a prompts file may hold rows without answers
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    project: Path  # the project file the answers go into
+    policy: str = "smollm2"  # smollm2 or a local causal language model folder
+    k: int = 4  # answers per prompt
+    prompts: str = "unjudged"  # unjudged | all | a file of prompts in any format `labeler import` reads
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_new_tokens: int = 256
+    batch_size: int = 8  # prompts per generate() call; each yields k sequences
+    seed: int = 0
+    model_name: str | None = None  # stored with each answer; default: the policy's name or folder name
+    events: bool = False
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    prompts: int  # prompts that received answers
+    answers_added: int
+    duplicates: int  # sampled answers identical to one the prompt already had (not added twice)
+    empty: int  # answers that were empty once special tokens were removed (not added)
+    no_room: int  # new answers left out because their prompt reached 9 answers
+    prompts_full: int  # prompts left out because they already had 9 answers
+    model: str
+
+
+def generate(cfg: GenerateConfig) -> GenerateResult:
+    if cfg.k < 1 or cfg.k > MAX_ANSWERS:
+        raise TrainerError(f"-k is between 1 and {MAX_ANSWERS} (answers an annotator ranks at once), not {cfg.k}")
+    if cfg.temperature <= 0 or not 0 < cfg.top_p <= 1 or cfg.max_new_tokens < 1 or cfg.batch_size < 1:
+        raise TrainerError("--temperature > 0, 0 < --top-p ≤ 1, --max-new-tokens ≥ 1 and --batch-size ≥ 1, please")
+    if not Path(cfg.project).is_file():
+        raise TrainerError(f"{cfg.project}: no such project file")
+
+    # 2 policy (before touching the project: a bad folder is reported without opening anything)
+    folder = resolve_model_folder(cfg.policy)
+    tokenizer = load_tokenizer(folder)
+    if not tokenizer.chat_template:
+        raise TrainerError(f"{folder}: the tokenizer has no chat template, so a prompt cannot be rendered")
+    tokenizer.padding_side = "left"  # generation continues each row from its last token
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    name = cfg.model_name or (cfg.policy if cfg.policy in ("smollm2",) else Path(folder).resolve().name)
+    settings = {
+        "temperature": cfg.temperature,
+        "top_p": cfg.top_p,
+        "max_new_tokens": cfg.max_new_tokens,
+        "seed": cfg.seed,
+        "policy": str(folder),
+    }
+
+    try:
+        with open_store(cfg.project) as store:
+            # 1 prompts: (content, room for new answers, existing answer texts)
+            todo, full = _prompts(store, cfg)
+            progress = Progress(len(todo), cfg.events, "generate")
+            progress.emit("start", total_steps=len(todo), prompts=len(todo), k=cfg.k, model=name)
+            torch.manual_seed(cfg.seed)
+            added = duplicates = empty = no_room = prompts_done = done = 0
+            for start in range(0, len(todo), cfg.batch_size):
+                batch = todo[start : start + cfg.batch_size]
+                # 3 sample
+                samples = _sample(model, tokenizer, [content for content, _, _ in batch], cfg)
+                # 4 store
+                for (content, room, existing), answers in zip(batch, samples, strict=True):
+                    texts = [text.strip() for text in answers]
+                    nonempty = [text for text in texts if text]
+                    distinct_new = list(dict.fromkeys(text for text in nonempty if text not in existing))
+                    fresh = distinct_new[:room]
+                    empty += len(texts) - len(nonempty)
+                    duplicates += len(nonempty) - len(distinct_new)
+                    no_room += len(distinct_new) - len(fresh)
+                    if fresh:
+                        store.add_prompt(
+                            content,
+                            [NewAnswer(text, model=name, generation=settings, source=SOURCE) for text in fresh],
+                        )
+                        added += len(fresh)
+                        prompts_done += 1
+                    done += 1
+                    progress.step(done, answers_added=added)
+            progress.close()
+    except StoreError as error:
+        raise TrainerError(str(error)) from None
+    return GenerateResult(prompts_done, added, duplicates, empty, no_room, full, name)
+
+
+def _prompts(store, cfg: GenerateConfig) -> tuple[list[tuple], int]:
+    """The prompts to answer as (content, room, existing texts), and how many were left out being full."""
+    if cfg.prompts in ("unjudged", "all"):
+        ids = store.prompt_ids()
+        if cfg.prompts == "unjudged":
+            judged = {judgement.prompt_id for judgement in current_judgements(store)}
+            ids = [prompt_id for prompt_id in ids if prompt_id not in judged]
+        contents = [(prompt.content, [a.text for a in prompt.answers]) for prompt in _in_order(store, ids)]
+    else:
+        contents = [(content, _existing(store, content)) for content in _file_prompts(Path(cfg.prompts))]
+    todo, full = [], 0
+    for content, texts in contents:
+        room = min(cfg.k, MAX_ANSWERS - len(texts))
+        if room <= 0:
+            full += 1
+        else:
+            todo.append((content, room, set(texts)))
+    return todo, full
+
+
+def _in_order(store, ids: list[int]):
+    prompts = prompts_with_answers(store, ids)
+    return [prompts[prompt_id] for prompt_id in ids]
+
+
+def _existing(store, content) -> list[str]:
+    """The answers a prompt from a file already has in the project (none if it is new)."""
+    from labeler.store import content_hash
+
+    row = store.conn.execute("SELECT id FROM prompts WHERE content_hash = ?", [content_hash(content)]).fetchone()
+    return [] if row is None else [answer.text for answer in store.prompt(row[0]).answers]
+
+
+def _file_prompts(path: Path) -> list:
+    """The distinct prompts of a file in any format the importer reads (prompt rows, rankings or pairs)."""
+    from labeler.formats.reading import BadRow, FileFormatError, detect_format, read_rows
+    from labeler.formats.rows import ImportedRanking, RowError, parse_row
+    from labeler.formats.rows import _prompt as parse_prompt  # the importer's own rules for a prompt
+
+    try:
+        fmt = detect_format(path)
+        rows = list(read_rows(path, fmt))
+    except (FileFormatError, OSError) as error:
+        raise TrainerError(str(error)) from None
+    prompts, problems = {}, []
+    for row in rows:
+        if isinstance(row, BadRow):
+            problems.append(f"{row.file}:{row.line}: {row.reason}")
+            continue
+        try:
+            if isinstance(row.data, dict) and set(row.data) <= PROMPT_ONLY_KEYS:
+                prompt = parse_prompt(row.data.get("prompt"))  # a row of a prompt alone
+            else:
+                item = parse_row(row.data, fmt)
+                prompt = item.prompt.prompt if isinstance(item, ImportedRanking) else item.prompt
+        except RowError as error:
+            problems.append(f"{row.file}:{row.line}: {error}")
+            continue
+        content = prompt if isinstance(prompt, str) else [dict(message) for message in prompt]
+        prompts.setdefault(json.dumps(content), content)
+    if problems:
+        shown = "\n".join(problems[:20])
+        raise TrainerError(f"{path}: {len(problems)} bad rows, nothing generated:\n{shown}")
+    if not prompts:
+        raise TrainerError(f"{path}: no prompts in the file")
+    return list(prompts.values())
+
+
+@torch.no_grad()
+def _sample(model, tokenizer, prompts: list, cfg: GenerateConfig) -> list[list[str]]:
+    """cfg.k sampled answers for each prompt, as text without special tokens."""
+    chats = [[{"role": "user", "content": p}] if isinstance(p, str) else list(p) for p in prompts]
+    texts = [tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) for chat in chats]
+    # The template already wrote the special tokens.
+    inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    output = model.generate(
+        **inputs,
+        do_sample=True,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        max_new_tokens=cfg.max_new_tokens,
+        num_return_sequences=cfg.k,
+        pad_token_id=tokenizer.pad_token_id,
+    )  # (B * k, prompt length + new)
+    new_tokens = output[:, inputs["input_ids"].shape[1] :]  # (B * k, new)
+    decoded = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+    return [decoded[index * cfg.k : (index + 1) * cfg.k] for index in range(len(prompts))]

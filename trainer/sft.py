@@ -1,0 +1,227 @@
+"""Stage 1 of the method: supervised fine-tuning on answers people wrote, through TRL's SFTTrainer.
+
+train_sft(cfg) reads top to bottom:
+  1 data      a snapshot of the project -> demonstrations (answers annotators wrote or rewrote), and with
+              --include-best the top tier of every current ranking -> split by prompt
+  2 model     the policy to tune: smollm2 or any causal LM folder
+  3 train     TRL's SFTTrainer on prompt/completion conversations: the chat template renders them and
+              only the completion's tokens are learnt (the prompt is context, not a target)
+  4 evaluate  the loss on the held-out examples (and on the training ones) before and after
+  5 save      the HF model folder and metrics.json
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import datasets
+import torch
+from transformers import AutoModelForCausalLM
+from transformers.trainer_callback import PrinterCallback
+from transformers.utils import logging as hf_logging
+
+from labeler.store import open_read_only
+from labeler.store.exporting import all_demonstrations, prompts_with_answers
+from trainer.data import RankedPrompt, ranked_prompts, snapshot_project, split_by_prompt
+from trainer.errors import TrainerError
+from trainer.events import Progress, ReportTrainerSteps
+from trainer.models import load_tokenizer, resolve_model_folder
+
+SNAPSHOT_NAME = "snapshot.db"
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    project: Path  # the project file; read through a snapshot
+    out: Path  # the output folder: the tuned model, tokenizer, metrics.json
+    base: str = "smollm2"  # smollm2 or a local causal language model folder
+    include_best: bool = False  # also learn the top-ranked answers of the current rankings
+    annotators: tuple[str, ...] = ()  # only these annotators' demonstrations and rankings; everyone's when empty
+    eval_fraction: float = 0.1  # share of prompts held out to measure the loss on
+    seed: int = 0
+    epochs: int = 1
+    batch_size: int = 8  # examples per optimiser step
+    learning_rate: float = 2e-5
+    max_length: int = 1024  # tokens per example (prompt + completion); longer ones are cut at the end
+    save_steps: int = 500  # a checkpoint every this many steps (0: none)
+    resume: bool = False  # continue from the last checkpoint in out/checkpoints
+    events: bool = False  # JSON lines on stdout instead of a progress bar
+
+
+@dataclass(frozen=True)
+class _Example:
+    prompt_id: int
+    prompt: str | list[dict]
+    completion: str
+    origin: str  # "written" (a demonstration) or "best" (the top tier of a ranking)
+
+
+def train_sft(cfg: SFTConfig) -> dict:
+    """Fine-tune, evaluate and save as `cfg` says; return the metrics written to metrics.json."""
+    import trl
+
+    started = time.monotonic()
+    out = Path(cfg.out)
+    _check(cfg)
+    if cfg.events or not sys.stderr.isatty():
+        hf_logging.disable_progress_bar()
+        datasets.disable_progress_bars()
+
+    # 1 data
+    snapshot, digest = _snapshot(cfg)
+    with open_read_only(snapshot) as store:
+        examples = _examples(store, cfg)
+    if not examples:
+        what = "written answers or ranked judgements" if cfg.include_best else "written answers (demonstrations)"
+        hint = "" if cfg.include_best else "; --include-best also learns the top-ranked answers"
+        raise TrainerError(f"{cfg.project}: no {what} to learn from{hint}")
+    try:
+        train, held_out = split_by_prompt(examples, cfg.eval_fraction, cfg.seed)
+    except ValueError as error:
+        raise TrainerError(f"{cfg.project}: {error} (use --eval-fraction 0 to train on it anyway)") from None
+
+    # 2 model
+    folder = resolve_model_folder(cfg.base)
+    tokenizer = load_tokenizer(folder)
+    if not tokenizer.chat_template:
+        raise TrainerError(f"{folder}: the tokenizer has no chat template, so a conversation cannot be rendered")
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+
+    # 3 train
+    on_gpu = torch.cuda.is_available()
+    args = trl.SFTConfig(
+        output_dir=str(out / CHECKPOINTS),
+        num_train_epochs=cfg.epochs,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="linear",
+        max_length=cfg.max_length,
+        # Prompt/completion data: the loss is on the completion only.
+        completion_only_loss=True,
+        seed=cfg.seed,
+        logging_steps=1,
+        save_strategy="steps" if cfg.save_steps else "no",
+        save_steps=cfg.save_steps or 500,
+        save_total_limit=2,
+        report_to=[],
+        disable_tqdm=True,  # our Progress draws the bar or writes the events
+        # SFTConfig's defaults are for GPUs; on the CPU bf16 is slower and inexact.
+        bf16=on_gpu,
+        activation_checkpointing=False,
+        use_cpu=not on_gpu,
+    )
+    reporter = ReportTrainerSteps(Progress(0, cfg.events, "sft", enabled=True))
+    trainer = trl.SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=_dataset(train),
+        eval_dataset={"train": _dataset(train), **({"eval": _dataset(held_out)} if held_out else {})},
+        processing_class=tokenizer,
+        callbacks=[reporter],
+    )
+    trainer.remove_callback(PrinterCallback)
+    before = _losses(trainer)
+    reporter.progress.set_total(len(trainer.get_train_dataloader()) * cfg.epochs)
+    reporter.progress.emit("start", total_steps=reporter.progress.total_steps, examples=len(train))
+    has_checkpoint = any((out / CHECKPOINTS).glob("checkpoint-*"))
+    if cfg.resume and not has_checkpoint:
+        raise TrainerError(f"{out}: no checkpoint to resume from")
+    trainer.train(resume_from_checkpoint=True if cfg.resume else None)
+    reporter.progress.close()
+
+    # 4 evaluate
+    after = _losses(trainer)
+
+    # 5 save
+    metrics = {
+        "train_examples": len(train),
+        "written_examples": sum(example.origin == "written" for example in train),
+        "best_examples": sum(example.origin == "best" for example in train),
+        "eval_examples": len(held_out),
+        "train_loss_before": before["train"],
+        "train_loss_after": after["train"],
+        "eval_loss_before": before.get("eval"),
+        "eval_loss_after": after.get("eval"),
+        "steps": trainer.state.global_step,
+        "seconds": round(time.monotonic() - started, 3),
+        "base": str(cfg.base),
+        "base_folder": str(folder),
+        "snapshot_sha256": digest,
+        "config": json.loads(json.dumps(asdict(cfg), default=str)),
+    }
+    trainer.save_model(str(out))
+    tokenizer.save_pretrained(out)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+    snapshot.unlink(missing_ok=True)
+    return metrics
+
+
+def _check(cfg: SFTConfig) -> None:
+    if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.max_length < 16 or cfg.learning_rate <= 0:
+        raise TrainerError("--epochs ≥ 1, --batch-size ≥ 1, --max-length ≥ 16 and --learning-rate > 0, please")
+    if not Path(cfg.project).is_file():
+        raise TrainerError(f"{cfg.project}: no such project file")
+    out = Path(cfg.out)
+    if not cfg.resume and out.is_dir() and any(out.iterdir()):
+        raise TrainerError(f"{out}: the folder is not empty (choose a new one, or --resume a run stopped there)")
+
+
+def _snapshot(cfg: SFTConfig) -> tuple[Path, str]:
+    kept = Path(cfg.out) / SNAPSHOT_NAME
+    if not (cfg.resume and kept.is_file()):
+        copy, _ = snapshot_project(cfg.project, Path(cfg.out))
+        copy.replace(kept)
+    with kept.open("rb") as file:
+        return kept, hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def _examples(store, cfg: SFTConfig) -> list[_Example]:
+    """Demonstrations first, then (with include_best) each current ranking's best answers, each (prompt,
+    answer) once: a best answer an annotator also wrote out is not learnt twice."""
+    annotators = list(cfg.annotators) or None
+    written = all_demonstrations(store, annotators)
+    prompts = prompts_with_answers(store, [prompt_id for prompt_id, _, _ in written])
+    examples, seen = [], set()
+    for prompt_id, text, _ in written:
+        if (prompt_id, text) not in seen:
+            seen.add((prompt_id, text))
+            examples.append(_Example(prompt_id, prompts[prompt_id].content, text, "written"))
+    if cfg.include_best:
+        for item in ranked_prompts(store, annotators):
+            for answer in _best_answers(item):
+                if (item.prompt_id, answer) not in seen:
+                    seen.add((item.prompt_id, answer))
+                    examples.append(_Example(item.prompt_id, item.prompt, answer, "best"))
+    return examples
+
+
+def _best_answers(item: RankedPrompt) -> list[str]:
+    return [item.answers[index] for index in item.tiers[0]]
+
+
+def _dataset(examples: list[_Example]) -> datasets.Dataset:
+    """TRL's conversational prompt/completion format: the template renders both, the loss is on the completion."""
+    return datasets.Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": e.prompt}] if isinstance(e.prompt, str) else list(e.prompt),
+                "completion": [{"role": "assistant", "content": e.completion}],
+            }
+            for e in examples
+        ]
+    )
+
+
+def _losses(trainer) -> dict[str, float]:
+    """The mean completion loss on each evaluation set, e.g. {"train": 2.1, "eval": 2.4}."""
+    results = trainer.evaluate()
+    return {name: results[f"eval_{name}_loss"] for name in trainer.eval_dataset}

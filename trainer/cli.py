@@ -138,6 +138,82 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sft(args: argparse.Namespace) -> int:
+    """Supervised fine-tuning on the project's written answers (and, optionally, its best-ranked ones)."""
+    _set_threads(args.threads)
+    from trainer.sft import SFTConfig, train_sft
+
+    metrics = train_sft(
+        SFTConfig(
+            project=Path(args.project),
+            out=Path(args.out),
+            base=args.base,
+            include_best=args.include_best,
+            annotators=tuple(args.annotator or ()),
+            eval_fraction=args.eval_fraction,
+            seed=args.seed,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            max_length=args.max_length,
+            save_steps=args.save_steps,
+            resume=args.resume,
+            events=args.events,
+        )
+    )
+    if args.events:
+        print(json.dumps({"event": "done", **metrics}), flush=True)
+    else:
+        held_out = metrics["eval_loss_after"]
+        print(
+            f"model saved to {args.out}: loss on its {metrics['train_examples']:,} examples "
+            f"{metrics['train_loss_before']:.3f} -> {metrics['train_loss_after']:.3f}"
+            + ("" if held_out is None else f", on held-out prompts {metrics['eval_loss_before']:.3f} -> {held_out:.3f}")
+        )
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Sample K answers per prompt from a policy and add them to the project."""
+    _set_threads(args.threads)
+    from trainer.generate import GenerateConfig, generate
+
+    result = generate(
+        GenerateConfig(
+            project=Path(args.project),
+            policy=args.policy,
+            k=args.k,
+            prompts=args.prompts,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            max_new_tokens=args.max_new_tokens,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            model_name=args.model_name,
+            events=args.events,
+        )
+    )
+    summary = {
+        "prompts": result.prompts,
+        "answers_added": result.answers_added,
+        "duplicates": result.duplicates,
+        "empty": result.empty,
+        "no_room": result.no_room,
+        "prompts_full": result.prompts_full,
+        "model": result.model,
+    }
+    if args.events:
+        print(json.dumps({"event": "done", **summary}), flush=True)
+    else:
+        left_out = result.duplicates + result.empty + result.no_room
+        print(
+            f"{result.answers_added:,} answers by {result.model} added to {result.prompts:,} prompts"
+            + (f"; {left_out:,} left out (duplicate, empty or no room: at most 9 answers a prompt)" if left_out else "")
+            + (f"; {result.prompts_full:,} prompts already had 9 answers" if result.prompts_full else "")
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labeler-train",
@@ -212,6 +288,54 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--max-length", type=int, default=512)
     score.add_argument("--threads", type=int)
     score.set_defaults(run=cmd_score)
+
+    sft = commands.add_parser(
+        "sft",
+        help="supervised fine-tuning on the answers annotators wrote",
+        description="Fine-tune a policy on the project's demonstrations (answers annotators wrote or rewrote) with "
+        "TRL's SFTTrainer and the model's chat template; --include-best adds each ranking's best answers.",
+    )
+    sft.add_argument("project", metavar="PROJECT")
+    sft.add_argument("--out", required=True, metavar="DIR", help="where the tuned model and metrics.json go")
+    sft.add_argument("--base", default="smollm2", help="smollm2 or a causal language model folder (default smollm2)")
+    sft.add_argument("--include-best", action="store_true", help="also learn the top tier of every current ranking")
+    sft.add_argument("--annotator", action="append", metavar="NAME", help="only this annotator (repeatable)")
+    sft.add_argument("--eval-fraction", type=float, default=0.1, help="share of prompts held out (default 0.1)")
+    sft.add_argument("--seed", type=int, default=0)
+    sft.add_argument("--epochs", type=int, default=1)
+    sft.add_argument("--batch-size", type=int, default=8)
+    sft.add_argument("--learning-rate", type=float, default=2e-5)
+    sft.add_argument("--max-length", type=int, default=1024, help="tokens per example; longer ones are cut at the end")
+    sft.add_argument("--save-steps", type=int, default=500, help="a checkpoint every N steps (0: none)")
+    sft.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    sft.add_argument("--events", action="store_true", help="print progress as JSON lines (for the app)")
+    sft.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    sft.set_defaults(run=cmd_sft)
+
+    gen = commands.add_parser(
+        "generate",
+        help="add K sampled answers per prompt from a policy to the project",
+        description="Sample K answers per prompt from a policy and add them to the project (with the model's name "
+        "and sampling settings), so annotators can rank what the new policy says. A prompt keeps 9 answers at most.",
+    )
+    gen.add_argument("project", metavar="PROJECT")
+    gen.add_argument("--policy", default="smollm2", help="smollm2 or a causal language model folder (default smollm2)")
+    gen.add_argument("-k", type=int, default=4, help="answers per prompt (default 4)")
+    gen.add_argument(
+        "--prompts",
+        default="unjudged",
+        metavar="unjudged|all|FILE",
+        help="the prompts nobody has judged (default), all of them, or a file's (any format labeler import reads)",
+    )
+    gen.add_argument("--temperature", type=float, default=0.7)
+    gen.add_argument("--top-p", type=float, default=0.95)
+    gen.add_argument("--max-new-tokens", type=int, default=256)
+    gen.add_argument("--batch-size", type=int, default=8, help="prompts per batch")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--model-name", help="the model name stored with the answers (default: the policy's name)")
+    gen.add_argument("--events", action="store_true", help="print progress as JSON lines (for the app)")
+    gen.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    gen.set_defaults(run=cmd_generate)
 
     ppo = commands.add_parser(
         "ppo",

@@ -215,9 +215,11 @@ def test_the_command_prints_only_json_events_on_stdout_and_ends_with_done(worksp
 
 def test_the_command_says_what_it_did_in_one_line_and_refuses_a_used_folder(workspace, tmp_path):
     out = tmp_path / "out"
-    result = labeler_train(*train_args(workspace, out))
+    # alice did all the ranking; naming someone who did none as well changes nothing.
+    result = labeler_train(*train_args(workspace, out, "--annotator", "alice", "zed"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"reward model saved to {out}: ")
+    assert json.loads((out / "metrics.json").read_text())["config"]["annotators"] == ["alice", "zed"]
     assert "held-out pairs" in result.stdout
     again = labeler_train(*train_args(workspace, out))
     assert again.returncode == 1

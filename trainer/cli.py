@@ -240,7 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="grouped",
         help="grouped: each ranking's answers forwarded once (default); pairwise: TRL's RewardTrainer",
     )
-    reward.add_argument("--annotator", action="append", metavar="NAME", help="only this annotator (repeatable)")
+    reward.add_argument(
+        "--annotator", action="extend", nargs="+", metavar="NAME", help="only these annotators' judgements"
+    )
     reward.add_argument("--eval-fraction", type=float, default=0.1, help="share of prompts held out (default 0.1)")
     reward.add_argument("--seed", type=int, default=0)
     reward.add_argument("--epochs", type=int, default=1)
@@ -299,7 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     sft.add_argument("--out", required=True, metavar="DIR", help="where the tuned model and metrics.json go")
     sft.add_argument("--base", default="smollm2", help="smollm2 or a causal language model folder (default smollm2)")
     sft.add_argument("--include-best", action="store_true", help="also learn the top tier of every current ranking")
-    sft.add_argument("--annotator", action="append", metavar="NAME", help="only this annotator (repeatable)")
+    sft.add_argument(
+        "--annotator", action="extend", nargs="+", metavar="NAME", help="only these annotators' judgements"
+    )
     sft.add_argument("--eval-fraction", type=float, default=0.1, help="share of prompts held out (default 0.1)")
     sft.add_argument("--seed", type=int, default=0)
     sft.add_argument("--epochs", type=int, default=1)

@@ -133,3 +133,89 @@ def test_a_damaged_draft_cannot_make_a_bad_state():
         RankingInput.from_draft(3, {"tiers": [[1, 1]], "strengths": []})
     restored = RankingInput.from_draft(3, {"tiers": [[1], [2]], "strengths": [9]})
     assert restored.strengths == [3]
+
+
+# -- dragging in the ranking strip ------------------------------------------------------------------
+
+
+def test_dragging_an_answer_onto_a_tier_ties_it():
+    state = typed("3 1 4 2")
+    state.move_into_tier(2, 0)  # 2 dropped on 3
+    assert state.describe() == "3 = 2 >> 1 >> 4"
+    state.move_into_tier(1, 0)
+    assert state.describe() == "3 = 2 = 1 >> 4"
+    assert state.to_ranking(IDS) == Ranking(((103, 102, 101), (104,)), (2,))
+
+
+def test_dragging_an_answer_between_tiers_gives_it_a_tier_of_its_own():
+    state = typed("3 1 4 + 2")
+    assert state.describe() == "3 >> 1 >>> 4 >> 2"
+    state.move_to_new_tier(2, 0)  # to the top
+    assert state.describe() == "2 >> 3 >> 1 >>> 4"
+    state.move_to_new_tier(3, 4)  # to the bottom
+    assert state.describe() == "2 >> 1 >>> 4 >> 3"
+    state.move_to_new_tier(4, 1)  # between 2 and 1; the strength above the tier it left stays
+    assert state.describe() == "2 >> 4 >> 1 >>> 3"
+
+
+def test_dragging_out_of_a_tie_and_out_of_the_ranking():
+    state = typed("3 = 1 4 2")
+    state.move_to_new_tier(1, 1)  # out of the tie, just below it
+    assert state.describe() == "3 >> 1 >> 4 >> 2"
+    state.unplace(4)
+    assert state.describe() == "3 >> 1 >> 2"
+    assert not state.is_complete
+    state.place(4)
+    assert state.describe() == "3 >> 1 >> 2 >> 4"
+    state.move_into_tier(4, 0)
+    state.move_to_new_tier(4, 0)  # out of the top tie, above it
+    assert state.describe() == "4 >> 3 >> 1 >> 2"
+    state.move_to_new_tier(4, 0)  # dropped where it is: nothing moves
+    assert state.describe() == "4 >> 3 >> 1 >> 2"
+
+
+def test_an_unplaced_answer_can_be_dragged_in_anywhere_and_a_drag_ends_a_pending_tie():
+    state = typed("3 =")
+    state.move_to_new_tier(2, 0)
+    assert (state.describe(), state.tie_pending) == ("2 >> 3", False)
+    state.move_into_tier(4, 1)
+    assert state.describe() == "2 >> 3 = 4"
+    with pytest.raises(RankingInputError, match="no tier 3"):
+        state.move_into_tier(1, 2)
+    with pytest.raises(RankingInputError, match="no answer 5"):
+        state.unplace(5)
+
+
+@st.composite
+def drags(draw):
+    count = draw(st.integers(2, 9))
+    moves = draw(
+        st.lists(
+            st.tuples(st.sampled_from(["into", "between", "out", "key"]), st.integers(1, count), st.integers(0, 9)),
+            max_size=25,
+        )
+    )
+    return count, moves
+
+
+@given(drags())
+def test_any_drags_keep_a_valid_state_that_survives_a_draft(case):
+    count, moves = case
+    state = RankingInput(count)
+    for kind, number, where in moves:
+        try:
+            if kind == "into":
+                state.move_into_tier(number, where)
+            elif kind == "between":
+                state.move_to_new_tier(number, where)
+            elif kind == "out":
+                state.unplace(number)
+            else:
+                state.place(number)
+        except RankingInputError:
+            continue
+        assert sorted(state.placed) == sorted(set(state.placed))
+        assert all(state.tiers)
+        assert len(state.strengths) == max(len(state.tiers) - 1, 0)
+        assert all(1 <= s <= 3 for s in state.strengths)
+    assert RankingInput.from_draft(count, state.to_draft()).to_draft() == state.to_draft()

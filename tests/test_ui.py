@@ -3,7 +3,9 @@
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QStandardPaths, Qt
+from PySide6.QtCore import QSettings, QStandardPaths, Qt
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QLabel
 
 from labeler.store import NewAnswer, open_store
 from labeler.ui.app import DEMO_FILE_NAME, display_problem, ensure_demo_project
@@ -11,10 +13,15 @@ from labeler.ui.main_window import MainWindow
 from labeler.ui.markdown_view import MAX_RENDERED_CHARS, MarkdownView
 
 
+def settings_in(folder: Path) -> QSettings:
+    """Settings in a file of the test's own, never the user's."""
+    return QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
+
+
 @pytest.fixture
-def window(qtbot, seeded_store):
+def window(qtbot, seeded_store, tmp_path):
     store, _ = seeded_store
-    shown = MainWindow(store, "ann")
+    shown = MainWindow(store, "ann", settings_in(tmp_path))
     qtbot.addWidget(shown)
     shown.show()
     return shown
@@ -27,7 +34,7 @@ def answer_cards(window):
 def test_the_window_lists_prompts_and_shows_the_first(window, seeded_store):
     _store, seeded = seeded_store
     assert window.prompt_model.rowCount() == len(seeded)
-    assert window.prompt_view.toPlainText() == "prompt number 0"
+    assert window.prompt_view.toPlainText().strip() == "prompt number 0"
     assert len(answer_cards(window)) == len(seeded[0][1])
     assert "8 prompts" in window.statusBar().currentMessage()
 
@@ -37,32 +44,32 @@ def test_arrow_keys_move_through_prompts(qtbot, window, seeded_store):
     window.prompt_list.setFocus()
     qtbot.keyClick(window.prompt_list, Qt.Key.Key_Down)
     qtbot.keyClick(window.prompt_list, Qt.Key.Key_Down)
-    assert window.prompt_view.toPlainText() == "prompt number 2"
+    assert window.prompt_view.toPlainText().strip() == "prompt number 2"
     cards = answer_cards(window)
     assert len(cards) == len(seeded[2][1])
     assert cards[0].title().startswith("Answer 1 · model-")
 
 
-def test_a_huge_answer_is_cut_and_the_chat_is_shown_as_turns(qtbot, store):
+def test_a_huge_answer_is_cut_and_the_chat_is_shown_as_turns(qtbot, store, tmp_path):
     chat = [
         {"role": "user", "content": "Hi"},
         {"role": "assistant", "content": "Hello"},
         {"role": "user", "content": "Write a lot"},
     ]
     store.add_prompt(chat, [NewAnswer("x" * 1_000_000), NewAnswer("short")])
-    shown = MainWindow(store, "ann")
+    shown = MainWindow(store, "ann", settings_in(tmp_path))
     qtbot.addWidget(shown)
-    assert "[user]\nHi" in shown.prompt_view.toPlainText()
+    assert shown.prompt_view.toPlainText().split() == ["User", "Hi", "Assistant", "Hello", "User", "Write", "a", "lot"]
     assert shown.prompt_model.data(shown.prompt_model.index(0)).startswith("[chat] Write a lot")
     text_view = answer_cards(shown)[0].findChild(MarkdownView).browser
-    assert len(text_view.toPlainText()) < MAX_RENDERED_CHARS + 100
+    assert len(text_view.toPlainText().replace("\u200b", "")) < MAX_RENDERED_CHARS + 100
 
 
-def test_answer_text_is_never_rendered_as_html(qtbot, store):
+def test_answer_text_is_never_rendered_as_html(qtbot, store, tmp_path):
     store.add_prompt("<b>bold?</b>", [NewAnswer("<img src='/etc/passwd'>"), NewAnswer("<a href='x'>link</a>")])
-    shown = MainWindow(store, "ann")
+    shown = MainWindow(store, "ann", settings_in(tmp_path))
     qtbot.addWidget(shown)
-    assert shown.prompt_view.toPlainText() == "<b>bold?</b>"
+    assert shown.prompt_view.toPlainText().strip() == "<b>bold?</b>"
     cards = answer_cards(shown)
     assert cards[0].findChild(MarkdownView).browser.toPlainText().strip() == "<img src='/etc/passwd'>"
 
@@ -84,7 +91,7 @@ def test_opening_another_project(qtbot, window, tmp_path):
         store.add_prompt("the other project's prompt", [NewAnswer("a"), NewAnswer("b")])
     window.open_project(other)
     assert window.windowTitle().startswith("other.db")
-    assert window.prompt_view.toPlainText() == "the other project's prompt"
+    assert window.prompt_view.toPlainText().strip() == "the other project's prompt"
 
 
 def test_ctrl_q_closes_the_window(qtbot, window):
@@ -123,7 +130,7 @@ def test_file_menu_imports_exports_and_snapshots_off_the_gui_thread(qtbot, store
 
     data = tmp_path / "more.jsonl"
     data.write_text(json.dumps({"prompt": "Imported?", "answers": ["yes", "no"], "ranking": [0, 1]}) + "\n")
-    shown = MainWindow(store, "ann")
+    shown = MainWindow(store, "ann", settings_in(tmp_path))
     qtbot.addWidget(shown)
     monkeypatch.setattr("labeler.ui.main_window.QFileDialog.getOpenFileNames", lambda *a, **k: ([str(data)], ""))
     shown.import_action.trigger()
@@ -152,10 +159,189 @@ def test_a_bad_import_file_is_reported_and_nothing_changes(qtbot, store, tmp_pat
     warnings = []
     monkeypatch.setattr("labeler.ui.main_window.QMessageBox.warning", lambda *args: warnings.append(args[2]))
     monkeypatch.setattr("labeler.ui.main_window.QFileDialog.getOpenFileNames", lambda *a, **k: ([str(bad)], ""))
-    shown = MainWindow(store, "ann")
+    shown = MainWindow(store, "ann", settings_in(tmp_path))
     qtbot.addWidget(shown)
     shown.import_action.trigger()
     qtbot.waitUntil(lambda: bool(warnings), timeout=10000)
     assert "Nothing was imported" in warnings[0]
     assert f"{bad}:1: 2 to 9 answers" in warnings[0]
     assert store.stats().prompts == 0
+
+
+def test_every_labelling_command_is_in_a_menu_with_its_shortcut(window):
+    from labeler.ui.actions import LABELLING_COMMANDS, WINDOW_COMMANDS
+
+    def menu_actions(menu):
+        for action in menu.actions():
+            yield action
+            if action.menu():
+                yield from menu_actions(action.menu())
+
+    in_menus = {a for top in window.menuBar().actions() for a in menu_actions(top.menu())}
+    labelling = window.task_view.actions_by_name
+    for command in LABELLING_COMMANDS:
+        assert labelling[command.name] in in_menus, command.name
+        assert labelling[command.name].shortcut().toString() == QKeySequence(command.shortcuts[0]).toString()
+    for command in WINDOW_COMMANDS:
+        assert window.window_actions[command.name] in in_menus, command.name
+
+
+def test_ctrl_plus_and_minus_change_the_text_size_and_it_is_remembered(qtbot, seeded_store, tmp_path):
+    store, _ = seeded_store
+    shown = MainWindow(store, "ann", settings_in(tmp_path))
+    qtbot.addWidget(shown)
+    shown.show()
+    shown.activateWindow()
+    qtbot.waitUntil(shown.isActiveWindow)
+    start = shown.task_view.font().pointSizeF()
+    card = shown.task_view.cards.itemAt(0).widget()
+    qtbot.keyClick(shown, Qt.Key.Key_Plus, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(shown, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)  # the + key unshifted
+    assert shown.task_view.font().pointSizeF() == start + 2
+    assert card.body.browser.font().pointSizeF() == start + 2  # answers grow too
+    assert card.number_label.font().pointSizeF() > start + 2  # and the card numbers stay larger
+    qtbot.keyClick(shown, Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
+    assert shown.task_view.font().pointSizeF() == start + 1
+    shown.close()
+    again = MainWindow(open_store(store.path), "ann", settings_in(tmp_path))
+    qtbot.addWidget(again)
+    assert again.task_view.font().pointSizeF() == start + 1
+    again.show()
+    again.activateWindow()
+    qtbot.waitUntil(again.isActiveWindow)
+    qtbot.keyClick(again, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+    assert again.task_view.font().pointSizeF() == start
+
+
+def test_window_geometry_and_the_guidelines_panel_are_remembered(qtbot, seeded_store, tmp_path):
+    store, _ = seeded_store
+    shown = MainWindow(store, "ann", settings_in(tmp_path))
+    qtbot.addWidget(shown)
+    shown.show()
+    shown.resize(700, 520)  # within the offscreen screen (800 x 600)
+    shown.guidelines_action.trigger()
+    qtbot.waitUntil(lambda: shown.size().width() == 700)
+    assert not shown.guidelines_dock.isHidden()
+    shown.close()
+    again = MainWindow(open_store(store.path), "ann", settings_in(tmp_path))
+    qtbot.addWidget(again)
+    again.show()
+    assert (again.width(), again.height()) == (700, 520)
+    assert not again.guidelines_dock.isHidden()
+    assert again.guidelines_action.isChecked()
+
+
+def test_file_new_creates_a_project_and_opens_it(qtbot, window, tmp_path, monkeypatch):
+    target = tmp_path / "fresh"
+    monkeypatch.setattr("labeler.ui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
+    window.new_action.trigger()
+    created = tmp_path / "fresh.db"
+    assert window.store.path == created
+    assert window.windowTitle().startswith("fresh.db")
+    assert window.store.guidelines()[0] == 1
+    assert window.store.setting("annotators_per_prompt") == 1
+    assert "no prompts yet" in window.task_view.heading.text()
+    assert window.progress_bar.value() == 0
+    warnings = []
+    monkeypatch.setattr("labeler.ui.main_window.QMessageBox.warning", lambda *args: warnings.append(args[2]))
+    window.new_project(created)  # never over an existing project
+    assert "already exists" in warnings[0]
+
+
+def test_open_recent_lists_projects_most_recent_first_and_forgets_missing_ones(qtbot, window, tmp_path):
+    from labeler.ui.main_window import recent_projects
+
+    first_project = window.store.path.resolve()
+    others = []
+    for name in ("b.db", "c.db"):
+        path = tmp_path / name
+        with open_store(path, create=True) as created:
+            created.add_prompt(f"prompt of {name}", [NewAnswer("a"), NewAnswer("b")])
+        window.open_project(path)
+        others.append(path.resolve())
+    assert recent_projects(window.settings) == [others[1], others[0], first_project]
+    window.recent_menu.aboutToShow.emit()
+    entries = [a.statusTip() for a in window.recent_menu.actions()]
+    assert entries == [str(others[0]), str(first_project)]  # the open one is not offered
+    others[0].unlink()
+    window.recent_menu.aboutToShow.emit()
+    assert [a.statusTip() for a in window.recent_menu.actions()] == [str(first_project)]
+    window.recent_menu.actions()[0].trigger()
+    assert window.store.path.resolve() == first_project
+    assert recent_projects(window.settings)[0] == first_project
+
+
+def test_the_help_overlay_lists_every_key_and_any_key_closes_it_without_ranking(qtbot, window):
+    from labeler.ui.actions import LABELLING_COMMANDS, WINDOW_COMMANDS
+    from labeler.ui.help_overlay import HelpOverlay
+
+    view = window.task_view
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClick(view, Qt.Key.Key_F1)
+    overlay = view.findChild(HelpOverlay)
+    assert overlay.isVisible()
+    assert overlay.geometry() == view.rect()
+    shown = {label.text() for label in overlay.findChildren(QLabel)}
+    for command in LABELLING_COMMANDS + WINDOW_COMMANDS:
+        if not command.name.startswith("place_"):
+            assert command.tip in shown
+    qtbot.keyClick(overlay, "1")
+    assert not overlay.isVisible()
+    assert view.input.describe() == ""  # the key closed the help and did nothing else
+    qtbot.keyClick(view, "1")
+    assert view.input.describe() == "1"
+
+
+def test_code_is_coloured_for_the_palette_and_recoloured_when_the_system_switches(qtbot, tmp_path, store):
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    from labeler.ui.style import is_dark
+
+    store.add_prompt("Code?", [NewAnswer("```python\ndef f():\n    return 1\n```"), NewAnswer("no")])
+    shown = MainWindow(store, "ann", settings_in(tmp_path))
+    qtbot.addWidget(shown)
+    shown.show()
+    body = next(
+        shown.task_view.cards.itemAt(i).widget().body
+        for i in range(2)
+        if "def" in shown.task_view.cards.itemAt(i).widget().body.text
+    )
+    assert "#007020" in body.browser.toHtml().lower()  # light: Pygments' friendly colours
+    app = QApplication.instance()
+    light = app.palette()
+    dark = QPalette(light)
+    for role, colour in ((QPalette.ColorRole.Base, "#1f1f1f"), (QPalette.ColorRole.Text, "#e8e8e8")):
+        dark.setColor(role, QColor(colour))
+    try:
+        app.setPalette(dark)  # what Qt does when the desktop switches to a dark scheme
+        qtbot.waitUntil(lambda: is_dark(body.palette()))
+        assert "#c678dd" in body.browser.toHtml().lower()  # one-dark colours for a dark background
+    finally:
+        app.setPalette(light)
+
+
+def test_the_prompt_list_model_passes_qtmodeltester(qtmodeltester, seeded_store):
+    from labeler.ui.prompt_list import PromptListModel
+
+    store, _ = seeded_store
+    store.add_prompt([{"role": "user", "content": "a chat"}], [NewAnswer("a"), NewAnswer("b")])
+    model = PromptListModel(store)
+    qtmodeltester.check(model, force_py=False)
+    qtmodeltester.check(model, force_py=True)  # pytest-qt's own checks as well as Qt's
+    assert model.rowCount() == 9
+
+
+def test_a_prompt_with_more_than_nine_answers_is_browsable_but_never_a_task(qtbot, store, tmp_path):
+    # The importer refuses more than 9 answers in a row, but answers added to a prompt later (or
+    # through the store) can take it past 9: the keys only go to 9, so the queue leaves it out.
+    store.add_prompt("ten answers", [NewAnswer(f"answer {n}") for n in range(10)])
+    store.add_prompt("two answers", [NewAnswer("a"), NewAnswer("b")])
+    shown = MainWindow(store, "ann", settings_in(tmp_path))
+    qtbot.addWidget(shown)
+    assert shown.prompt_model.rowCount() == 2
+    assert shown.prompt_view.toPlainText().strip() == "ten answers"
+    assert len(answer_cards(shown)) == 10
+    assert shown.task_view.prompt_view.toPlainText().strip() == "two answers"
+    assert shown.progress_bar.maximum() == 1

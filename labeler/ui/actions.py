@@ -1,6 +1,6 @@
-"""Every labelling command in one table: its name, menu text, shortcut and status tip.
+"""Every command in two tables (labelling, and the window's own): name, menu text, shortcuts, tip.
 
-Menus, the labelling view and the keyboard help are all built from this table, so a shortcut is
+Menus, the labelling view and the keyboard help are all built from these tables, so a shortcut is
 defined once and what the help shows is what the keys do.
 """
 
@@ -18,38 +18,66 @@ class Command:
     text: str
     shortcuts: tuple[str, ...]
     tip: str
+    group: str = ""  # a heading for the keyboard help, and where the menus put a separator
 
 
 LABELLING_COMMANDS = (
     *(
-        Command(f"place_{n}", f"Place answer {n}", (str(n),), f"Put answer {n} next in the ranking, best first")
+        Command(
+            f"place_{n}", f"Place answer {n}", (str(n),), f"Put answer {n} next in the ranking, best first", "Ranking"
+        )
         for n in range(1, 10)
     ),
-    Command("tie", "Tie the next answer", ("=",), "The next answer typed joins the last one's tier"),
-    Command("take_back", "Take back", ("Backspace",), "Take back the last key of the ranking"),
-    Command("stronger", "Stronger preference", ("Shift+Up",), "Raise the strength between the last two tiers"),
-    Command("weaker", "Weaker preference", ("Shift+Down",), "Lower the strength between the last two tiers"),
-    Command("submit", "Submit", ("Return", "Enter"), "Save the ranking and go to the next prompt"),
-    Command("all_bad", "All answers bad", ("A",), "Save that every answer is unacceptable, and go on"),
-    Command("skip", "Skip…", ("S",), "Skip this prompt, with a reason"),
-    Command("flag", "Flag an answer…", ("F",), "Then the answer's number: mark its problems"),
-    Command("likert", "Rate the best answer", ("L",), "Then 1-7: the overall quality of the best answer"),
-    Command("comment", "Comment…", ("C",), "A note on this judgement"),
-    Command("rewrite", "Write a better answer…", ("R",), "Edit the best answer into a better one (kept for SFT)"),
-    Command("cancel", "Cancel", ("Escape",), "Cancel a pending F or L"),
-    Command("undo_submit", "Undo last submission", ("Ctrl+Z",), "Withdraw the judgement you saved last"),
-    Command("back", "Previous judgement", ("Left",), "Step back through your judgements, to correct one"),
-    Command("forward", "Next judgement", ("Right",), "Step forward through your judgements, then to new prompts"),
-    Command("diff", "Word diff of two answers", ("D",), "With two answers: highlight the words that differ"),
-    Command("help", "Keyboard help", ("?", "F1"), "Show every key"),
+    Command("tie", "Tie the next answer", ("=",), "The next answer typed joins the last one's tier", "Ranking"),
+    Command("take_back", "Take back", ("Backspace",), "Take back the last key of the ranking", "Ranking"),
+    Command(
+        "stronger", "Stronger preference", ("Shift+Up",), "Raise the strength between the last two tiers", "Ranking"
+    ),
+    Command("weaker", "Weaker preference", ("Shift+Down",), "Lower the strength between the last two tiers", "Ranking"),
+    Command("submit", "Submit", ("Return", "Enter"), "Save the ranking and go to the next prompt", "Ranking"),
+    Command("all_bad", "All answers bad", ("A",), "Save that every answer is unacceptable, and go on", "Judging"),
+    Command("skip", "Skip…", ("S",), "Skip this prompt, with a reason", "Judging"),
+    Command("flag", "Flag an answer…", ("F",), "Then the answer's number: mark its problems", "Judging"),
+    Command("likert", "Rate the best answer", ("L",), "Then 1-7: the overall quality of the best answer", "Judging"),
+    Command("comment", "Comment…", ("C",), "A note on this judgement", "Judging"),
+    Command(
+        "rewrite", "Write a better answer…", ("R",), "Edit the best answer into a better one (kept for SFT)", "Judging"
+    ),
+    Command("cancel", "Cancel", ("Escape",), "Cancel a pending F or L", "Judging"),
+    Command("undo_submit", "Undo last submission", ("Ctrl+Z",), "Withdraw the judgement you saved last", "Going back"),
+    Command("back", "Previous judgement", ("Left",), "Step back through your judgements, to correct one", "Going back"),
+    Command(
+        "forward",
+        "Next judgement",
+        ("Right",),
+        "Step forward through your judgements, then to new prompts",
+        "Going back",
+    ),
+    Command("diff", "Word diff of two answers", ("D",), "With two answers: highlight the words that differ", "Viewing"),
+    Command("help", "Keyboard help", ("?", "F1"), "Show every key", "Viewing"),
+)
+
+WINDOW_COMMANDS = (
+    Command("guidelines", "&Guidelines", ("G",), "Show or hide the labelling guidelines", "Viewing"),
+    Command("zoom_in", "&Larger text", ("Ctrl++", "Ctrl+="), "Make the text larger", "Viewing"),
+    Command("zoom_out", "&Smaller text", ("Ctrl+-",), "Make the text smaller", "Viewing"),
+    Command("zoom_reset", "&Normal text size", ("Ctrl+0",), "Text back to its normal size", "Viewing"),
+    Command("new", "&New project…", ("Ctrl+N",), "Create an empty project file, then open it", "Project"),
+    Command("open", "&Open project…", ("Ctrl+O",), "Open another project file", "Project"),
+    Command("quit", "&Quit", ("Ctrl+Q",), "Close the app (your ranking in progress is kept)", "Project"),
 )
 
 
+def keyboard_help_rows(commands: tuple[Command, ...] = LABELLING_COMMANDS) -> list[tuple[str, str]]:
+    """(keys, what they do) for each command, the nine placing commands as one row."""
+    rows = [("1 … 9", "Place answer 1 … 9 next, best first")] if any(c.name == "place_1" for c in commands) else []
+    rows += [(" / ".join(c.shortcuts), c.tip) for c in commands if not c.name.startswith("place_")]
+    return rows
+
+
 def keyboard_help(commands: tuple[Command, ...] = LABELLING_COMMANDS) -> str:
-    """The key table, generated from the commands (so it cannot drift from what the keys do)."""
-    lines = ["1 … 9\tPlace answer 1 … 9 next, best first"]
-    lines += [f"{' / '.join(c.shortcuts)}\t{c.tip}" for c in commands if not c.name.startswith("place_")]
-    return "\n".join(lines)
+    """The key table as text, generated from the commands (so it cannot drift from what the keys do)."""
+    return "\n".join(f"{keys}\t{tip}" for keys, tip in keyboard_help_rows(commands))
 
 
 def make_actions(parent: QWidget, commands: tuple[Command, ...] = LABELLING_COMMANDS) -> dict[str, QAction]:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import ctypes.util
+import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QStandardPaths
-from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
+from PySide6.QtCore import QEvent, QObject, QSettings, QStandardPaths, QTimer
+from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox, QWidget
 
-from labeler.demo import build_demo_project
 from labeler.store import StoreError, open_store
 from labeler.ui.main_window import MainWindow
 
@@ -20,6 +21,9 @@ APP_NAME = "labeler"
 # retrying later: the GUI thread must not freeze for the store's default 10 s.
 GUI_BUSY_TIMEOUT_S = 0.5
 DEMO_FILE_NAME = "demo-project.db"
+# Set (to anything) by bench/gui_bench.py: when the first task is painted, print a JSON line with
+# the time (time.time()) and whether torch was imported, and quit.
+EXIT_ON_FIRST_TASK = "LABELER_EXIT_ON_FIRST_TASK"
 # Debian/Ubuntu packages Qt's xcb plugin needs on X11 (libxcb-cursor0 since Qt 6.5); without them
 # Qt aborts the process with "Could not load the Qt platform plugin xcb".
 XCB_PACKAGES = (
@@ -60,6 +64,8 @@ def ensure_demo_project(data_dir: Path) -> Path:
     path = data_dir / DEMO_FILE_NAME
     if path.exists():
         return path
+    from labeler.demo import build_demo_project  # the importer, with pyarrow: only on the first run
+
     data_dir.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=data_dir, prefix=".demo-", suffix=".db")
     os.close(handle)
@@ -105,6 +111,29 @@ def run_app(project: Path | None, annotator: str | None = None) -> int:
     if name is None:
         store.close()
         return 1
-    window = MainWindow(store, name)
+    window = MainWindow(store, name, QSettings())
+    if os.environ.get(EXIT_ON_FIRST_TASK):
+        app.installEventFilter(FirstTaskPainted(app, window.task_view.cards_box))
     window.show()
     return app.exec()
+
+
+class FirstTaskPainted(QObject):
+    """Reports when the first task's cards have been painted, then quits (for the start-up bench)."""
+
+    def __init__(self, app: QApplication, cards: QWidget):
+        super().__init__(app)
+        self.app = app
+        self.cards = cards
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and isinstance(watched, QWidget) and self.cards.isAncestorOf(watched):
+            painted = time.time()
+            self.app.removeEventFilter(self)
+            # After the rest of this paint pass (the window is painted in one pass, then shown).
+            QTimer.singleShot(0, lambda: self._report(painted))
+        return False
+
+    def _report(self, painted: float) -> None:
+        print(json.dumps({"first_task_painted": painted, "torch_imported": "torch" in sys.modules}), flush=True)
+        self.app.quit()

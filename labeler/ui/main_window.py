@@ -1,15 +1,18 @@
 """The main window: wiring only. A "Label" tab (the labelling view) and a "Browse" tab (a project's
 prompts on the left, the chosen prompt and its answers on the right), counts in the status bar.
-It gets its store and annotator in the constructor: no globals."""
+It gets its store, annotator and settings in the constructor: no globals.
+
+QSettings holds the window's geometry, the text size (Ctrl++ / Ctrl+-) and the recent projects,
+never labels."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QItemSelection, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QEvent, QItemSelection, QRunnable, QSettings, Qt, QThreadPool
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QGroupBox,
@@ -17,7 +20,6 @@ from PySide6.QtWidgets import (
     QListView,
     QMainWindow,
     QMessageBox,
-    QPlainTextEdit,
     QProgressBar,
     QScrollArea,
     QSplitter,
@@ -27,22 +29,38 @@ from PySide6.QtWidgets import (
 )
 
 from labeler import __version__
-from labeler.formats.export import ExportFormat, export_project
-from labeler.formats.importer import ImportRejected, import_files
+from labeler.bundled import bundled_text
 from labeler.store import Prompt, Store, StoreError, open_store
-from labeler.store.queue import judged_since
 from labeler.store.snapshots import snapshot
 from labeler.ui import jobs
-from labeler.ui.markdown_view import MarkdownView
+from labeler.ui.actions import LABELLING_COMMANDS, WINDOW_COMMANDS, make_actions
+from labeler.ui.markdown_view import MarkdownView, PromptView, warm_up
+from labeler.ui.progress import Progress
 from labeler.ui.prompt_list import PromptListModel
-from labeler.ui.task_view import TaskView, chat_as_text
+from labeler.ui.style import MAX_POINTS, MIN_POINTS, is_dark, stylesheet
+from labeler.ui.task_view import TaskView
+
+RECENT_KEEP = 10  # projects in File ▸ Open recent
+
+
+def recent_projects(settings: QSettings) -> list[Path]:
+    """The projects opened lately, most recent first, without those no longer there."""
+    value = settings.value("recent_projects", []) or []
+    paths = [Path(p) for p in ([value] if isinstance(value, str) else value)]
+    return [p for p in dict.fromkeys(paths) if p.is_file()][:RECENT_KEEP]
+
+
+def remember_project(settings: QSettings, path: Path) -> None:
+    paths = [path.resolve(), *recent_projects(settings)]
+    settings.setValue("recent_projects", [str(p) for p in dict.fromkeys(paths)][:RECENT_KEEP])
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, store: Store, annotator: str):
+    def __init__(self, store: Store, annotator: str, settings: QSettings | None = None):
         super().__init__()
         self.store = store
         self.annotator = annotator
+        self.settings = settings if settings is not None else QSettings()
         self.resize(1200, 800)
 
         self.prompt_list = QListView()
@@ -53,8 +71,7 @@ class MainWindow(QMainWindow):
 
         self.prompt_heading = QLabel()
         self.prompt_heading.setTextFormat(Qt.TextFormat.PlainText)
-        self.prompt_view = QPlainTextEdit()
-        self.prompt_view.setReadOnly(True)
+        self.prompt_view = PromptView(max_lines=None)
         self.answers_box = QWidget()
         self.answers_layout = QVBoxLayout(self.answers_box)
         answers_scroll = QScrollArea()
@@ -78,7 +95,7 @@ class MainWindow(QMainWindow):
 
         self.task_view = TaskView(store, annotator)
         self.task_view.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
-        self.task_view.progressed.connect(self._show_progress)
+        self.task_view.progressed.connect(self.show_progress)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.task_view, "&Label")
         self.tabs.addTab(browser, "&Browse")
@@ -90,9 +107,19 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.today_label)
         self.statusBar().addPermanentWidget(self.progress_bar)
 
+        self.window_actions = make_actions(self, WINDOW_COMMANDS)
         self._build_guidelines()
         self._build_menus()
+        # Text starts at the desktop's size; Ctrl++ / Ctrl+- steps are remembered, not a size, so a
+        # change of the desktop's size (or another screen) is still followed.
+        self.system_points = QApplication.font().pointSizeF()
+        self.text_steps = 0
+        self.set_text_steps(int(self.settings.value("text_steps", 0)))
+        self._restore_geometry()
         self._show_project()
+        # Pygments imports a lexer's module the first time its language is seen (up to 0.3 s):
+        # load the common ones on a worker thread now, not when an annotator meets a code block.
+        QThreadPool.globalInstance().start(QRunnable.create(warm_up))
 
     def _build_guidelines(self) -> None:
         """The project's guidelines beside the task, toggled with G; their version is stamped on
@@ -100,11 +127,38 @@ class MainWindow(QMainWindow):
         self.guidelines_dock = QDockWidget("Guidelines", self)
         self.guidelines_dock.setObjectName("guidelines")
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.guidelines_dock)
-        self.guidelines_action = self.guidelines_dock.toggleViewAction()
-        self.guidelines_action.setShortcut(QKeySequence("G"))
-        self.guidelines_action.setStatusTip("Show or hide the labelling guidelines")
-        self.addAction(self.guidelines_action)
         self.guidelines_dock.hide()
+        # The command from the table drives the dock's own toggle, so the two never disagree.
+        self.guidelines_action = self.window_actions["guidelines"]
+        self.guidelines_action.setCheckable(True)
+        self.guidelines_action.toggled.connect(self.guidelines_dock.setVisible)
+        self.guidelines_dock.visibilityChanged.connect(
+            lambda shown: self.guidelines_action.setChecked(shown) if not self.isMinimized() else None
+        )
+
+    # -- text size and geometry, remembered in QSettings ----------------------------------------------
+
+    def set_text_steps(self, steps: int) -> None:
+        """The whole window's text size, `steps` points from the desktop's (Ctrl++ / Ctrl+- / Ctrl+0),
+        kept for the next start."""
+        points = min(max(self.system_points + steps, MIN_POINTS), MAX_POINTS)
+        self.text_steps = round(points - self.system_points)
+        self.text_points = points
+        font = self.font()
+        font.setPointSizeF(points)
+        self.setFont(font)
+        self.styled_dark = is_dark(QApplication.palette())
+        self.setStyleSheet(stylesheet(points))
+        self.settings.setValue("text_steps", self.text_steps)
+
+    def _restore_geometry(self) -> None:
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window_state")
+        if state is not None:
+            self.restoreState(state)
+        self.guidelines_action.setChecked(not self.guidelines_dock.isHidden())
 
     def _show_guidelines(self) -> None:
         found = self.store.guidelines()
@@ -113,14 +167,15 @@ class MainWindow(QMainWindow):
         self.guidelines_dock.setWidget(MarkdownView(text))
 
     def _build_menus(self) -> None:
-        self.open_action = QAction("&Open project…", self)
-        self.open_action.setShortcut(QKeySequence("Ctrl+O"))
-        self.open_action.setStatusTip("Open another project file")
-        self.open_action.triggered.connect(self._choose_project)
-        self.quit_action = QAction("&Quit", self)
-        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
-        self.quit_action.setStatusTip("Close the app")
-        self.quit_action.triggered.connect(self.close)
+        """Every command is in a menu too, so a mouse user can do everything."""
+        actions = self.window_actions
+        actions["new"].triggered.connect(self._choose_new_project)
+        actions["open"].triggered.connect(self._choose_project)
+        actions["quit"].triggered.connect(self.close)
+        actions["zoom_in"].triggered.connect(lambda: self.set_text_steps(self.text_steps + 1))
+        actions["zoom_out"].triggered.connect(lambda: self.set_text_steps(self.text_steps - 1))
+        actions["zoom_reset"].triggered.connect(lambda: self.set_text_steps(0))
+        self.new_action, self.open_action, self.quit_action = actions["new"], actions["open"], actions["quit"]
         self.import_action = QAction("&Import…", self)
         self.import_action.setStatusTip(
             "Add prompts, answers, rankings or pairs from jsonl, json, csv or parquet files"
@@ -132,19 +187,48 @@ class MainWindow(QMainWindow):
         self.snapshot_action = QAction("&Snapshot…", self)
         self.snapshot_action.setStatusTip("A consistent copy of the project, for another machine or for training")
         self.snapshot_action.triggered.connect(self._choose_snapshot)
+
         file_menu = self.menuBar().addMenu("&File")
-        file_menu.addAction(self.open_action)
+        file_menu.addActions([self.new_action, self.open_action])
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
         file_menu.addActions([self.import_action, self.export_action, self.snapshot_action])
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
-        self.about_action = QAction("&About labeler", self)
-        self.about_action.triggered.connect(lambda: QMessageBox.about(self, "About labeler", f"labeler {__version__}"))
+
+        label = self.task_view.actions_by_name
+        label_menu = self.menuBar().addMenu("&Label")
+        place_menu = label_menu.addMenu("&Place answer")
+        place_menu.addActions([label[f"place_{n}"] for n in range(1, 10)])
+        for command in LABELLING_COMMANDS:
+            if not command.name.startswith("place_"):
+                label_menu.addAction(label[command.name])
+                if command.name in ("weaker", "submit", "cancel", "forward"):
+                    label_menu.addSeparator()
+
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.guidelines_action)
-        self.menuBar().addMenu("&Help").addAction(self.about_action)
+        view_menu.addSeparator()
+        view_menu.addActions([actions["zoom_in"], actions["zoom_out"], actions["zoom_reset"]])
+        self.about_action = QAction("&About labeler", self)
+        self.about_action.triggered.connect(lambda: QMessageBox.about(self, "About labeler", f"labeler {__version__}"))
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(label["help"])
+        help_menu.addAction(self.about_action)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = [p for p in recent_projects(self.settings) if p != self.store.path.resolve()]
+        for path in recent:
+            action = self.recent_menu.addAction(f"{path.name}   ({path.parent})")
+            action.setStatusTip(str(path))
+            action.triggered.connect(lambda _=False, p=path: self.open_project(p))
+        if not recent:
+            self.recent_menu.addAction("No other recent project").setEnabled(False)
 
     def _show_project(self) -> None:
+        remember_project(self.settings, self.store.path)
         self.setWindowTitle(f"{self.store.path.name} — labeler")
         self._show_guidelines()
         self.tabs.setCurrentIndex(0)
@@ -160,18 +244,18 @@ class MainWindow(QMainWindow):
         if self.prompt_model.rowCount():
             self.prompt_list.setCurrentIndex(self.prompt_model.index(0))
 
-    def _show_progress(self, done: int, total: int) -> None:
-        self.progress_bar.setMaximum(max(total, 1))
-        self.progress_bar.setValue(done)
-        midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-        today, first = judged_since(self.store, self.annotator, midnight)
-        pace = ""
-        if first is not None and today > 1:
-            hours = (datetime.now(UTC) - datetime.fromisoformat(first.replace("Z", "+00:00"))).total_seconds() / 3600
-            pace = f" · {today / max(hours, 1 / 60):.0f}/h"
-        self.today_label.setText(f"Today: {today}{pace}")
+    def show_progress(self, progress: Progress) -> None:
+        """Done of total, today's count and pace: from counts the labelling view keeps, no query."""
+        self.progress_bar.setMaximum(max(progress.total, 1))
+        self.progress_bar.setValue(progress.done)
+        pace = progress.pace()
+        self.today_label.setText(f"Today: {progress.today}" + (f" · {pace:.0f}/h" if pace is not None else ""))
 
     def changeEvent(self, event) -> None:
+        if event.type() == QEvent.Type.PaletteChange and is_dark(QApplication.palette()) != self.styled_dark:
+            # The desktop switched between light and dark: a style sheet resolves palette colours
+            # when it is applied, so apply ours again (the answers then re-colour their code).
+            self.set_text_steps(self.text_steps)
         # Time spent on a task counts only while this window is the active one.
         if event.type() == QEvent.Type.ActivationChange:
             if self.isActiveWindow():
@@ -189,7 +273,7 @@ class MainWindow(QMainWindow):
         self.prompt_heading.setText(
             f"Prompt {prompt.external_id or prompt.id}" + (f" · {category}" if category else "")
         )
-        self.prompt_view.setPlainText(prompt.content if prompt.kind == "text" else chat_as_text(prompt.content))
+        self.prompt_view.show_prompt(prompt.content)
         while self.answers_layout.count():
             self.answers_layout.takeAt(0).widget().deleteLater()
         for number, answer in enumerate(prompt.answers, start=1):
@@ -220,6 +304,7 @@ class MainWindow(QMainWindow):
         self.prompt_model = PromptListModel(self.store, self)
         self.prompt_list.setModel(self.prompt_model)
         self.prompt_list.selectionModel().selectionChanged.connect(self._on_selection)
+        self.task_view.recount()
         if self.task_view.prompt is None:
             self.task_view.show_next()
 
@@ -243,7 +328,33 @@ class MainWindow(QMainWindow):
         if chosen:
             self.open_project(Path(chosen))
 
+    def _choose_new_project(self) -> None:
+        chosen, _ = QFileDialog.getSaveFileName(self, "New project", "", "Projects (*.db)")
+        if chosen:
+            path = Path(chosen)
+            self.new_project(path if path.suffix else path.with_suffix(".db"))
+
+    def new_project(self, path: Path) -> None:
+        """Create an empty project with the bundled guidelines (as `labeler init` does), then open it."""
+        if path.exists() and path.stat().st_size > 0:
+            QMessageBox.warning(self, "Not created", f"{path} already exists; choose a new file name.")
+            return
+        try:
+            with open_store(path, create=True) as store:
+                store.set_setting("annotators_per_prompt", 1)
+                store.add_guidelines(bundled_text("guidelines.md"))
+        except (StoreError, OSError) as error:
+            QMessageBox.warning(self, "Not created", str(error))
+            return
+        self.open_project(path)
+        self.statusBar().showMessage(f"Created {path.name}: File ▸ Import… adds prompts and answers.", 10000)
+
     def open_project(self, path: Path) -> None:
+        if self.task_view.pending_save is not None:
+            QMessageBox.warning(
+                self, "Not yet", "Your last judgement is waiting to be saved in this project; try again once it is."
+            )
+            return
         try:
             store = open_store(path, busy_timeout_s=self.store.busy_timeout_s)
         except StoreError as error:
@@ -254,11 +365,20 @@ class MainWindow(QMainWindow):
         self._show_project()
 
     def closeEvent(self, event) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.settings.sync()
         self.store.close()
         super().closeEvent(event)
 
 
+# The importer and exporter are imported by the jobs that use them: they pull in pyarrow and numpy
+# (0.4 s), which the window does not need to open.
+
+
 def _import_summary(store: Store, files: list[Path]) -> str:
+    from labeler.formats.importer import ImportRejected, import_files
+
     try:
         report = import_files(store, files)
     except ImportRejected as rejected:
@@ -272,6 +392,8 @@ def _import_summary(store: Store, files: list[Path]) -> str:
 
 
 def _export_summary(store: Store, out: Path) -> str:
+    from labeler.formats.export import ExportFormat, export_project
+
     fmt = ExportFormat.CSV if out.suffix == ".csv" else ExportFormat.TRL_CONVERSATIONAL
     report = export_project(store, out, fmt=fmt)
     return f"Wrote {report.rows['train']:,} pairs to {out}"

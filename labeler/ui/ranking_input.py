@@ -2,9 +2,11 @@
 
 The annotator types the numbers of the shown answers (1..K, as numbered on the cards) from best to
 worst: `3 1 4 2` means 3 is best. `=` before a number ties it with the previous one (`3 = 1 4 2`).
-Backspace takes back the last key: a placement, or an `=` (so `= 2` takes two). Shift+Up / Shift+Down raise or lower the
-strength between the last two tiers (1 slightly better, 2 better, 3 much better). The ranking is
-complete when every answer is placed; then it becomes a domain Ranking over the answers' ids.
+Backspace takes back the last key: a placement, or an `=` (so `= 2` takes two). Shift+Up /
+Shift+Down raise or lower the strength between the last two tiers (1 slightly better, 2 better,
+3 much better). Answers dragged in the ranking strip move into a tier (a tie), between tiers, or
+out of the ranking. The ranking is complete when every answer is placed; then it becomes a domain
+Ranking over the answers' ids.
 """
 
 from __future__ import annotations
@@ -78,6 +80,59 @@ class RankingInput:
         new = min(max(self.strengths[-1] + step, Strength.SLIGHTLY_BETTER), Strength.MUCH_BETTER)
         self.strengths[-1] = int(new)
         return self.strengths[-1]
+
+    # -- dragging in the ranking strip: an answer dropped into a tier, between tiers, or out -------
+
+    def move_into_tier(self, number: int, tier: int) -> None:
+        """Drop answer `number` into tier `tier` (0-based, as the tiers are before the move): a tie."""
+        self._check_number(number)
+        if not 0 <= tier < len(self.tiers):
+            raise RankingInputError(f"there is no tier {tier + 1}")
+        if number in self.tiers[tier]:
+            return
+        target = self.tiers[tier]
+        self._remove(number)
+        target.append(number)
+
+    def move_to_new_tier(self, number: int, position: int) -> None:
+        """Drop answer `number` alone between tiers: `position` 0 is above the best tier,
+        len(tiers) below the worst (positions as the tiers are before the move)."""
+        self._check_number(number)
+        if not 0 <= position <= len(self.tiers):
+            raise RankingInputError(f"there is no place {position + 1} in the ranking")
+        anchor = self.tiers[position] if position < len(self.tiers) else None
+        if anchor == [number]:
+            return  # dropped just above itself, alone in its tier: nothing moves
+        self._remove(number)
+        # The tier that was at `position` may have moved up a place if `number` left a tier above it.
+        index = len(self.tiers) if anchor is None else next(i for i, tier in enumerate(self.tiers) if tier is anchor)
+        self.tiers.insert(index, [number])
+        if len(self.tiers) > 1:
+            # The new tier takes the default strength to its neighbour below (or above, at the end);
+            # the strength between the tiers it was put between stays on the upper side.
+            self.strengths.insert(min(index, len(self.strengths)), DEFAULT_STRENGTH)
+
+    def unplace(self, number: int) -> None:
+        """Drag answer `number` out of the ranking, back to the answers not placed yet."""
+        self._check_number(number)
+        self._remove(number)
+
+    def _check_number(self, number: int) -> None:
+        if not 1 <= number <= self.answer_count:
+            raise RankingInputError(f"there is no answer {number}: the answers are 1 to {self.answer_count}")
+
+    def _remove(self, number: int) -> None:
+        """Take `number` out of its tier; an emptied tier goes with the strength below it (the one
+        above it, for the last tier). A pending '=' is dropped: a drag ends any typing in progress."""
+        self.tie_pending = False
+        index = self.tier_of(number)
+        if index is None:
+            return
+        self.tiers[index].remove(number)
+        if not self.tiers[index]:
+            del self.tiers[index]
+            if self.strengths:
+                del self.strengths[min(index, len(self.strengths) - 1)]
 
     def tier_of(self, number: int) -> int | None:
         """The 0-based tier of answer `number`, or None if not placed yet."""

@@ -10,58 +10,72 @@ from __future__ import annotations
 import uuid
 
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal
-from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QMessageBox, QPlainTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from labeler.domain import LIKERT_RANGE, Flag, Judgement
 from labeler.store import Prompt, Store, StoreError, WriteFailedError
-from labeler.store.queue import display_order, next_prompt, own_judgements, progress
+from labeler.store.queue import display_order, next_prompt, own_judgements
 from labeler.ui import dialogs
-from labeler.ui.actions import keyboard_help, make_actions
-from labeler.ui.markdown_view import MarkdownView
+from labeler.ui.actions import make_actions
+from labeler.ui.help_overlay import HelpOverlay
+from labeler.ui.markdown_view import MAX_RENDERED_CHARS, MarkdownView, PromptView
+from labeler.ui.progress import Progress
 from labeler.ui.ranking_input import RankingInput, RankingInputError
+from labeler.ui.ranking_strip import RankingStrip, ordinal, restyle
 from labeler.ui.word_diff import diff_html
 
 STRENGTH_WORDS = {1: "slightly better", 2: "better", 3: "much better"}
-PROMPT_MAX_HEIGHT = 180
 RETRY_SAVE_MS = 2000
 
 
-def chat_as_text(messages: list[dict[str, str]]) -> str:
-    return "\n\n".join(f"[{m.get('role', '?')}]\n{m.get('content', '')}" for m in messages)
+class AnswerCard(QFrame):
+    """One answer: its number (the key that places it) large, its place in the ranking as a badge in
+    the tier's colour (the card's border too), the rendered text scrolling inside the card."""
 
-
-class AnswerCard(QGroupBox):
     def __init__(self, number: int, text: str):
-        super().__init__(f"Answer {number}")
+        super().__init__()
+        self.setObjectName("answerCard")
         self.number = number
+        self.number_label = QLabel(str(number))
+        self.number_label.setObjectName("answerNumber")
+        self.number_label.setToolTip(f"Press {number} to place this answer next")
         self.badge = QLabel()
+        self.badge.setObjectName("tierBadge")
         self.badge.setTextFormat(Qt.TextFormat.PlainText)
+        self.notes = QLabel()
+        self.notes.setObjectName("cardNotes")
+        self.notes.setTextFormat(Qt.TextFormat.PlainText)
         self.body = MarkdownView(text)
+        header = QHBoxLayout()
+        header.addWidget(self.number_label)
+        header.addWidget(self.notes, stretch=1)
+        header.addWidget(self.badge)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.badge)
-        layout.addWidget(self.body)
+        layout.setContentsMargins(8, 4, 4, 4)
+        layout.addLayout(header)
+        layout.addWidget(self.body, stretch=1)
+        self.show_tier(None, tied=False)
 
-    def show_tier(self, tier: int | None) -> None:
-        self.badge.setText("not placed yet" if tier is None else f"rank {tier + 1}")
-        # Placed cards stand out, so the state of the ranking reads at a glance.
-        self.badge.setStyleSheet("" if tier is None else "font-weight: bold; color: #1a5fb4;")
-        self.setStyleSheet(
-            ""
-            if tier is None
-            else "QGroupBox { border: 2px solid #1a5fb4; border-radius: 4px; margin-top: 1.4em; }"
-            "QGroupBox::title { subcontrol-origin: margin; left: 8px; }"
-        )
+    def show_tier(self, tier: int | None, tied: bool, notes: str = "") -> None:
+        self.badge.setText("not placed" if tier is None else ("tied " if tied else "") + ordinal(tier + 1))
+        self.notes.setText(notes)
+        value = -1 if tier is None else tier
+        if self.property("tier") != value:
+            for widget in (self, self.badge):
+                widget.setProperty("tier", value)
+                restyle(widget)
 
 
 class TaskView(QWidget):
     message = Signal(str)  # for the status bar
-    progressed = Signal(int, int)  # (done, total) for this annotator
+    progressed = Signal(object)  # this annotator's Progress, after every change
 
     def __init__(self, store: Store, annotator: str, parent: QWidget | None = None):
         super().__init__(parent)
         self.store = store
         self.annotator = annotator
         self.prompt: Prompt | None = None
+        self.progress: Progress | None = None  # counted when a project is opened, then kept up to date
         self.order: list[int] = []
         self.input = RankingInput(2)
         self.last_submitted: list[str] = []  # uuids, newest last, for undo
@@ -77,23 +91,21 @@ class TaskView(QWidget):
         self.retry_timer.timeout.connect(self._retry_save)
 
         self.banner = QLabel()  # non-modal: says a save is waiting, without stopping anyone reading
+        self.banner.setObjectName("banner")
         self.banner.setTextFormat(Qt.TextFormat.PlainText)
         self.banner.setWordWrap(True)
-        self.banner.setStyleSheet("background: #fdecea; color: #8a1c12; padding: 6px; border-radius: 4px;")
         self.banner.hide()
         self.heading = QLabel()
+        self.heading.setObjectName("promptHeading")
         self.heading.setTextFormat(Qt.TextFormat.PlainText)
-        self.prompt_view = QPlainTextEdit()
-        self.prompt_view.setReadOnly(True)
-        self.prompt_view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.prompt_view.setMaximumHeight(PROMPT_MAX_HEIGHT)
-        # A short prompt takes the room it needs; a long one scrolls within PROMPT_MAX_HEIGHT.
-        self.prompt_view.document().documentLayout().documentSizeChanged.connect(self._fit_prompt)
-        self.strip = QLabel()
-        self.strip.setTextFormat(Qt.TextFormat.PlainText)
-        self.strip.setObjectName("rankingStrip")
+        self.prompt_view = PromptView()
+        self.strip = RankingStrip()
+        self.strip.dropped_into_tier.connect(lambda n, tier: self._edit(lambda: self.input.move_into_tier(n, tier)))
+        self.strip.dropped_between.connect(lambda n, gap: self._edit(lambda: self.input.move_to_new_tier(n, gap)))
+        self.strip.dropped_out.connect(lambda n: self._edit(lambda: self.input.unplace(n)))
         self.cards_box = QWidget()
         self.cards = QGridLayout(self.cards_box)
+        self.cards.setContentsMargins(0, 0, 0, 0)
         layout = QVBoxLayout(self)
         layout.addWidget(self.banner)
         layout.addWidget(self.heading)
@@ -124,34 +136,50 @@ class TaskView(QWidget):
         self.actions_by_name["comment"].triggered.connect(self.comment)
         self.actions_by_name["rewrite"].triggered.connect(self.rewrite)
         self.actions_by_name["diff"].triggered.connect(self.toggle_diff)
-        self.actions_by_name["help"].triggered.connect(
-            lambda: QMessageBox.information(self, "Keyboard", keyboard_help())
-        )
+        self.help_overlay = HelpOverlay(self)
+        self.help_overlay.closed.connect(self._help_closed)
+        self.actions_by_name["help"].triggered.connect(self.show_help)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
-    def _fit_prompt(self) -> None:
-        lines = self.prompt_view.document().size().height()  # in lines, for a plain text document
-        wanted = int(lines * self.prompt_view.fontMetrics().lineSpacing()) + 16
-        self.prompt_view.setFixedHeight(min(max(wanted, 40), PROMPT_MAX_HEIGHT))
+    def show_help(self) -> None:
+        """? / F1: every key, over the task; the labelling keys rest until it is closed."""
+        for action in self.actions_by_name.values():
+            action.setEnabled(False)
+        self.help_overlay.open()
+
+    def _help_closed(self) -> None:
+        for action in self.actions_by_name.values():
+            action.setEnabled(True)
+        self.setFocus()
 
     # -- which prompt ------------------------------------------------------------------------------
 
     def set_store(self, store: Store) -> None:
         """Label in `store` from now on (another project was opened)."""
         self.store = store
+        self.prompt = None
         self.last_submitted.clear()
+        self.recount()
         self.show_next()
+
+    def recount(self) -> None:
+        """Count the progress from the file (when a project opens, and after an import)."""
+        self.progress = Progress.count(self.store, self.annotator)
+        self.progressed.emit(self.progress)
 
     def show_next(self) -> None:
         self.correcting = None
         prompt_id = next_prompt(self.store, self.annotator, after=self.prompt.id if self.prompt else 0)
-        self.progressed.emit(*progress(self.store, self.annotator))
         if prompt_id is None:
             self.prompt = None
-            self.heading.setText("All done: no prompt is waiting for you.")
-            self.prompt_view.clear()
+            self.heading.setText(
+                "All done: no prompt is waiting for you."
+                if self.progress is None or self.progress.total
+                else "This project has no prompts yet: File ▸ Import… adds some."
+            )
+            self.prompt_view.show_prompt("")
             self._clear_cards()
-            self.strip.clear()
+            self.strip.show_ranking(RankingInput(0), "")
             return
         self.show_prompt(prompt_id)
 
@@ -172,8 +200,7 @@ class TaskView(QWidget):
         self.heading.setText(
             f"Prompt {self.prompt.external_id or self.prompt.id}" + (f" · {category}" if category else "")
         )
-        content = self.prompt.content
-        self.prompt_view.setPlainText(content if self.prompt.kind == "text" else chat_as_text(content))
+        self.prompt_view.show_prompt(self.prompt.content)
         self._build_cards()
         self._refresh()
         self.seconds_before_pause = 0.0
@@ -192,9 +219,10 @@ class TaskView(QWidget):
         self.diff_shown = not self.diff_shown
         first, second = (self.cards.itemAt(i).widget() for i in range(2))
         if self.diff_shown:
-            left, right = diff_html(first.body.text, second.body.text)
-            first.body.browser.setHtml(left)
-            second.body.browser.setHtml(right)
+            # The diff of what can be rendered quickly: word diffs of huge texts are slow.
+            left, right = diff_html(first.body.text[:MAX_RENDERED_CHARS], second.body.text[:MAX_RENDERED_CHARS])
+            first.body.show_html(left)
+            second.body.show_html(right)
         else:
             first.body.render(first.body.rendered_chars)
             second.body.render(second.body.rendered_chars)
@@ -212,6 +240,8 @@ class TaskView(QWidget):
     def place(self, number: int) -> None:
         """A number key: the next answer in the ranking, or the answer to flag, or the rating."""
         pending, self.pending = self.pending, None
+        if pending is not None:
+            self.message.emit("")  # the question in the status bar is answered
         if pending == "flag":
             self.flag(number)
         elif pending == "likert":
@@ -314,24 +344,29 @@ class TaskView(QWidget):
     def _refresh(self) -> None:
         for index in range(self.cards.count()):
             card = self.cards.itemAt(index).widget()
-            card.show_tier(self.input.tier_of(card.number))
-        described = self.input.describe() or "type the answer numbers, best first"
+            tier = self.input.tier_of(card.number)
+            flags = self.details["flags"].get(card.number)
+            card.show_tier(
+                tier,
+                tied=tier is not None and len(self.input.tiers[tier]) > 1,
+                notes=f"⚑ {len(flags)} flag{'s' if len(flags) > 1 else ''}" if flags else "",
+            )
         strength = STRENGTH_WORDS.get(self.input.strengths[-1]) if self.input.strengths else None
-        done = " — Enter to submit" if self.input.is_complete else ""
-        extras = []
+        notes = []
+        if not self.input.tiers:
+            notes.append("type the answer numbers, best first (? for every key)")
+        if strength:
+            notes.append(f"last step: {strength}")
         if self.details["likert"]:
-            extras.append(f"quality {self.details['likert']}/7")
+            notes.append(f"quality {self.details['likert']}/7")
         flagged = sorted(n for n, flags in self.details["flags"].items() if flags)
         if flagged:
-            extras.append("flags on " + ", ".join(map(str, flagged)))
+            notes.append("flags on " + ", ".join(map(str, flagged)))
         if self.details["comment"]:
-            extras.append("comment")
-        self.strip.setText(
-            f"Ranking: {described}"
-            + (f"   (last step: {strength})" if strength else "")
-            + done
-            + (f"   · {' · '.join(extras)}" if extras else "")
-        )
+            notes.append("comment")
+        if self.input.is_complete:
+            notes.append("Enter to submit")
+        self.strip.show_ranking(self.input, " · ".join(notes))
 
     # -- saving ------------------------------------------------------------------------------------
 
@@ -357,9 +392,10 @@ class TaskView(QWidget):
         guidelines = self.store.guidelines()
         prompt_id, order, seconds, supersedes = self.prompt.id, list(self.order), self.seconds_spent(), self.correcting
         save_uuid = str(uuid.uuid4())
+        store = self.store  # retried in this project, even if another is opened meanwhile
 
         def attempt():
-            return self.store.record_judgement(
+            return store.record_judgement(
                 prompt_id,
                 self.annotator,
                 made,
@@ -370,13 +406,13 @@ class TaskView(QWidget):
                 judgement_uuid=save_uuid,
             )
 
-        self._attempt(attempt, f"{done}{' as a correction' if supersedes else ''}")
+        self._attempt(attempt, f"{done}{' as a correction' if supersedes else ''}", supersedes is not None)
 
-    def _attempt(self, attempt, done: str) -> None:
+    def _attempt(self, attempt, done: str, correction: bool) -> None:
         try:
             recorded = attempt()
         except WriteFailedError as error:
-            self.pending_save = (attempt, done)
+            self.pending_save = (attempt, done, correction)
             self.banner.setText(
                 f"Not saved yet: {error}. Your ranking is kept as a draft and will be saved as soon as "
                 "the file can be written (trying again every few seconds)."
@@ -392,6 +428,8 @@ class TaskView(QWidget):
         self.banner.hide()
         self.last_submitted.append(recorded.uuid)
         self.message.emit(f"{done} ({recorded.pairs} pairs).")
+        self.progress.saved(correction)
+        self.progressed.emit(self.progress)
         self.show_next()
 
     def _retry_save(self) -> None:
@@ -411,6 +449,8 @@ class TaskView(QWidget):
         except StoreError as error:
             self.message.emit(str(error))
             return
+        self.progress.withdrawn()
+        self.progressed.emit(self.progress)
         self._show_judgement(row)
         self.message.emit("Submission withdrawn: correct it and press Enter.")
 

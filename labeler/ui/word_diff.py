@@ -11,8 +11,11 @@ import html
 import re
 from difflib import SequenceMatcher
 
+from labeler.ui.markdown_view import with_break_opportunities
+
 _WORDS = re.compile(r"\S+\s*|\s+")
-MARK = '<span style="background-color: #fff3a3;">{}</span>'
+# A highlight that paints its own text colour, so it reads on a light or a dark palette.
+MARK = '<span style="background-color: #ffe066; color: #000000;">{}</span>'
 
 
 def _words(text: str) -> list[str]:
@@ -21,7 +24,7 @@ def _words(text: str) -> list[str]:
 
 def diff_html(text: str, other: str) -> tuple[str, str]:
     """HTML for `text` and for `other`, each with the words the other lacks highlighted."""
-    first, second = _words(text), _words(other)
+    first, second = _words(with_break_opportunities(text)), _words(with_break_opportunities(other))
     left, right = [], []
     for operation, a1, a2, b1, b2 in SequenceMatcher(None, first, second, autojunk=False).get_opcodes():
         left_part = html.escape("".join(first[a1:a2]))

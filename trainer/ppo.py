@@ -301,22 +301,31 @@ def _prompt_indices(count: int, step: int, batch_size: int, rank: int, world: in
     ]
 
 
-def _encode_prompts(
-    tokenizer: PreTrainedTokenizerBase, prompts: Sequence[Prompt], max_length: int
-) -> tuple[Tensor, Tensor]:
-    """(input_ids, attention_mask), each (B, P): the prompts as the policy reads them, left-padded."""
+def _prompt_ids(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[Prompt], max_length: int) -> list[list[int]]:
+    """The token ids of each prompt as the policy reads it, at most max_length (a long prompt keeps its end)."""
     # render() writes a prompt as the reward model reads one: the chat template with the assistant header
     # (or the plain text for a model without a template); the answer part is what the policy will write.
     texts = [render(tokenizer, prompt, "")[0] for prompt in prompts]
     encoded = tokenizer(texts, add_special_tokens=not tokenizer.chat_template, truncation=False)["input_ids"]
-    encoded = [ids[-max_length:] for ids in encoded]  # a long prompt keeps its end, the question just asked
+    return [ids[-max_length:] for ids in encoded]
+
+
+def _left_pad(encoded: Sequence[list[int]], pad_token_id: int) -> tuple[Tensor, Tensor]:
+    """(input_ids, attention_mask), each (B, P), padded on the left: generation continues from each last token."""
     longest = max(map(len, encoded))
-    input_ids = torch.full((len(encoded), longest), tokenizer.pad_token_id, dtype=torch.long)  # (B, P)
+    input_ids = torch.full((len(encoded), longest), pad_token_id, dtype=torch.long)  # (B, P)
     attention_mask = torch.zeros((len(encoded), longest), dtype=torch.long)  # (B, P)
     for row, ids in enumerate(encoded):
         input_ids[row, longest - len(ids) :] = torch.tensor(ids, dtype=torch.long)
         attention_mask[row, longest - len(ids) :] = 1
     return input_ids, attention_mask
+
+
+def _encode_prompts(
+    tokenizer: PreTrainedTokenizerBase, prompts: Sequence[Prompt], max_length: int
+) -> tuple[Tensor, Tensor]:
+    """(input_ids, attention_mask), each (B, P): the prompts as the policy reads them, left-padded."""
+    return _left_pad(_prompt_ids(tokenizer, prompts, max_length), tokenizer.pad_token_id)
 
 
 # --- Models ---------------------------------------------------------------------------------------------------
@@ -513,12 +522,15 @@ def _train_ppo(
 
     model = PolicyAndValue(policy, value_model)
     model.train()
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
     # eps 1e-5 as in OpenAI's lm-human-preferences and cleanrl: Adam's step stays bounded on near-zero gradients.
+    # Fused: one kernel for all parameters (on the CPU torch otherwise updates them one tensor at a time).
     optimizer = torch.optim.AdamW(
-        [parameter for parameter in model.parameters() if parameter.requires_grad],
+        trainable,
         lr=cfg.learning_rate,
         eps=1e-5,
         weight_decay=0.0,
+        fused=accelerator.device.type in ("cpu", "cuda"),
     )
     # Linear decay to 0, one step per rollout batch. Not passed to prepare(), which would step it once per process.
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda done: max(0.0, 1.0 - done / cfg.steps))
@@ -544,6 +556,7 @@ def _train_ppo(
     progress.emit(
         "start", total_steps=cfg.steps, algo="ppo", prompts=len(prompts), value_init=value_init, resumed_at=step
     )
+    prompt_ids: dict[int, list[int]] = {}
     loop_started, first_step, first_score, last_row = time.monotonic(), step + 1, None, {}
     while step < cfg.steps:
         step += 1
@@ -553,7 +566,11 @@ def _train_ppo(
 
         with torch.no_grad():
             # 1 rollout
-            queries, query_mask = _encode_prompts(tokenizer, batch_prompts, cfg.max_prompt_length)  # (B, P), (B, P)
+            missing = [index for index in dict.fromkeys(indices) if index not in prompt_ids]
+            if missing:  # each prompt is rendered once per run
+                encoded = _prompt_ids(tokenizer, [prompts[index] for index in missing], cfg.max_prompt_length)
+                prompt_ids.update(zip(missing, encoded, strict=True))
+            queries, query_mask = _left_pad([prompt_ids[index] for index in indices], tokenizer.pad_token_id)  # (B, P)
             queries, query_mask = queries.to(device), query_mask.to(device)
             sequences = unwrapped.policy.generate(
                 input_ids=queries, attention_mask=query_mask, generation_config=sampling
@@ -614,7 +631,7 @@ def _train_ppo(
                     new_values, values[rows], returns[rows], mask[rows], cfg.clip_range_value
                 )
                 accelerator.backward(policy_loss.loss + cfg.value_coef * value_loss.loss)
-                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                accelerator.clip_grad_norm_(trainable, cfg.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad()
                 losses.append(

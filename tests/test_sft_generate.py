@@ -69,6 +69,13 @@ def test_include_best_adds_the_top_answer_of_each_current_ranking(workspace, tmp
     # 10 written answers, plus the winners of the 6 rankings.
     assert (metrics["written_examples"], metrics["best_examples"]) == (10, 6)
     assert metrics["eval_loss_before"] is None
+    assert metrics["examples_cut"] == 0
+
+
+def test_examples_longer_than_max_length_are_counted(workspace, tmp_path):
+    # Each example is 39 tokens, 27 of them the prompt: at 32 the end of every answer is cut.
+    metrics = train_sft(sft_config(workspace, tmp_path / "sft", epochs=1, max_length=32))
+    assert metrics["examples_cut"] == metrics["train_examples"] == 8
 
 
 def test_sft_without_written_answers_says_what_would_help(workspace, tmp_path):

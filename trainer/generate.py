@@ -71,7 +71,7 @@ def generate(cfg: GenerateConfig) -> GenerateResult:
         raise TrainerError(f"{folder}: the tokenizer has no chat template, so a prompt cannot be rendered")
     tokenizer.padding_side = "left"  # generation continues each row from its last token
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
-    name = cfg.model_name or (cfg.policy if cfg.policy in ("smollm2",) else Path(folder).resolve().name)
+    name = cfg.model_name or (cfg.policy if cfg.policy == "smollm2" else Path(folder).resolve().name)
     settings = {
         "temperature": cfg.temperature,
         "top_p": cfg.top_p,

@@ -94,7 +94,8 @@ def train_sft(cfg: SFTConfig) -> dict:
         raise TrainerError(f"{folder}: the tokenizer has no chat template, so a conversation cannot be rendered")
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
 
-    # 3 train
+    # 3 train (what is longer than max_length is cut at its end by TRL: counted here, not silently)
+    examples_cut = sum(_length(tokenizer, example) > cfg.max_length for example in train)
     on_gpu = torch.cuda.is_available()
     args = trl.SFTConfig(
         output_dir=str(out / CHECKPOINTS),
@@ -146,6 +147,7 @@ def train_sft(cfg: SFTConfig) -> dict:
         "written_examples": sum(example.origin == "written" for example in train),
         "best_examples": sum(example.origin == "best" for example in train),
         "eval_examples": len(held_out),
+        "examples_cut": examples_cut,
         "train_loss_before": before["train"],
         "train_loss_after": after["train"],
         "eval_loss_before": before.get("eval"),
@@ -219,6 +221,13 @@ def _dataset(examples: list[_Example]) -> datasets.Dataset:
             for e in examples
         ]
     )
+
+
+def _length(tokenizer, example: _Example) -> int:
+    """Tokens of the example as the chat template renders it."""
+    prompt = [{"role": "user", "content": example.prompt}] if isinstance(example.prompt, str) else list(example.prompt)
+    chat = [*prompt, {"role": "assistant", "content": example.completion}]
+    return len(tokenizer.apply_chat_template(chat, tokenize=True, return_dict=True)["input_ids"])
 
 
 def _losses(trainer) -> dict[str, float]:

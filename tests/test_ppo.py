@@ -31,6 +31,7 @@ from trainer.ppo import (
     _read_prompts_file,
     _response_mask,
     _value_model,
+    _window,
     load_policy,
     sampling_config,
     train_ppo,
@@ -212,6 +213,20 @@ def test_log_probabilities_are_those_of_the_sampling_distribution(workspace):
     torch.testing.assert_close(ours[mask.bool()], expected[mask.bool()], atol=1e-4, rtol=0)
     assert values.shape == responses.shape
 
+    # A minibatch reads only its own window of columns: the same numbers at its real tokens.
+    attention_mask = torch.cat([query_mask, mask], dim=1)
+    for rows in (torch.tensor([2]), torch.tensor([0, 2])):
+        columns, width = _window(query_mask, mask, rows)
+        assert width == int(mask[rows].sum(dim=1).max())
+        with torch.no_grad():
+            part_logits, part_values = model(
+                generated.sequences[rows][:, columns], attention_mask[rows][:, columns], width
+            )
+        real = mask[rows][:, :width].bool()
+        torch.testing.assert_close(part_logits[real], logits[rows][:, :width][real], atol=1e-5, rtol=0)
+        torch.testing.assert_close(part_values[real], values[rows][:, :width][real], atol=1e-5, rtol=0)
+    assert _window(query_mask, mask, torch.tensor([2]))[0].start > 0  # "hi" is the shortest prompt: no left padding
+
 
 def test_with_no_learning_the_epochs_see_the_rollout_policy_and_the_penalty_is_charged(workspace, tmp_path):
     """Ratio 1 everywhere when the weights cannot move: same masks, positions and temperature in both passes."""
@@ -286,6 +301,10 @@ def test_nonsense_is_refused_clearly(workspace, tmp_path):
         train_ppo(config(workspace, tmp_path / "o", project=tmp_path / "missing.db"))
     with pytest.raises(TrainerError, match="mini-batch-size"):
         train_ppo(config(workspace, tmp_path / "o", mini_batch_size=32))
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "model.safetensors").write_text("")
+    with pytest.raises(TrainerError, match="the folder is not empty"):
+        train_ppo(config(workspace, tmp_path / "used"))
 
 
 # --- LoRA and RLOO ------------------------------------------------------------------------------------------------

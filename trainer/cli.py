@@ -393,8 +393,6 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_ppo(args: argparse.Namespace) -> int:
     """Tune a policy against a reward model with PPO (or TRL's RLOO)."""
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.resume:
-        raise TrainerError(f"{out}: the folder is not empty (choose a new one, or --resume a run stopped there)")
     _set_threads(args.threads)
     from trainer.ppo import PPOConfig, train_ppo
 
@@ -436,6 +434,8 @@ def cmd_ppo(args: argparse.Namespace) -> int:
         events=args.events,
     )
     metrics = train_ppo(config)
+    if not _is_main_process():
+        return 0  # under accelerate launch, one report for the whole run
     if args.events:
         print(json.dumps({"event": "done", **metrics}), flush=True)
     else:

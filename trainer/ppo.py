@@ -104,7 +104,9 @@ class PPOConfig:
     response_length: int = 53  # new tokens at most per response
     max_prompt_length: int = 512  # prompt tokens kept (a longer prompt loses its start)
     temperature: float = 0.7  # sampling temperature; log-probabilities are taken at the same temperature
-    top_p: float = 1.0  # nucleus sampling; below 1 the tokens come from a truncated distribution (see README)
+    # Nucleus sampling. Below 1 the tokens come from the truncated distribution while the losses read the full
+    # one at the same temperature (as TRL's trainers do): the PPO ratio is then slightly off-policy.
+    top_p: float = 1.0
     kl_coef: float = 0.05  # β, the weight of the per-token KL penalty (the start value when adaptive)
     kl_estimator: Literal["k1", "k3"] = "k1"  # k1 = log π − log π_ref; k3 = (r − 1) − log r, never negative
     target_kl: float | None = None  # set: β moves so the KL per response tracks this (Ziegler et al.)
@@ -148,6 +150,7 @@ def train_ppo(cfg: PPOConfig) -> dict:
     _check(cfg)
     started = time.monotonic()
     accelerator = Accelerator()
+    accelerator.wait_for_everyone()  # every process has checked --out before the main one writes there
     out = Path(cfg.out)
     report = accelerator.is_main_process
     if cfg.events or not sys.stderr.isatty():
@@ -217,6 +220,9 @@ def _check(cfg: PPOConfig) -> None:
         raise TrainerError(f"{cfg.project}: no such project file")
     if cfg.prompts_file is not None and not Path(cfg.prompts_file).is_file():
         raise TrainerError(f"{cfg.prompts_file}: no such file")
+    out = Path(cfg.out)
+    if not cfg.resume and out.is_dir() and any(out.iterdir()):
+        raise TrainerError(f"{out}: the folder is not empty (choose a new one, or --resume a run stopped there)")
 
 
 # --- Prompts --------------------------------------------------------------------------------------------
@@ -443,6 +449,18 @@ def _reference_logits(
     ).logits[:, :-1]
 
 
+def _window(query_mask: Tensor, mask: Tensor, rows: Tensor) -> tuple[slice, int]:
+    """The columns of (prompt + response) that the given rows need, and how many response tokens that keeps.
+
+    query_mask (B, P), mask (B, T), rows (b,) -> (from the first prompt token any of the rows has to the end of
+    its longest response, t). Outside that window there is only padding: leaving it out changes no value read
+    at a real token (padding is never attended to, positions count real tokens), and it saves the work.
+    """
+    first = int(query_mask[rows].argmax(dim=1).min())  # argmax finds each row's first 1: its first prompt token
+    width = int(mask[rows].sum(dim=1).max())  # the longest response among the rows, its stop token included
+    return slice(first, query_mask.shape[1] + width), width
+
+
 def _response_mask(responses: Tensor, stop_ids: Tensor) -> tuple[Tensor, Tensor]:
     """responses (B, T) -> (mask (B, T): 1 up to and including the first stop token, ended (B,) bool)."""
     is_stop = torch.isin(responses, stop_ids)  # (B, T)
@@ -576,26 +594,26 @@ def _train_ppo(
                 input_ids=queries, attention_mask=query_mask, generation_config=sampling
             )  # (B, P + T)
             responses = sequences[:, queries.shape[1] :]  # (B, T)  T ≤ response_length: generate stops when all ended
-            length = responses.shape[1]
             mask, ended = _response_mask(responses, stop_tensor)  # (B, T), (B,)
             # Nothing after a response's stop token is attended to: it is padding, whatever generate wrote there.
             attention_mask = torch.cat([query_mask, mask], dim=1)  # (B, P + T)
-            logprobs, ref_logprobs, values, entropies = [], [], [], []
+            # (B, T) each, filled minibatch by minibatch; 0 past a minibatch's longest response (masked anyway).
+            logprobs, ref_logprobs, values, entropies = (torch.zeros(responses.shape, device=device) for _ in range(4))
             for rows in torch.arange(len(indices), device=device).split(cfg.mini_batch_size):
-                logits, value = model(sequences[rows], attention_mask[rows], length)  # (b, T, V), (b, T)
+                columns, width = _window(query_mask, mask, rows)
+                inputs = (sequences[rows][:, columns], attention_mask[rows][:, columns])  # (b, ≤ P + T) each
+                taken = responses[rows][:, :width]  # (b, t)
+                logits, value = model(*inputs, width)  # (b, t, V), (b, t)
                 logits = logits / cfg.temperature  # the distribution the tokens were sampled from
-                logprobs.append(logprobs_from_logits(logits, responses[rows]))  # (b, T)
-                entropies.append(entropy_from_logits(logits))  # (b, T)
-                values.append(value)  # (b, T)
+                logprobs[rows, :width] = logprobs_from_logits(logits, taken)  # (b, t)
+                entropies[rows, :width] = entropy_from_logits(logits)  # (b, t)
+                values[rows, :width] = value  # (b, t)
                 del logits
                 with unwrapped.policy.disable_adapter() if reference is None else nullcontext():
-                    ref_logits = _reference_logits(
-                        reference or unwrapped.policy, sequences[rows], attention_mask[rows], length
-                    )
-                ref_logprobs.append(logprobs_from_logits(ref_logits / cfg.temperature, responses[rows]))  # (b, T)
+                    ref_logits = _reference_logits(reference or unwrapped.policy, *inputs, width)  # (b, t, V)
+                ref_logprobs[rows, :width] = logprobs_from_logits(ref_logits / cfg.temperature, taken)  # (b, t)
                 del ref_logits
-            logprobs, ref_logprobs = torch.cat(logprobs), torch.cat(ref_logprobs)  # (B, T), (B, T)
-            values, entropy = torch.cat(values), masked_mean(torch.cat(entropies), mask)  # (B, T), ()
+            entropy = masked_mean(entropies, mask)  # ()
 
             # 2 score: the answer as text (without its stop token), read by the reward model its own way
             lengths = mask.sum(dim=1) - ended.long()  # (B,)  answer tokens
@@ -622,13 +640,16 @@ def _train_ppo(
         losses = []  # per minibatch: policy loss, value loss, clip fraction, value clip fraction, approx KL
         for _ in range(cfg.ppo_epochs):
             for rows in torch.randperm(len(indices), device=device).split(cfg.mini_batch_size):
-                logits, new_values = model(sequences[rows], attention_mask[rows], length)  # (b, T, V), (b, T)
-                new_logprobs = logprobs_from_logits(logits / cfg.temperature, responses[rows])  # (b, T)
+                columns, width = _window(query_mask, mask, rows)
+                inputs = (sequences[rows][:, columns], attention_mask[rows][:, columns])  # (b, ≤ P + T) each
+                logits, new_values = model(*inputs, width)  # (b, t, V), (b, t)
+                new_logprobs = logprobs_from_logits(logits / cfg.temperature, responses[rows][:, :width])  # (b, t)
+                kept = mask[rows][:, :width]  # (b, t)
                 policy_loss = clipped_policy_loss(
-                    new_logprobs, logprobs[rows], advantages[rows], mask[rows], cfg.clip_range
+                    new_logprobs, logprobs[rows][:, :width], advantages[rows][:, :width], kept, cfg.clip_range
                 )
                 value_loss = clipped_value_loss(
-                    new_values, values[rows], returns[rows], mask[rows], cfg.clip_range_value
+                    new_values, values[rows][:, :width], returns[rows][:, :width], kept, cfg.clip_range_value
                 )
                 accelerator.backward(policy_loss.loss + cfg.value_coef * value_loss.loss)
                 accelerator.clip_grad_norm_(trainable, cfg.max_grad_norm)

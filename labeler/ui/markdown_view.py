@@ -17,13 +17,9 @@ from __future__ import annotations
 
 import html
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 from markdown_it import MarkdownIt
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import TextLexer, get_lexer_by_name
-from pygments.util import ClassNotFound
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
@@ -35,6 +31,7 @@ MARKUP = re.compile(r"[*_\[\]!<>`&\\]")
 FENCE = re.compile(r"^ {0,3}(```|~~~)")
 LONG_RUN = re.compile(r"\S{200,}")
 BREAK_EVERY = 80
+RENDERED_KEPT = 48  # rendered texts remembered: this task's and the next one's, with room to spare
 CODE_STYLES = {False: "friendly", True: "one-dark"}  # Pygments styles for a light / a dark palette
 CODE_BACKGROUNDS = {False: "#f3f4f6", True: "#1e2127"}
 ROLE_NAMES = {"user": "User", "assistant": "Assistant", "system": "System"}
@@ -70,7 +67,11 @@ def with_break_opportunities(text: str) -> str:
 @cache
 def _lexer(language: str):
     """A Pygments lexer by language name; looked up once per name (the first lookup of a name
-    imports its module, up to a few hundred ms; warm_up does the common ones early)."""
+    imports its module, up to a few hundred ms; warm_up does the common ones early). Pygments
+    itself is imported on the first code block, not when the window opens."""
+    from pygments.lexers import TextLexer, get_lexer_by_name
+    from pygments.util import ClassNotFound
+
     try:
         return get_lexer_by_name(language) if language else TextLexer()
     except ClassNotFound:
@@ -88,13 +89,17 @@ def warm_up() -> None:
 
 
 @cache
-def _formatter(dark: bool) -> HtmlFormatter:
+def _formatter(dark: bool):
+    from pygments.formatters import HtmlFormatter
+
     return HtmlFormatter(noclasses=True, nowrap=True, style=CODE_STYLES[dark])
 
 
 @cache
 def _markdown(dark: bool) -> MarkdownIt:
     def highlighted(code: str, language: str, _attributes: str) -> str:
+        from pygments import highlight
+
         lexer = _lexer(language.strip().lower())
         # Wrapped rather than scrolled sideways: a card is narrow, and reading is the job.
         style = f"background-color: {CODE_BACKGROUNDS[dark]}; white-space: pre-wrap;"
@@ -109,11 +114,24 @@ def markdown_to_html(text: str, dark: bool = False) -> str:
     return _markdown(dark).render(with_break_opportunities(text))
 
 
+@lru_cache(maxsize=RENDERED_KEPT)
+def rendered(text: str, dark: bool = False) -> str:
+    """markdown_to_html, remembered for the last few texts: the labelling view renders the next
+    task's texts while the annotator reads the current one (`prerender`), so showing it is quick."""
+    return markdown_to_html(text, dark)
+
+
+def prerender(texts: list[str], dark: bool) -> None:
+    """Render what showing `texts` (answers, or a text prompt) will render, into the cache."""
+    for text in texts:
+        rendered(text[: render_cut(text)], dark)
+
+
 def capped_html(text: str, dark: bool = False) -> str:
     """A text as safe markdown, cut where `render_cut` says, with a note saying so."""
     cut = render_cut(text)
     note = f"<p><i>… cut: {cut:,} of {len(text):,} characters shown</i></p>" if cut < len(text) else ""
-    return markdown_to_html(text[:cut], dark) + note
+    return rendered(text[:cut], dark) + note
 
 
 def conversation_html(messages: list[dict[str, str]], dark: bool = False) -> str:
@@ -167,10 +185,17 @@ class MarkdownView(QWidget):
         self.rendered_chars = render_cut(self.text, chars, self.markup_budget)
         self.replaced = False
         cut = self.rendered_chars < len(self.text)
-        self.browser.setHtml(markdown_to_html(self.text[: self.rendered_chars], is_dark(self.palette())))
+        self.browser.setHtml(rendered(self.text[: self.rendered_chars], is_dark(self.palette())))
         self.cut_note.setText(f"Showing {self.rendered_chars:,} of {len(self.text):,} characters." if cut else "")
         self.cut_note.setVisible(cut)
         self.more.setVisible(cut)
+
+    def set_text(self, text: str) -> None:
+        """Show another text (the view is reused from task to task: making one costs more than this)."""
+        self.text = text
+        self.markup_budget = MAX_MARKUP
+        self.render(MAX_RENDERED_CHARS)
+        self.browser.verticalScrollBar().setValue(0)
 
     def show_html(self, safe_html: str) -> None:
         """Show other, already safe HTML (a word diff) in place of the rendered text."""

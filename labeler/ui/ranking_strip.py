@@ -2,17 +2,38 @@
 placed yet. The same state the keys change, shown so it reads at a glance; a mouse user can drag
 a chip onto a tier (a tie), into a gap between tiers (a tier of its own), or out of the ranking.
 
-The strip only reports drops (as signals); the labelling view changes the ranking, so a drag is
-saved as a draft and refused while a save waits, exactly like a key.
+One widget that paints itself: the strip changes on every key, and rebuilding a row of child
+widgets (each polished by the style sheet) cost 7-12 ms a key; laying out rectangles costs
+nothing. The strip only reports drops (as signals); the labelling view changes the ranking, so a
+drag is saved as a draft and refused while a save waits, exactly like a key.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QMimeData, QPoint, Qt, Signal
-from PySide6.QtGui import QDrag, QDragEnterEvent, QDragMoveEvent, QDropEvent, QMouseEvent
-from PySide6.QtWidgets import QApplication, QFrame, QHBoxLayout, QLabel, QSizePolicy, QWidget
+from dataclasses import dataclass
+
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QDrag,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QFont,
+    QFontMetrics,
+    QHelpEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+    QPixmap,
+    QTextOption,
+)
+from PySide6.QtWidgets import QApplication, QFrame, QSizePolicy, QToolTip, QWidget
 
 from labeler.ui.ranking_input import RankingInput
+from labeler.ui.style import tier_colour
 
 MIME_TYPE = "application/x-labeler-answer"
 STRENGTH_MARKS = {1: ">", 2: "≫", 3: "⋙"}
@@ -25,68 +46,24 @@ def ordinal(place: int) -> str:
     return f"{place}{suffix}"
 
 
-def restyle(widget: QWidget) -> None:
-    """Re-apply the style sheet after a dynamic property it selects on has changed."""
-    widget.style().unpolish(widget)
-    widget.style().polish(widget)
+def draw_text(painter: QPainter, rect: QRect, text: str, alignment: Qt.AlignmentFlag) -> None:
+    """Text in a rectangle. (PySide6 6.12's drawText(QRect, flags, text) overload corrupts a
+    reference count, which crashed the app after some hundred paints; this overload does not.)"""
+    painter.drawText(QRectF(rect), text, QTextOption(alignment))
 
 
-class Chip(QLabel):
-    """One answer's number, coloured by its tier; pressed and dragged, it carries its number."""
+@dataclass
+class Spot:
+    """A place in the strip: a chip ("chip", its answer number), a tier ("tier", its index), a gap
+    between tiers ("gap", its position: 0 is above the best), the answers not placed ("out"), or
+    a word ("text")."""
 
-    def __init__(self, number: int, tier: int | None, parent: QWidget | None = None):
-        super().__init__(str(number), parent)
-        self.number = number
-        self.setObjectName("chip")
-        self.setProperty("tier", -1 if tier is None else tier)
-        self.setTextFormat(Qt.TextFormat.PlainText)
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setCursor(Qt.CursorShape.OpenHandCursor)
-        self.setToolTip(f"Answer {number}: drag onto another answer to tie them, between answers to place it there")
-        self._pressed_at: QPoint | None = None
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
-            self._pressed_at = event.position().toPoint()
-        super().mousePressEvent(event)
-
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        if self._pressed_at is None or not event.buttons() & Qt.MouseButton.LeftButton:
-            return
-        if (event.position().toPoint() - self._pressed_at).manhattanLength() < QApplication.startDragDistance():
-            return
-        self._pressed_at = None
-        drag = QDrag(self)
-        mime = QMimeData()
-        mime.setData(MIME_TYPE, str(self.number).encode())
-        drag.setMimeData(mime)
-        drag.setPixmap(self.grab())
-        drag.setHotSpot(event.position().toPoint())
-        drag.exec(Qt.DropAction.MoveAction)
-
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        self._pressed_at = None
-        super().mouseReleaseEvent(event)
-
-
-class DropZone(QFrame):
-    """Where a chip can land: a tier (`kind` "tier"), a gap between tiers ("gap") or the
-    answers not placed ("out"); `index` is the tier, or the gap's position (0 = above the best)."""
-
-    def __init__(self, kind: str, index: int, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.kind = kind
-        self.index = index
-        self.setObjectName(f"{kind}Zone")
-        self.setProperty("dropTarget", False)
-        self.row = QHBoxLayout(self)
-        self.row.setContentsMargins(3, 3, 3, 3)
-        self.row.setSpacing(4)
-
-    def set_drop_target(self, on: bool) -> None:
-        if self.property("dropTarget") != on:
-            self.setProperty("dropTarget", on)
-            restyle(self)
+    kind: str
+    index: int
+    rect: QRect
+    text: str = ""
+    tier: int | None = None  # a chip's tier (None: not placed)
+    tip: str = ""
 
 
 class RankingStrip(QFrame):
@@ -100,94 +77,219 @@ class RankingStrip(QFrame):
         super().__init__(parent)
         self.setObjectName("rankingStrip")
         self.setAcceptDrops(True)
-        self.zones: list[DropZone] = []
+        self.setMouseTracking(True)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.state = RankingInput(0)
+        self.notes = ""
+        self.spots: list[Spot] = []
+        self.hovered: Spot | None = None  # the drop target under a drag
+        self._pressed: tuple[int, QPoint] | None = None  # chip number and where it was pressed
         self._described = ""
-        self._hovered: DropZone | None = None
-        self.layout_ = QHBoxLayout(self)
-        self.layout_.setContentsMargins(6, 4, 6, 4)
-        self.layout_.setSpacing(2)
-        self.notes = QLabel()
-        self.notes.setObjectName("stripNotes")
-        self.notes.setTextFormat(Qt.TextFormat.PlainText)
-        self.notes.setWordWrap(True)  # wraps rather than widening the window
-        self.notes.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.notes.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.show_ranking(RankingInput(0), "")
+        self.show_ranking(self.state, "")
 
     def text(self) -> str:
         """The ranking and its notes in words, as shown (also the strip's accessible description)."""
         return self._described
 
     def show_ranking(self, state: RankingInput, notes: str) -> None:
-        while self.layout_.count():
-            item = self.layout_.takeAt(0)
-            if item.widget() is not None and item.widget() is not self.notes:
-                item.widget().hide()
-                item.widget().deleteLater()
-        self.zones = []
-        self._hovered = None
-        best = QLabel("Best")
-        best.setObjectName("stripEnd")
-        self.layout_.addWidget(best)
-        for index, tier in enumerate(state.tiers):
-            self._add_gap(index, state.strengths[index - 1] if index else None)
-            zone = self._add_zone("tier", index)
-            for position, number in enumerate(tier):
-                if position:
-                    zone.row.addWidget(QLabel("="))  # tied, as it is typed
-                zone.row.addWidget(Chip(number, index))
-            zone.setToolTip(f"{ordinal(index + 1)}" + (f": {len(tier)} answers tied" if len(tier) > 1 else ""))
-        self._add_gap(len(state.tiers), None)
-        if state.tiers:
-            worst = QLabel("worst")
-            worst.setObjectName("stripEnd")
-            self.layout_.addWidget(worst)
-        self.layout_.addWidget(self.notes, stretch=1)
-        self.notes.setText(notes)
-        unplaced = [n for n in range(1, state.answer_count + 1) if state.tier_of(n) is None]
-        out = self._add_zone("out", 0)
-        out.setToolTip("Answers not placed yet: drag one here to take it out of the ranking")
-        heading = QLabel("Not placed:" if unplaced else "All placed")
-        heading.setObjectName("stripEnd")
-        out.row.addWidget(heading)
-        for number in unplaced:
-            out.row.addWidget(Chip(number, None))
+        self.state = RankingInput.from_draft(state.answer_count, state.to_draft())  # a copy
+        self.notes = notes
+        self.hovered = None
         self._described = f"Ranking: {state.describe() or 'type the answer numbers, best first'}" + (
             f"   {notes}" if notes else ""
         )
         self.setAccessibleDescription(self._described)
+        self._lay_out()
+        self.update()
 
-    def _add_zone(self, kind: str, index: int) -> DropZone:
-        zone = DropZone(kind, index)
-        self.layout_.addWidget(zone)
-        self.zones.append(zone)
-        return zone
+    # -- geometry --------------------------------------------------------------------------------------
 
-    def _add_gap(self, position: int, strength: int | None) -> None:
-        zone = self._add_zone("gap", position)
-        mark = QLabel(STRENGTH_MARKS[strength] if strength else "")
-        mark.setObjectName("strength")
-        mark.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        zone.row.addWidget(mark)
-        zone.setMinimumWidth(22)
-        zone.setToolTip(
+    def _metrics(self) -> tuple[QFontMetrics, int, int]:
+        metrics = QFontMetrics(self.font())
+        chip = round(metrics.height() * 1.7)
+        return metrics, chip, max(6, metrics.height() // 2)
+
+    def sizeHint(self) -> QSize:
+        _, chip, pad = self._metrics()
+        return QSize(400, chip + 2 * pad)
+
+    def minimumSizeHint(self) -> QSize:
+        _, chip, pad = self._metrics()
+        return QSize(200, chip + 2 * pad)
+
+    def resizeEvent(self, event) -> None:
+        self._lay_out()
+        super().resizeEvent(event)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.FontChange:
+            self.updateGeometry()
+            self._lay_out()
+        super().changeEvent(event)
+
+    def _lay_out(self) -> None:
+        """Where every chip, tier, gap and word goes, left to right; the unplaced answers on the right."""
+        metrics, chip, pad = self._metrics()
+        top, height = pad, chip
+        spots: list[Spot] = []
+        x = pad
+
+        def word(text: str) -> None:
+            nonlocal x
+            width = metrics.horizontalAdvance(text)
+            spots.append(Spot("text", 0, QRect(x, top, width, height), text))
+            x += width + pad
+
+        word("Best")
+        tiers = self.state.tiers
+        gap_width = max(metrics.horizontalAdvance("⋙") + pad, chip // 2 + pad)
+        for index, tier in enumerate(tiers):
+            strength = self.state.strengths[index - 1] if index else None
+            spots.append(self._gap(index, strength, QRect(x, top, gap_width, height)))
+            x += gap_width
+            start = x
+            tier_tip = ordinal(index + 1) + (f": {len(tier)} answers tied" if len(tier) > 1 else "")
+            chips = []
+            for position, number in enumerate(tier):
+                if position:
+                    width = metrics.horizontalAdvance("=")
+                    chips.append(Spot("text", 0, QRect(x + 2, top, width, height), "="))
+                    x += width + 4
+                chips.append(Spot("chip", number, QRect(x, top, chip, chip), str(number), index, tier_tip))
+                x += chip
+            spots.append(Spot("tier", index, QRect(start - 3, top - 3, x - start + 6, height + 6), tip=tier_tip))
+            spots.extend(chips)
+        spots.append(self._gap(len(tiers), None, QRect(x, top, gap_width, height)))
+        x += gap_width
+        if tiers:
+            word("worst")
+
+        # The answers not placed, from the right edge.
+        unplaced = [n for n in range(1, self.state.answer_count + 1) if self.state.tier_of(n) is None]
+        heading = "Not placed:" if unplaced else "All placed"
+        out_width = metrics.horizontalAdvance(heading) + pad + len(unplaced) * (chip + 4) + pad
+        right = self.width() - pad
+        out = QRect(right - out_width, top - 3, out_width, height + 6)
+        spots.append(Spot("out", 0, out, tip="Answers not placed yet: drag one here to take it out of the ranking"))
+        spots.append(Spot("text", 0, QRect(out.left() + pad // 2, top, out_width, height), heading))
+        cx = out.left() + pad // 2 + metrics.horizontalAdvance(heading) + pad
+        for number in unplaced:
+            spots.append(Spot("chip", number, QRect(cx, top, chip, chip), str(number), None, "Not placed yet"))
+            cx += chip + 4
+        # The notes between the two, right-aligned, cut short if the strip is narrow.
+        room = QRect(x + pad, top, max(out.left() - x - 2 * pad, 0), height)
+        spots.append(Spot("notes", 0, room, metrics.elidedText(self.notes, Qt.TextElideMode.ElideRight, room.width())))
+        self.spots = spots
+
+    def _gap(self, position: int, strength: int | None, rect: QRect) -> Spot:
+        tip = (
             f"{STRENGTH_TIPS[strength]} (Shift+Up / Shift+Down change the last one); drop an answer here to place it"
             if strength
             else "Drop an answer here to place it here"
         )
+        return Spot("gap", position, rect, STRENGTH_MARKS.get(strength, ""), tip=tip)
 
-    # -- drops ---------------------------------------------------------------------------------------
+    def spot(self, kind: str, index: int) -> Spot:
+        """The spot of a kind and index: ("chip", 3) is answer 3's chip, ("gap", 0) the gap above the best."""
+        return next(s for s in self.spots if s.kind == kind and s.index == index)
 
-    def zone_at(self, position: QPoint) -> DropZone | None:
-        """The zone under `position` (strip coordinates); empty strip space right of the tiers is the
-        gap below the worst tier."""
-        child = self.childAt(position)
-        while child is not None and child is not self:
-            if isinstance(child, DropZone):
-                return child
-            child = child.parentWidget()
-        gaps = [zone for zone in self.zones if zone.kind == "gap"]
-        return gaps[-1] if gaps and position.x() > gaps[-1].geometry().right() else None
+    def zone_at(self, position: QPoint) -> Spot | None:
+        """Where a chip dropped at `position` lands: a chip's tier (or the unplaced answers), a gap,
+        the unplaced answers; empty strip space right of the tiers is the gap below the worst."""
+        for spot in self.spots:
+            if spot.kind == "chip" and spot.rect.contains(position):
+                return self.spot("tier", spot.tier) if spot.tier is not None else self.spot("out", 0)
+        for kind in ("gap", "tier", "out"):
+            for spot in self.spots:
+                if spot.kind == kind and spot.rect.adjusted(-2, -4, 2, 4).contains(position):
+                    return spot
+        last_gap = [s for s in self.spots if s.kind == "gap"][-1]
+        return last_gap if last_gap.rect.right() < position.x() < self.spot("out", 0).rect.left() else None
+
+    def chip_at(self, position: QPoint) -> Spot | None:
+        return next((s for s in self.spots if s.kind == "chip" and s.rect.contains(position)), None)
+
+    # -- painting ------------------------------------------------------------------------------------
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)  # the frame, from the style sheet
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        palette = self.palette()
+        text_colour = palette.color(QPalette.ColorRole.Text)
+        bold = QFont(self.font())
+        bold.setBold(True)
+        big = QFont(bold)
+        big.setPointSizeF(self.font().pointSizeF() * 1.45)
+        if self.hovered is not None:
+            pen = QPen(palette.color(QPalette.ColorRole.Highlight), 1, Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            painter.setBrush(palette.color(QPalette.ColorRole.AlternateBase))
+            painter.drawRoundedRect(self.hovered.rect.adjusted(0, -2, 0, 2), 5, 5)
+        for spot in self.spots:
+            if spot.kind == "chip":
+                if spot.tier is None:
+                    painter.setPen(QPen(palette.color(QPalette.ColorRole.Mid), 1))
+                    painter.setBrush(palette.color(QPalette.ColorRole.Button))
+                    painter.drawRoundedRect(spot.rect.adjusted(0, 0, -1, -1), 4, 4)
+                    painter.setPen(palette.color(QPalette.ColorRole.ButtonText))
+                else:
+                    painter.setPen(Qt.PenStyle.NoPen)
+                    painter.setBrush(QColor(tier_colour(spot.tier)))
+                    painter.drawRoundedRect(spot.rect, 4, 4)
+                    painter.setPen(QColor("white"))
+                painter.setFont(bold)
+                draw_text(painter, spot.rect, spot.text, Qt.AlignmentFlag.AlignCenter)
+            elif spot.kind in ("text", "gap", "notes") and spot.text:
+                painter.setPen(text_colour)
+                painter.setFont(big if spot.kind == "gap" else self.font())
+                align = Qt.AlignmentFlag.AlignRight if spot.kind == "notes" else Qt.AlignmentFlag.AlignCenter
+                draw_text(painter, spot.rect, spot.text, align | Qt.AlignmentFlag.AlignVCenter)
+        painter.end()
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            spot = self.chip_at(event.pos()) or self.zone_at(event.pos())
+            if spot is not None and spot.tip:
+                QToolTip.showText(event.globalPos(), spot.tip, self)
+            else:
+                QToolTip.hideText()
+            return True
+        return super().event(event)
+
+    # -- dragging a chip -------------------------------------------------------------------------------
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        chip = self.chip_at(event.position().toPoint())
+        if event.button() == Qt.MouseButton.LeftButton and chip is not None:
+            self._pressed = (chip.index, event.position().toPoint())
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        over_chip = self.chip_at(event.position().toPoint()) is not None
+        self.setCursor(Qt.CursorShape.OpenHandCursor if over_chip else Qt.CursorShape.ArrowCursor)
+        if self._pressed is None or not event.buttons() & Qt.MouseButton.LeftButton:
+            return
+        number, pressed_at = self._pressed
+        if (event.position().toPoint() - pressed_at).manhattanLength() < QApplication.startDragDistance():
+            return
+        self._pressed = None
+        chip = self.spot("chip", number)
+        drag = QDrag(self)
+        mime = QMimeData()
+        mime.setData(MIME_TYPE, str(number).encode())
+        drag.setMimeData(mime)
+        picture = QPixmap(chip.rect.size() * self.devicePixelRatio())
+        picture.setDevicePixelRatio(self.devicePixelRatio())
+        picture.fill(Qt.GlobalColor.transparent)
+        self.render(picture, QPoint(), chip.rect)
+        drag.setPixmap(picture)
+        drag.setHotSpot(pressed_at - chip.rect.topLeft())
+        drag.exec(Qt.DropAction.MoveAction)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self._pressed = None
+        super().mouseReleaseEvent(event)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasFormat(MIME_TYPE):
@@ -220,9 +322,7 @@ class RankingStrip(QFrame):
         else:
             self.dropped_out.emit(number)
 
-    def _hover(self, zone: DropZone | None) -> None:
-        if self._hovered is not None and self._hovered is not zone:
-            self._hovered.set_drop_target(False)
-        self._hovered = zone
-        if zone is not None:
-            zone.set_drop_target(True)
+    def _hover(self, zone: Spot | None) -> None:
+        if zone is not self.hovered:
+            self.hovered = zone
+            self.update()

@@ -1,7 +1,8 @@
-"""The window's style sheet (resources/style.qss plus one colour per tier) and the text size.
+"""The window's style sheet (resources/style.qss), the text size limits, and a colour per tier.
 
 Tiers have a colour each, the same on a card's badge and border and on its chip in the ranking
-strip, so ties (one colour) and the order read at a glance. Each colour is dark enough for white
+strip (these paint themselves with `tier_colour`: a repaint is cheaper than re-applying a style
+sheet on every key), so ties (one colour) and the order read at a glance. Each colour is dark enough for white
 bold text (contrast at least 4.5:1) and stands out on a light or a dark background alike.
 """
 
@@ -33,13 +34,7 @@ def tier_colour(tier: int) -> str:
 
 def stylesheet(points: float) -> str:
     """The style sheet for a window whose text is `points` large."""
-    rules = Template(bundled_text("style.qss")).substitute(base=f"{points:g}pt", big=f"{round(points * 1.45)}pt")
-    for tier, colour in enumerate(TIER_COLOURS):
-        rules += (
-            f'\nQFrame#answerCard[tier="{tier}"] {{ border-color: {colour}; }}'
-            f'\nQLabel#tierBadge[tier="{tier}"], QLabel#chip[tier="{tier}"] {{ background: {colour}; }}'
-        )
-    return rules
+    return Template(bundled_text("style.qss")).substitute(base=f"{points:g}pt", big=f"{round(points * 1.45)}pt")
 
 
 def is_dark(palette: QPalette) -> bool:

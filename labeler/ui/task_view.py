@@ -9,23 +9,66 @@ from __future__ import annotations
 
 import uuid
 
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal
+from PySide6.QtCore import QElapsedTimer, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from labeler.domain import LIKERT_RANGE, Flag, Judgement
 from labeler.store import Prompt, Store, StoreError, WriteFailedError
-from labeler.store.queue import display_order, next_prompt, own_judgements
-from labeler.ui import dialogs
+from labeler.store.queue import display_order, next_prompt, own_judgements, resume_point
+from labeler.ui import dialogs, jobs
 from labeler.ui.actions import make_actions
 from labeler.ui.help_overlay import HelpOverlay
-from labeler.ui.markdown_view import MAX_RENDERED_CHARS, MarkdownView, PromptView
+from labeler.ui.markdown_view import MAX_RENDERED_CHARS, MarkdownView, PromptView, prerender
 from labeler.ui.progress import Progress
 from labeler.ui.ranking_input import RankingInput, RankingInputError
-from labeler.ui.ranking_strip import RankingStrip, ordinal, restyle
+from labeler.ui.ranking_strip import RankingStrip, draw_text, ordinal
+from labeler.ui.style import is_dark, tier_colour
 from labeler.ui.word_diff import diff_html
 
 STRENGTH_WORDS = {1: "slightly better", 2: "better", 3: "much better"}
 RETRY_SAVE_MS = 2000
+PRERENDER_AFTER_MS = 300
+
+
+class TierBadge(QLabel):
+    """A card's place in the ranking: white on the tier's colour, or "not placed" in a dashed box.
+    Painted here (not by the style sheet) so a change costs a repaint, not a re-polish."""
+
+    def __init__(self):
+        super().__init__()
+        self.tier: int | None = None
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+    def set_tier(self, tier: int | None, text: str) -> None:
+        self.tier = tier
+        bold = self.font()
+        bold.setBold(tier is not None)
+        self.setFont(bold)
+        self.setText(text)
+
+    def sizeHint(self) -> QSize:
+        metrics = self.fontMetrics()
+        return QSize(metrics.horizontalAdvance(self.text()) + 2 * metrics.height(), round(metrics.height() * 1.5))
+
+    minimumSizeHint = sizeHint
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        box = self.rect().adjusted(1, 1, -1, -1)
+        if self.tier is None:
+            painter.setPen(QPen(self.palette().color(QPalette.ColorRole.Mid), 1, Qt.PenStyle.DashLine))
+            painter.drawRoundedRect(box, 4, 4)
+            painter.setPen(self.palette().color(QPalette.ColorRole.Text))
+        else:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(tier_colour(self.tier)))
+            painter.drawRoundedRect(box, 4, 4)
+            painter.setPen(QColor("white"))
+        draw_text(painter, box, self.text(), Qt.AlignmentFlag.AlignCenter)
+        painter.end()
 
 
 class AnswerCard(QFrame):
@@ -36,14 +79,12 @@ class AnswerCard(QFrame):
         super().__init__()
         self.setObjectName("answerCard")
         self.number = number
+        self.tier: int | None = None
         self.number_label = QLabel(str(number))
         self.number_label.setObjectName("answerNumber")
         self.number_label.setToolTip(f"Press {number} to place this answer next")
-        self.badge = QLabel()
-        self.badge.setObjectName("tierBadge")
-        self.badge.setTextFormat(Qt.TextFormat.PlainText)
+        self.badge = TierBadge()
         self.notes = QLabel()
-        self.notes.setObjectName("cardNotes")
         self.notes.setTextFormat(Qt.TextFormat.PlainText)
         self.body = MarkdownView(text)
         header = QHBoxLayout()
@@ -51,19 +92,27 @@ class AnswerCard(QFrame):
         header.addWidget(self.notes, stretch=1)
         header.addWidget(self.badge)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 4, 4, 4)
+        layout.setContentsMargins(10, 6, 6, 6)
         layout.addLayout(header)
         layout.addWidget(self.body, stretch=1)
         self.show_tier(None, tied=False)
 
     def show_tier(self, tier: int | None, tied: bool, notes: str = "") -> None:
-        self.badge.setText("not placed" if tier is None else ("tied " if tied else "") + ordinal(tier + 1))
+        self.badge.set_tier(tier, "not placed" if tier is None else ("tied " if tied else "") + ordinal(tier + 1))
         self.notes.setText(notes)
-        value = -1 if tier is None else tier
-        if self.property("tier") != value:
-            for widget in (self, self.badge):
-                widget.setProperty("tier", value)
-                restyle(widget)
+        if tier != self.tier:
+            self.tier = tier
+            self.update()
+
+    def paintEvent(self, event) -> None:
+        # The card on the base colour, its border in the tier's colour once placed.
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        colour = self.palette().color(QPalette.ColorRole.Mid) if self.tier is None else QColor(tier_colour(self.tier))
+        painter.setPen(QPen(colour, 2))
+        painter.setBrush(self.palette().color(QPalette.ColorRole.Base))
+        painter.drawRoundedRect(self.rect().adjusted(1, 1, -1, -1), 6, 6)
+        painter.end()
 
 
 class TaskView(QWidget):
@@ -76,6 +125,9 @@ class TaskView(QWidget):
         self.annotator = annotator
         self.prompt: Prompt | None = None
         self.progress: Progress | None = None  # counted when a project is opened, then kept up to date
+        self.unsynced: list[tuple[int, bool, bool]] = []  # (judgement id, withdrawn, correction) while counting
+        self.count_generation = 0
+        self.counting_job: jobs.StoreJob | None = None
         self.order: list[int] = []
         self.input = RankingInput(2)
         self.last_submitted: list[str] = []  # uuids, newest last, for undo
@@ -104,8 +156,11 @@ class TaskView(QWidget):
         self.strip.dropped_between.connect(lambda n, gap: self._edit(lambda: self.input.move_to_new_tier(n, gap)))
         self.strip.dropped_out.connect(lambda n: self._edit(lambda: self.input.unplace(n)))
         self.cards_box = QWidget()
-        self.cards = QGridLayout(self.cards_box)
+        self.cards = QGridLayout(self.cards_box)  # holds the cards shown, 1..K
         self.cards.setContentsMargins(0, 0, 0, 0)
+        # Cards are made once and reused from task to task: making four cost ~20 ms a task.
+        self.card_pool: list[AnswerCard] = []
+        self.card_arrangement: tuple[int, int] = (0, 0)  # (cards shown, columns)
         layout = QVBoxLayout(self)
         layout.addWidget(self.banner)
         layout.addWidget(self.heading)
@@ -155,33 +210,69 @@ class TaskView(QWidget):
     # -- which prompt ------------------------------------------------------------------------------
 
     def set_store(self, store: Store) -> None:
-        """Label in `store` from now on (another project was opened)."""
+        """Label in `store` from now on (a project was opened): from where this annotator left off."""
         self.store = store
         self.prompt = None
         self.last_submitted.clear()
         self.recount()
-        self.show_next()
+        self.show_next(after=resume_point(store, self.annotator))
 
     def recount(self) -> None:
-        """Count the progress from the file (when a project opens, and after an import)."""
-        self.progress = Progress.count(self.store, self.annotator)
+        """Count the progress from the file on a worker thread (when a project opens, and after an
+        import); what is saved meanwhile is kept aside and added to the count when it arrives."""
+        self.progress = None
+        self.unsynced = []
+        self.count_generation += 1
+        generation, annotator = self.count_generation, self.annotator
+        self.counting_job = jobs.StoreJob(self.store.path, lambda store: Progress.count_with_mark(store, annotator))
+        self.counting_job.signals.finished.connect(lambda counted: self._counted(generation, *counted))
+        self.counting_job.signals.failed.connect(self.message.emit)
+        jobs.start(self.counting_job)
+
+    def _counted(self, generation: int, counted: Progress, mark: int) -> None:
+        if generation != self.count_generation:
+            return  # a count of a project no longer open, or overtaken by a newer one
+        self.progress = counted
+        for judgement_id, withdrawn, correction in self.unsynced:
+            if judgement_id > mark:  # saved after the count's snapshot
+                self._apply_count(withdrawn, correction)
+        self.unsynced = []
+        self.progressed.emit(self.progress)
+        if self.prompt is None:
+            self._show_nothing_left()
+
+    def _counts_change(self, judgement_id: int, withdrawn: bool = False, correction: bool = False) -> None:
+        if self.progress is None:
+            self.unsynced.append((judgement_id, withdrawn, correction))
+            return
+        self._apply_count(withdrawn, correction)
         self.progressed.emit(self.progress)
 
-    def show_next(self) -> None:
+    def _apply_count(self, withdrawn: bool, correction: bool) -> None:
+        if withdrawn:
+            self.progress.withdrawn()
+        else:
+            self.progress.saved(correction)
+
+    def show_next(self, after: int | None = None) -> None:
         self.correcting = None
-        prompt_id = next_prompt(self.store, self.annotator, after=self.prompt.id if self.prompt else 0)
+        start = after if after is not None else (self.prompt.id if self.prompt else 0)
+        prompt_id = next_prompt(self.store, self.annotator, after=start)
         if prompt_id is None:
             self.prompt = None
-            self.heading.setText(
-                "All done: no prompt is waiting for you."
-                if self.progress is None or self.progress.total
-                else "This project has no prompts yet: File ▸ Import… adds some."
-            )
+            self._show_nothing_left()
             self.prompt_view.show_prompt("")
             self._clear_cards()
             self.strip.show_ranking(RankingInput(0), "")
             return
         self.show_prompt(prompt_id)
+
+    def _show_nothing_left(self) -> None:
+        self.heading.setText(
+            "This project has no prompts yet: File ▸ Import… adds some."
+            if self.progress is not None and not self.progress.total
+            else "All done: no prompt is waiting for you."
+        )
 
     def show_prompt(self, prompt_id: int, restore: RankingInput | None = None, order: list[int] | None = None) -> None:
         """Show a prompt; `restore` and `order` reopen a saved judgement as it was shown."""
@@ -206,10 +297,39 @@ class TaskView(QWidget):
         self.seconds_before_pause = 0.0
         self.timer.restart()
         self.setFocus()
+        # While the annotator reads this one, render the next task's texts (cached), so the next
+        # Enter shows it without rendering markdown (about half of what showing a task costs).
+        QTimer.singleShot(PRERENDER_AFTER_MS, self._prerender_next)
+
+    def _prerender_next(self) -> None:
+        if self.prompt is None or self.pending_save is not None or not self.isVisible():
+            return
+        upcoming = next_prompt(self.store, self.annotator, after=self.prompt.id)
+        if upcoming is None:
+            return
+        prompt = self.store.prompt(upcoming)
+        texts = [answer.text for answer in prompt.answers]
+        prerender(texts + ([prompt.content] if isinstance(prompt.content, str) else []), is_dark(self.palette()))
 
     def _clear_cards(self) -> None:
+        self._arrange_cards(0)
+
+    def _arrange_cards(self, count: int) -> None:
+        """Show cards 1..count in the grid: K = 2 side by side; more in a grid that fits a laptop."""
+        columns = 2 if count <= 4 else 3
+        if (count, columns) == self.card_arrangement:
+            return
+        while len(self.card_pool) < count:
+            self.card_pool.append(AnswerCard(len(self.card_pool) + 1, ""))
         while self.cards.count():
-            self.cards.takeAt(0).widget().deleteLater()
+            self.cards.takeAt(0)
+        for index, card in enumerate(self.card_pool):
+            if index < count:
+                self.cards.addWidget(card, index // columns, index % columns)
+                card.show()
+            else:
+                card.hide()
+        self.card_arrangement = (count, columns)
 
     def toggle_diff(self) -> None:
         """D: for a pair, show the two answers as a word diff, or back as rendered markdown."""
@@ -229,11 +349,10 @@ class TaskView(QWidget):
 
     def _build_cards(self) -> None:
         self.diff_shown = False
-        self._clear_cards()
+        self._arrange_cards(len(self.order))
         texts = {a.id: a.text for a in self.prompt.answers}
-        columns = 2 if len(self.order) <= 4 else 3  # K = 2 side by side; more in a grid that fits a laptop
-        for index, answer_id in enumerate(self.order):
-            self.cards.addWidget(AnswerCard(index + 1, texts[answer_id]), index // columns, index % columns)
+        for card, answer_id in zip(self.card_pool, self.order, strict=False):
+            card.body.set_text(texts[answer_id])
 
     # -- ranking keys ------------------------------------------------------------------------------
 
@@ -428,8 +547,7 @@ class TaskView(QWidget):
         self.banner.hide()
         self.last_submitted.append(recorded.uuid)
         self.message.emit(f"{done} ({recorded.pairs} pairs).")
-        self.progress.saved(correction)
-        self.progressed.emit(self.progress)
+        self._counts_change(recorded.id, correction=correction)
         self.show_next()
 
     def _retry_save(self) -> None:
@@ -445,12 +563,11 @@ class TaskView(QWidget):
         judgement_uuid = self.last_submitted.pop()
         row = self.store.judgement_row(judgement_uuid)
         try:
-            self.store.retract_judgement(judgement_uuid, self.annotator)
+            retraction = self.store.retract_judgement(judgement_uuid, self.annotator)
         except StoreError as error:
             self.message.emit(str(error))
             return
-        self.progress.withdrawn()
-        self.progressed.emit(self.progress)
+        self._counts_change(retraction.id, withdrawn=True)
         self._show_judgement(row)
         self.message.emit("Submission withdrawn: correct it and press Enter.")
 

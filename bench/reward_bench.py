@@ -222,6 +222,7 @@ def bases_table(args, work: Path) -> list[str]:
             f"| {base} | {parameters / 1e6:.1f} M | {minutes:.2f} | {metrics['eval_accuracy']:.3f} | "
             f"{metrics['eval_accuracy'] / minutes:.3f} |"
         )
+        print(lines[-1], flush=True)  # a base takes minutes: show each as it ends
     lines.append(
         f"\n{args.base_rankings} capital-city rankings, K = 4, 20% held out ({metrics['eval_pairs']} pairs), "
         f"best possible {best:.3f}; one epoch, learning rate {args.base_lr}, 32 answers per step; minutes "
@@ -236,8 +237,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--lr", type=float, default=3e-3, help="learning rate of the tiny model")
     parser.add_argument("--bases", action="store_true", help="part 2: minilm vs smollm2 (minutes)")
-    parser.add_argument("--base-rankings", type=int, default=150)
-    parser.add_argument("--base-lr", type=float, default=3e-5)
+    parser.add_argument("--base-rankings", type=int, default=100)
+    parser.add_argument("--base-lr", type=float, default=1e-4)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

@@ -14,6 +14,7 @@ def test_markdown_renders_and_raw_html_does_not():
     assert "&lt;script&gt;" in rendered
     assert "<b>" not in rendered
     assert "<table>" in rendered
+    assert markdown_to_html("Thanks a lot,\nDaniel") == "<p>Thanks a lot,<br />\nDaniel</p>\n"  # lines kept
 
 
 def test_images_are_not_rendered_and_code_is_highlighted():

@@ -105,7 +105,10 @@ def _markdown(dark: bool) -> MarkdownIt:
         style = f"background-color: {CODE_BACKGROUNDS[dark]}; white-space: pre-wrap;"
         return f'<pre style="{style}">{highlight(code, lexer, _formatter(dark))}</pre>'
 
-    return MarkdownIt("commonmark", {"html": False, "highlight": highlighted}).enable("table").disable("image")
+    # breaks: a single newline is a line break, as chat interfaces show it (an email's signature,
+    # a poem's lines), not a space as strict CommonMark has it.
+    options = {"html": False, "breaks": True, "highlight": highlighted}
+    return MarkdownIt("commonmark", options).enable("table").disable("image")
 
 
 def markdown_to_html(text: str, dark: bool = False) -> str:

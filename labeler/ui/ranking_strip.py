@@ -104,6 +104,14 @@ class RankingStrip(QFrame):
 
     # -- geometry --------------------------------------------------------------------------------------
 
+    def _fonts(self) -> tuple[QFont, QFont, QFont]:
+        """The strip's fonts: words, chip numbers (bold), strength marks (large)."""
+        bold = QFont(self.font())
+        bold.setBold(True)
+        big = QFont(bold)
+        big.setPointSizeF(self.font().pointSizeF() * 1.45)
+        return self.font(), bold, big
+
     def _metrics(self) -> tuple[QFontMetrics, int, int]:
         metrics = QFontMetrics(self.font())
         chip = round(metrics.height() * 1.7)
@@ -142,7 +150,8 @@ class RankingStrip(QFrame):
 
         word("Best")
         tiers = self.state.tiers
-        gap_width = max(metrics.horizontalAdvance("⋙") + pad, chip // 2 + pad)
+        # Wide enough for the largest strength mark, drawn in the large font, with room either side.
+        gap_width = max(QFontMetrics(self._fonts()[2]).horizontalAdvance("⋙") + 2 * pad, chip // 2 + pad)
         for index, tier in enumerate(tiers):
             strength = self.state.strengths[index - 1] if index else None
             spots.append(self._gap(index, strength, QRect(x, top, gap_width, height)))
@@ -171,7 +180,8 @@ class RankingStrip(QFrame):
         right = self.width() - pad
         out = QRect(right - out_width, top - 3, out_width, height + 6)
         spots.append(Spot("out", 0, out, tip="Answers not placed yet: drag one here to take it out of the ranking"))
-        spots.append(Spot("text", 0, QRect(out.left() + pad // 2, top, out_width, height), heading))
+        heading_width = metrics.horizontalAdvance(heading) + 1
+        spots.append(Spot("text", 0, QRect(out.left() + pad // 2, top, heading_width, height), heading))
         cx = out.left() + pad // 2 + metrics.horizontalAdvance(heading) + pad
         for number in unplaced:
             spots.append(Spot("chip", number, QRect(cx, top, chip, chip), str(number), None, "Not placed yet"))
@@ -217,10 +227,7 @@ class RankingStrip(QFrame):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         palette = self.palette()
         text_colour = palette.color(QPalette.ColorRole.Text)
-        bold = QFont(self.font())
-        bold.setBold(True)
-        big = QFont(bold)
-        big.setPointSizeF(self.font().pointSizeF() * 1.45)
+        _, bold, big = self._fonts()
         if self.hovered is not None:
             pen = QPen(palette.color(QPalette.ColorRole.Highlight), 1, Qt.PenStyle.DashLine)
             painter.setPen(pen)

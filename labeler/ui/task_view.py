@@ -150,7 +150,7 @@ class TaskView(QWidget):
         self.heading = QLabel()
         self.heading.setObjectName("promptHeading")
         self.heading.setTextFormat(Qt.TextFormat.PlainText)
-        self.prompt_view = PromptView()
+        self.prompt_view = PromptView(max_lines=12)
         self.strip = RankingStrip()
         self.strip.dropped_into_tier.connect(lambda n, tier: self._edit(lambda: self.input.move_into_tier(n, tier)))
         self.strip.dropped_between.connect(lambda n, gap: self._edit(lambda: self.input.move_to_new_tier(n, gap)))

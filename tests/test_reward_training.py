@@ -161,10 +161,11 @@ def test_a_project_without_judgements_or_with_one_prompt_is_refused_clearly(tmp_
         train_reward(one)
 
 
-def test_a_folder_that_is_not_a_model_is_refused_clearly(tmp_path, workspace):
+def test_a_folder_that_is_not_a_model_is_refused_clearly_and_leaves_no_output(tmp_path, workspace):
     (tmp_path / "not-a-model").mkdir()
     with pytest.raises(TrainerError, match="not a Hugging Face model folder"):
         train_reward(config(workspace, tmp_path / "out", base=str(tmp_path / "not-a-model")))
+    assert not (tmp_path / "out").exists()  # so the corrected command can use the same --out
     with pytest.raises(TrainerError, match="no such model folder"):
         train_reward(config(workspace, tmp_path / "out", base=str(tmp_path / "missing")))
 

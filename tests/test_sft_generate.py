@@ -84,6 +84,7 @@ def test_sft_without_written_answers_says_what_would_help(workspace, tmp_path):
     config = SFTConfig(project=tmp_path / "empty.db", out=tmp_path / "out", base=str(workspace["lm"]))
     with pytest.raises(TrainerError, match=r"no written answers .*--include-best also learns the top-ranked answers"):
         train_sft(config)
+    assert not (tmp_path / "out").exists()  # nothing left behind to block the corrected command
 
 
 # --- generate -----------------------------------------------------------------------------------------

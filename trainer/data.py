@@ -36,6 +36,14 @@ def snapshot_project(project: Path, folder: Path) -> tuple[Path, str]:
     return copy, digest
 
 
+def remove_new_output(out: Path, snapshot: Path) -> None:
+    """Undo what a training run wrote before it failed: its snapshot, and `out` itself if that leaves it
+    empty, so the corrected command can use the same output folder."""
+    snapshot.unlink(missing_ok=True)
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+
+
 @dataclass(frozen=True)
 class RankedPrompt:
     """One current ranking of one prompt's answers, as the reward model learns from it."""

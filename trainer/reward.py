@@ -38,7 +38,14 @@ from transformers.trainer_callback import PrinterCallback
 from transformers.utils import logging as hf_logging
 
 from labeler.store import open_read_only
-from trainer.data import RankedPrompt, pairs_of, ranked_prompts, snapshot_project, split_by_prompt
+from trainer.data import (
+    RankedPrompt,
+    pairs_of,
+    ranked_prompts,
+    remove_new_output,
+    snapshot_project,
+    split_by_prompt,
+)
 from trainer.encoding import encode
 from trainer.errors import TrainerError
 from trainer.events import Progress, ReportTrainerSteps
@@ -98,18 +105,14 @@ def train_reward(cfg: RewardConfig) -> dict:
 
     # 1 data: the snapshot is taken by the main process; the others read the same file.
     snapshot, digest = _snapshot(cfg, accelerator)
-    with open_read_only(snapshot) as store:
-        rankings = ranked_prompts(store, list(cfg.annotators) or None)
-    if not rankings:
-        who = f" by {', '.join(cfg.annotators)}" if cfg.annotators else ""
-        raise TrainerError(f"{cfg.project}: no ranked judgements{who} to learn from")
     try:
-        train, held_out = split_by_prompt(rankings, cfg.eval_fraction, cfg.seed)
-    except ValueError as error:
-        raise TrainerError(f"{cfg.project}: {error} (use --eval-fraction 0 to train on it anyway)") from None
-
-    # 2 model
-    model, tokenizer, folder = load_reward_model(cfg.base)
+        train, held_out = _split_rankings(cfg, snapshot)
+        # 2 model
+        model, tokenizer, folder = load_reward_model(cfg.base)
+    except TrainerError:
+        if not cfg.resume and accelerator.is_main_process:
+            remove_new_output(out, snapshot)  # so the corrected command can use the same --out
+        raise
 
     # 3 tokens
     train_tokens = _tokenize(tokenizer, train, cfg.max_length)
@@ -161,6 +164,18 @@ def train_reward(cfg: RewardConfig) -> dict:
         shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
         snapshot.unlink(missing_ok=True)
     return metrics
+
+
+def _split_rankings(cfg: RewardConfig, snapshot: Path) -> tuple[list[RankedPrompt], list[RankedPrompt]]:
+    with open_read_only(snapshot) as store:
+        rankings = ranked_prompts(store, list(cfg.annotators) or None)
+    if not rankings:
+        who = f" by {', '.join(cfg.annotators)}" if cfg.annotators else ""
+        raise TrainerError(f"{cfg.project}: no ranked judgements{who} to learn from")
+    try:
+        return split_by_prompt(rankings, cfg.eval_fraction, cfg.seed)
+    except ValueError as error:
+        raise TrainerError(f"{cfg.project}: {error} (use --eval-fraction 0 to train on it anyway)") from None
 
 
 def _check(cfg: RewardConfig) -> None:

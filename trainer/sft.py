@@ -28,7 +28,7 @@ from transformers.utils import logging as hf_logging
 
 from labeler.store import open_read_only
 from labeler.store.exporting import all_demonstrations, prompts_with_answers
-from trainer.data import RankedPrompt, ranked_prompts, snapshot_project, split_by_prompt
+from trainer.data import RankedPrompt, ranked_prompts, remove_new_output, snapshot_project, split_by_prompt
 from trainer.errors import TrainerError
 from trainer.events import Progress, ReportTrainerSteps
 from trainer.models import load_tokenizer, resolve_model_folder
@@ -76,22 +76,17 @@ def train_sft(cfg: SFTConfig) -> dict:
 
     # 1 data
     snapshot, digest = _snapshot(cfg)
-    with open_read_only(snapshot) as store:
-        examples = _examples(store, cfg)
-    if not examples:
-        what = "written answers or ranked judgements" if cfg.include_best else "written answers (demonstrations)"
-        hint = "" if cfg.include_best else "; --include-best also learns the top-ranked answers"
-        raise TrainerError(f"{cfg.project}: no {what} to learn from{hint}")
     try:
-        train, held_out = split_by_prompt(examples, cfg.eval_fraction, cfg.seed)
-    except ValueError as error:
-        raise TrainerError(f"{cfg.project}: {error} (use --eval-fraction 0 to train on it anyway)") from None
-
-    # 2 model
-    folder = resolve_model_folder(cfg.base)
-    tokenizer = load_tokenizer(folder)
-    if not tokenizer.chat_template:
-        raise TrainerError(f"{folder}: the tokenizer has no chat template, so a conversation cannot be rendered")
+        train, held_out = _split_examples(cfg, snapshot)
+        # 2 model
+        folder = resolve_model_folder(cfg.base)
+        tokenizer = load_tokenizer(folder)
+        if not tokenizer.chat_template:
+            raise TrainerError(f"{folder}: the tokenizer has no chat template, so a conversation cannot be rendered")
+    except TrainerError:
+        if not cfg.resume:
+            remove_new_output(out, snapshot)  # so the corrected command can use the same --out
+        raise
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
 
     # 3 train (what is longer than max_length is cut at its end by TRL: counted here, not silently)
@@ -175,6 +170,19 @@ def _check(cfg: SFTConfig) -> None:
     out = Path(cfg.out)
     if not cfg.resume and out.is_dir() and any(out.iterdir()):
         raise TrainerError(f"{out}: the folder is not empty (choose a new one, or --resume a run stopped there)")
+
+
+def _split_examples(cfg: SFTConfig, snapshot: Path) -> tuple[list[_Example], list[_Example]]:
+    with open_read_only(snapshot) as store:
+        examples = _examples(store, cfg)
+    if not examples:
+        what = "written answers or ranked judgements" if cfg.include_best else "written answers (demonstrations)"
+        hint = "" if cfg.include_best else "; --include-best also learns the top-ranked answers"
+        raise TrainerError(f"{cfg.project}: no {what} to learn from{hint}")
+    try:
+        return split_by_prompt(examples, cfg.eval_fraction, cfg.seed)
+    except ValueError as error:
+        raise TrainerError(f"{cfg.project}: {error} (use --eval-fraction 0 to train on it anyway)") from None
 
 
 def _snapshot(cfg: SFTConfig) -> tuple[Path, str]:

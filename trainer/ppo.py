@@ -11,7 +11,9 @@
                     deviation the reward trainer saved; minus --missing-eos-penalty when it never ended
       3 KL          per-token KL to the reference (k1, or k3), times a fixed coefficient or one the adaptive
                     controller moves toward --target-kl; the score is added on the response's last token
-      4 advantages  the value model's value of every response token, GAE, advantages whitened over the batch
+      4 advantages  the value model's value of every response token (a sequence classifier whose score head
+                    reads every position; it starts as the reward model when that one reads the policy's
+                    tokens causally, else as the policy with a new head), GAE, advantages whitened over the batch
       5 PPO epochs  several passes over shuffled minibatches: clipped policy loss + value_coef × clipped value
                     loss, gradients clipped, one optimiser step per minibatch
       6 log         metrics.jsonl (a line per step), samples.jsonl, progress / events, checkpoints
@@ -279,8 +281,8 @@ def _read_prompts_file(path: Path) -> list[Prompt]:
         except RowError as error:
             problems.append(f"{row.file}:{row.line}: {error}")
             continue
-        prompt = item.prompt.prompt if isinstance(item, ImportedRanking) else item.prompt
         assert isinstance(item, ImportedPrompt | ImportedRanking | ImportedPair)
+        prompt = item.prompt.prompt if isinstance(item, ImportedRanking) else item.prompt  # text or messages
         prompts.append(prompt if isinstance(prompt, str) else [dict(message) for message in prompt])
     if problems:
         shown = "\n".join(problems[:MAX_ERRORS_SHOWN])

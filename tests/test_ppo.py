@@ -23,6 +23,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from labeler.domain import Judgement, Ranking
 from labeler.store import NewAnswer, open_store
 from trainer.errors import TrainerError
+from trainer.models import load_policy
 from trainer.ppo import (
     PolicyAndValue,
     PPOConfig,
@@ -32,7 +33,6 @@ from trainer.ppo import (
     _response_mask,
     _value_model,
     _window,
-    load_policy,
     sampling_config,
     train_ppo,
 )

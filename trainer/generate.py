@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM
 
 from labeler.domain import MAX_ANSWERS
 from labeler.store import NewAnswer, StoreError, open_store
 from labeler.store.exporting import current_judgements, prompts_with_answers
 from trainer.errors import TrainerError
 from trainer.events import Progress
-from trainer.models import load_tokenizer, resolve_model_folder
+from trainer.models import load_policy
 
 SOURCE = "labeler-train generate"
 PROMPT_ONLY_KEYS = {"id", "prompt", "metadata"}  # a prompts file may hold rows without answers
@@ -65,12 +64,10 @@ def generate(cfg: GenerateConfig) -> GenerateResult:
         raise TrainerError(f"{cfg.project}: no such project file")
 
     # 2 policy (before touching the project: a bad folder is reported without opening anything)
-    folder = resolve_model_folder(cfg.policy)
-    tokenizer = load_tokenizer(folder)
+    model, tokenizer, folder = load_policy(cfg.policy)
+    model.eval()
     if not tokenizer.chat_template:
         raise TrainerError(f"{folder}: the tokenizer has no chat template, so a prompt cannot be rendered")
-    tokenizer.padding_side = "left"  # generation continues each row from its last token
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
     name = cfg.model_name or (cfg.policy if cfg.policy == "smollm2" else Path(folder).resolve().name)
     settings = {
         "temperature": cfg.temperature,

@@ -147,3 +147,15 @@ def load_trained_reward_model(folder: Path) -> tuple[PreTrainedModel, PreTrained
         )
     model, tokenizer, _ = load_reward_model(folder)
     return model, tokenizer
+
+
+def load_policy(base: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, Path]:
+    """(causal LM in float32, its tokenizer padding on the left, the folder read) for `base`."""
+    folder = resolve_model_folder(base)
+    tokenizer = load_tokenizer(folder)
+    tokenizer.padding_side = "left"  # batched generation continues every prompt from its last token
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    except (OSError, ValueError, KeyError) as error:
+        raise TrainerError(f"{folder}: cannot load it as a policy (a causal language model): {error}") from None
+    return model, tokenizer, folder

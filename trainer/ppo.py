@@ -53,7 +53,6 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch import Tensor, nn
 from transformers import (
-    AutoModelForCausalLM,
     AutoModelForSequenceClassification,
     GenerationConfig,
     PreTrainedModel,
@@ -69,7 +68,7 @@ from trainer.data import snapshot_project
 from trainer.encoding import Prompt, render
 from trainer.errors import TrainerError
 from trainer.events import Progress
-from trainer.models import load_tokenizer, load_trained_reward_model, resolve_model_folder
+from trainer.models import load_policy, load_trained_reward_model, resolve_model_folder
 from trainer.ppo_math import (
     AdaptiveKLController,
     FixedKLController,
@@ -130,21 +129,6 @@ class PPOConfig:
     save_steps: int = 50  # a checkpoint every this many steps (0: none)
     resume: bool = False  # continue from the last checkpoint in out/checkpoints
     events: bool = False  # JSON lines on stdout instead of a progress bar
-
-
-def load_policy(base: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, Path]:
-    """(causal LM in float32, its tokenizer padding on the left, the folder read) for `base`.
-
-    Belongs in trainer/models.py beside load_reward_model; it lives here until that file is free to edit.
-    """
-    folder = resolve_model_folder(base)
-    tokenizer = load_tokenizer(folder)
-    tokenizer.padding_side = "left"  # batched generation continues every prompt from its last token
-    try:
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-    except (OSError, ValueError, KeyError) as error:
-        raise TrainerError(f"{folder}: cannot load it as a policy (a causal language model): {error}") from None
-    return model, tokenizer, folder
 
 
 def train_ppo(cfg: PPOConfig) -> dict:

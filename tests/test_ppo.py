@@ -22,6 +22,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from labeler.domain import Judgement, Ranking
 from labeler.store import NewAnswer, open_store
+from trainer.data import read_prompts_file
 from trainer.errors import TrainerError
 from trainer.models import load_policy
 from trainer.ppo import (
@@ -29,7 +30,6 @@ from trainer.ppo import (
     PPOConfig,
     _encode_prompts,
     _prompt_indices,
-    _read_prompts_file,
     _response_mask,
     _value_model,
     _window,
@@ -273,7 +273,7 @@ def test_a_prompts_file_in_any_import_format_gives_its_prompts(tmp_path):
     ]
     path = tmp_path / "prompts.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    assert _read_prompts_file(path) == [
+    assert read_prompts_file(path) == [
         "alone",
         [{"role": "user", "content": "a chat"}],
         "with answers",
@@ -282,7 +282,7 @@ def test_a_prompts_file_in_any_import_format_gives_its_prompts(tmp_path):
     ]
     path.write_text('{"prompt": "fine"}\n{"prompt": ""}\nnot json\n')
     with pytest.raises(TrainerError, match=r"(?s)2 bad rows.*:2: the prompt is empty"):
-        _read_prompts_file(path)
+        read_prompts_file(path)
 
 
 def test_the_value_model_starts_from_the_policy_when_the_reward_model_reads_other_tokens(workspace, tmp_path):

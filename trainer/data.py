@@ -124,3 +124,43 @@ def pairs_of(item: RankedPrompt) -> list[tuple[int, int, int]]:
     """(chosen, rejected, margin) for every two answers in different tiers; margin = the strengths between."""
     pairs = ranking_to_pairs(Ranking.of(item.tiers, item.strengths))
     return [(pair.chosen, pair.rejected, pair.margin) for pair in pairs]
+
+
+MAX_ERRORS_SHOWN = 20
+_PROMPT_ONLY_KEYS = {"id", "prompt", "metadata"}  # a prompts file may hold rows without answers
+
+
+def read_prompts_file(path: Path) -> list[str | list[dict]]:
+    """The prompt of every row, in order: rows of a prompt alone, prompts with answers, rankings or pairs,
+    in any format `labeler import` reads. Any bad row stops with a TrainerError listing FILE:LINE: reason."""
+    from labeler.formats.reading import BadRow, FileFormatError, detect_format, read_rows
+    from labeler.formats.rows import ImportedRanking, RowError, parse_prompt, parse_row
+    from trainer.errors import TrainerError
+
+    try:
+        fmt = detect_format(path)
+        rows = list(read_rows(path, fmt))
+    except (FileFormatError, OSError) as error:
+        raise TrainerError(str(error)) from None
+    prompts, problems = [], []
+    for row in rows:
+        if isinstance(row, BadRow):
+            problems.append(f"{row.file}:{row.line}: {row.reason}")
+            continue
+        try:
+            if isinstance(row.data, dict) and set(row.data) <= _PROMPT_ONLY_KEYS:
+                prompt = parse_prompt(row.data.get("prompt"))
+            else:
+                item = parse_row(row.data, fmt)
+                prompt = item.prompt.prompt if isinstance(item, ImportedRanking) else item.prompt
+        except RowError as error:
+            problems.append(f"{row.file}:{row.line}: {error}")
+            continue
+        prompts.append(prompt if isinstance(prompt, str) else [dict(message) for message in prompt])
+    if problems:
+        shown = "\n".join(problems[:MAX_ERRORS_SHOWN])
+        more = f"\n... and {len(problems) - MAX_ERRORS_SHOWN} more" if len(problems) > MAX_ERRORS_SHOWN else ""
+        raise TrainerError(f"{path}: {len(problems)} bad rows, the file was not used:\n{shown}{more}")
+    if not prompts:
+        raise TrainerError(f"{path}: no prompts in the file")
+    return prompts

@@ -21,12 +21,12 @@ import torch
 from labeler.domain import MAX_ANSWERS
 from labeler.store import NewAnswer, StoreError, open_store
 from labeler.store.exporting import current_judgements, prompts_with_answers
+from trainer.data import read_prompts_file
 from trainer.errors import TrainerError
 from trainer.events import Progress
 from trainer.models import load_policy
 
 SOURCE = "labeler-train generate"
-PROMPT_ONLY_KEYS = {"id", "prompt", "metadata"}  # a prompts file may hold rows without answers
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,8 @@ def _prompts(store, cfg: GenerateConfig) -> tuple[list[tuple], int]:
             ids = [prompt_id for prompt_id in ids if prompt_id not in judged]
         contents = [(prompt.content, [a.text for a in prompt.answers]) for prompt in _in_order(store, ids)]
     else:
-        contents = [(content, _existing(store, content)) for content in _file_prompts(Path(cfg.prompts))]
+        distinct = {json.dumps(content): content for content in read_prompts_file(Path(cfg.prompts))}
+        contents = [(content, _existing(store, content)) for content in distinct.values()]
     todo, full = [], 0
     for content, texts in contents:
         room = min(cfg.k, MAX_ANSWERS - len(texts))
@@ -144,41 +145,6 @@ def _existing(store, content) -> list[str]:
 
     row = store.conn.execute("SELECT id FROM prompts WHERE content_hash = ?", [content_hash(content)]).fetchone()
     return [] if row is None else [answer.text for answer in store.prompt(row[0]).answers]
-
-
-def _file_prompts(path: Path) -> list:
-    """The distinct prompts of a file in any format the importer reads (prompt rows, rankings or pairs)."""
-    from labeler.formats.reading import BadRow, FileFormatError, detect_format, read_rows
-    from labeler.formats.rows import ImportedRanking, RowError, parse_row
-    from labeler.formats.rows import _prompt as parse_prompt  # the importer's own rules for a prompt
-
-    try:
-        fmt = detect_format(path)
-        rows = list(read_rows(path, fmt))
-    except (FileFormatError, OSError) as error:
-        raise TrainerError(str(error)) from None
-    prompts, problems = {}, []
-    for row in rows:
-        if isinstance(row, BadRow):
-            problems.append(f"{row.file}:{row.line}: {row.reason}")
-            continue
-        try:
-            if isinstance(row.data, dict) and set(row.data) <= PROMPT_ONLY_KEYS:
-                prompt = parse_prompt(row.data.get("prompt"))  # a row of a prompt alone
-            else:
-                item = parse_row(row.data, fmt)
-                prompt = item.prompt.prompt if isinstance(item, ImportedRanking) else item.prompt
-        except RowError as error:
-            problems.append(f"{row.file}:{row.line}: {error}")
-            continue
-        content = prompt if isinstance(prompt, str) else [dict(message) for message in prompt]
-        prompts.setdefault(json.dumps(content), content)
-    if problems:
-        shown = "\n".join(problems[:20])
-        raise TrainerError(f"{path}: {len(problems)} bad rows, nothing generated:\n{shown}")
-    if not prompts:
-        raise TrainerError(f"{path}: no prompts in the file")
-    return list(prompts.values())
 
 
 @torch.no_grad()

@@ -60,11 +60,9 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from labeler.formats.reading import BadRow, FileFormatError, detect_format, read_rows
-from labeler.formats.rows import ImportedPair, ImportedPrompt, ImportedRanking, RowError, parse_row
 from labeler.store import open_read_only
 from labeler.store.exporting import prompts_with_answers
-from trainer.data import snapshot_project
+from trainer.data import read_prompts_file, snapshot_project
 from trainer.encoding import Prompt, render
 from trainer.errors import TrainerError
 from trainer.events import Progress
@@ -86,7 +84,6 @@ from trainer.scoring import score_texts
 PROMPTS_NAME = "prompts.jsonl"  # the prompts of the run, kept in --out while training so --resume reads the same
 CHECKPOINTS = "checkpoints"
 KEEP_CHECKPOINTS = 2
-MAX_ERRORS_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -218,7 +215,7 @@ def _prompts(cfg: PPOConfig, accelerator: Accelerator) -> tuple[list[Prompt], st
     """The run's prompts and their sha256. Written once to out/prompts.jsonl, which a resumed run reads back."""
     kept = Path(cfg.out) / PROMPTS_NAME
     if not (cfg.resume and kept.is_file()) and accelerator.is_main_process:
-        prompts = _read_prompts_file(Path(cfg.prompts_file)) if cfg.prompts_file else _project_prompts(cfg)
+        prompts = read_prompts_file(Path(cfg.prompts_file)) if cfg.prompts_file else _project_prompts(cfg)
         if not prompts:
             raise TrainerError(f"{cfg.prompts_file or cfg.project}: no prompts to train on")
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
@@ -239,40 +236,6 @@ def _project_prompts(cfg: PPOConfig) -> list[Prompt]:
         return [found[prompt_id].content for prompt_id in ids]
     finally:
         snapshot.unlink(missing_ok=True)
-
-
-def _read_prompts_file(path: Path) -> list[Prompt]:
-    """The prompt of every row: prompt-only rows, prompts with answers, rankings or pairs, in any import format."""
-    try:
-        fmt = detect_format(path)
-        rows = read_rows(path, fmt)
-    except (FileFormatError, OSError) as error:
-        raise TrainerError(str(error)) from None
-    prompts, problems = [], []
-    for row in rows:
-        if isinstance(row, BadRow):
-            problems.append(f"{row.file}:{row.line}: {row.reason}")
-            continue
-        data = row.data
-        if isinstance(data, dict) and set(data) & {"answers", "chosen", "rejected"} == set():
-            # A row of a prompt alone: checked by the importer's own rules for a prompt, with stand-in answers.
-            data = {"prompt": data.get("prompt"), "answers": ["1", "2"]}
-            fmt_of_row = "jsonl"
-        else:
-            fmt_of_row = fmt
-        try:
-            item = parse_row(data, fmt_of_row)
-        except RowError as error:
-            problems.append(f"{row.file}:{row.line}: {error}")
-            continue
-        assert isinstance(item, ImportedPrompt | ImportedRanking | ImportedPair)
-        prompt = item.prompt.prompt if isinstance(item, ImportedRanking) else item.prompt  # text or messages
-        prompts.append(prompt if isinstance(prompt, str) else [dict(message) for message in prompt])
-    if problems:
-        shown = "\n".join(problems[:MAX_ERRORS_SHOWN])
-        more = f"\n... and {len(problems) - MAX_ERRORS_SHOWN} more" if len(problems) > MAX_ERRORS_SHOWN else ""
-        raise TrainerError(f"{path}: {len(problems)} bad rows, nothing trained:\n{shown}{more}")
-    return prompts
 
 
 @functools.lru_cache(maxsize=4)

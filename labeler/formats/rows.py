@@ -116,7 +116,7 @@ def parse_row(data: dict, fmt: str) -> ImportedPrompt | ImportedRanking | Import
     if kind == "pair":
         return _pair(data)
     prompt = ImportedPrompt(
-        prompt=_prompt(data.get("prompt")),
+        prompt=parse_prompt(data.get("prompt")),
         answers=_answers(data["answers"]),
         external_id=_external_id(data.get("id")),
         metadata=_metadata(data.get("metadata")),
@@ -195,7 +195,8 @@ def _answers_from_columns(answers: dict[int, str], models: dict[int, str]) -> li
 # --- prompts and answers ---------------------------------------------------------------------
 
 
-def _prompt(value: Any) -> str | tuple[Message, ...]:
+def parse_prompt(value: Any) -> str | tuple[Message, ...]:
+    """A row's prompt (a text, or a chat as messages) by the importer's rules; RowError says what is wrong."""
     if value is None:
         raise RowError("the prompt is missing")
     if isinstance(value, str):
@@ -371,12 +372,12 @@ def _pair(data: dict) -> ImportedPair:
     has_prompt = data.get("prompt") is not None
     if isinstance(chosen, str) and isinstance(rejected, str):
         if has_prompt:
-            prompt, chosen_text, rejected_text = _prompt(data["prompt"]), chosen, rejected
+            prompt, chosen_text, rejected_text = parse_prompt(data["prompt"]), chosen, rejected
         else:
             prompt, chosen_text, rejected_text = _split_shared_text(chosen, rejected)
     elif isinstance(chosen, list) and isinstance(rejected, list):
         if has_prompt:
-            prompt = _prompt(data["prompt"])
+            prompt = parse_prompt(data["prompt"])
             chosen_text, rejected_text = (
                 _assistant_text(chosen, "chosen"),
                 _assistant_text(rejected, "rejected"),

@@ -394,3 +394,34 @@ def test_the_annotator_is_asked_once_and_remembered(qapp, tmp_path, monkeypatch)
 
 def test_the_annotator_is_shown_in_the_status_bar(window):
     assert "Annotator: ann" in [label.text() for label in window.statusBar().findChildren(QLabel)]
+
+
+@pytest.mark.parametrize("arguments", [[], ["gui", "{project}", "--annotator", "ann"]])
+def test_the_real_app_starts_on_its_first_task_without_torch(tmp_path, seeded_store, arguments):
+    # `labeler` alone opens the demo (copied into the user's data folder); `labeler gui PROJECT`
+    # a project. LABELER_EXIT_ON_FIRST_TASK makes the app report its first painted task and quit.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    store, _ = seeded_store
+    home = tmp_path / "home"
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "LABELER_EXIT_ON_FIRST_TASK": "1",
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_DATA_HOME": str(home / "data"),
+    }
+    if not arguments:  # the name is asked once; here it is remembered from an earlier start
+        (home / "config" / "labeler").mkdir(parents=True)
+        (home / "config" / "labeler" / "labeler.conf").write_text("[General]\nannotator=ann\n")
+    command = [sys.executable, "-m", "labeler", *(a.replace("{project}", str(store.path)) for a in arguments)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["torch_imported"] is False
+    if not arguments:
+        assert list((home / "data").rglob("demo-project.db"))

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -366,3 +367,19 @@ def test_big_files_are_read_in_a_second_process(tmp_path, project, monkeypatch):
     data = write_jsonl(tmp_path / "prompts.jsonl", PROMPTS)
     assert import_in_process(project, [data], parallel=None).answers_added == 5
     assert used == [1]
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_a_failing_write_ends_the_reader_at_once_and_writes_nothing(tmp_path, project, monkeypatch):
+    from labeler.store import importing
+
+    def fails(self, chunk):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(importing._Writer, "write", fails)
+    data = write_jsonl(tmp_path / "prompts.jsonl", PROMPTS * 20)
+    before = digest(project)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        import_in_process(project, [data], parallel=True)
+    assert multiprocessing.active_children() == []
+    assert digest(project) == before

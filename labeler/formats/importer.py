@@ -97,11 +97,12 @@ def import_files(
 
     def produce(project_ids: Callable[[], dict[str, str]]) -> Iterator[PreparedChunk]:
         report.rows, report.bad = 0, []  # from the start again if the transaction is retried
-        for chunk in read(reading, project_ids):
-            report.rows += chunk.rows
-            report.bad.extend(chunk.bad)
-            if not (report.bad and reject_on_bad):  # else nothing will be written: read on to report
-                yield chunk.prepared
+        with contextlib.closing(read(reading, project_ids)) as chunks:  # closing ends a reading process
+            for chunk in chunks:
+                report.rows += chunk.rows
+                report.bad.extend(chunk.bad)
+                if not (report.bad and reject_on_bad):  # else nothing will be written: read on to report
+                    yield chunk.prepared
         if report.bad and reject_on_bad:
             raise ImportRejected(report.bad)  # rolls the transaction back
 
@@ -330,6 +331,7 @@ def _reading_process(reading: _Reading, answers: Any, chunks: Any) -> None:
     except BaseException as error:  # sent whole, to be raised in the writer as if read there
         try:
             payload = pickle.dumps(error)
+            pickle.loads(payload)  # some exceptions pickle but cannot be rebuilt
         except Exception:
             payload = pickle.dumps(ReaderProcessError(f"{type(error).__name__}: {error}"))
         chunks.put((_FAILED, payload))

@@ -141,8 +141,14 @@ def import_prepared(
 
     def work(conn: sqlite3.Connection) -> ImportCounts:
         writer = _Writer(conn)
-        for chunk in produce(lambda: external_id_owners(conn)):
-            writer.write(chunk)
+        chunks = produce(lambda: external_id_owners(conn))
+        try:
+            for chunk in chunks:
+                writer.write(chunk)
+        finally:  # a generator is stopped now, not when the traceback that holds it is freed
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
         return writer.counts()
 
     return store.write(work)

@@ -19,6 +19,9 @@ from labeler.domain import Outcome, Ranking, ranking_to_pairs
 from labeler.store import Store, open_store
 from labeler.store.exporting import current_judgements, prompts_with_answers
 from labeler.store.snapshots import snapshot
+from trainer.errors import TrainerError
+
+SNAPSHOT_NAME = "snapshot.db"  # kept in a run's --out while it trains
 
 
 def snapshot_project(project: Path, folder: Path) -> tuple[Path, str]:
@@ -31,9 +34,29 @@ def snapshot_project(project: Path, folder: Path) -> tuple[Path, str]:
     folder.mkdir(parents=True, exist_ok=True)
     with open_store(project) as store:
         copy = snapshot(store, folder / f"{project.stem}-snapshot.db")
-    with copy.open("rb") as file:
-        digest = hashlib.file_digest(file, "sha256").hexdigest()
-    return copy, digest
+    return copy, sha256_of(copy)
+
+
+def sha256_of(path: Path) -> str:
+    with Path(path).open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def check_output_folder(out: Path, resume: bool) -> None:
+    """A training run writes into a new or empty folder, or resumes the run stopped there."""
+    out = Path(out)
+    if not resume and out.is_dir() and any(out.iterdir()):
+        raise TrainerError(f"{out}: the folder is not empty (choose a new one, or --resume a run stopped there)")
+
+
+def output_snapshot(project: Path, out: Path, resume: bool) -> Path:
+    """The project's snapshot kept in a run's output folder while it trains, so --resume sees the very same
+    data: taken now, or (resuming) the one the run started with."""
+    kept = Path(out) / SNAPSHOT_NAME
+    if not (resume and kept.is_file()):
+        copy, _ = snapshot_project(project, Path(out))
+        copy.replace(kept)
+    return kept
 
 
 def remove_new_output(out: Path, snapshot: Path) -> None:
@@ -135,7 +158,6 @@ def read_prompts_file(path: Path) -> list[str | list[dict]]:
     in any format `labeler import` reads. Any bad row stops with a TrainerError listing FILE:LINE: reason."""
     from labeler.formats.reading import BadRow, FileFormatError, detect_format, read_rows
     from labeler.formats.rows import ImportedRanking, RowError, parse_prompt, parse_row
-    from trainer.errors import TrainerError
 
     try:
         fmt = detect_format(path)

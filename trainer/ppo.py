@@ -62,7 +62,7 @@ from transformers.utils import logging as hf_logging
 
 from labeler.store import open_read_only
 from labeler.store.exporting import prompts_with_answers
-from trainer.data import read_prompts_file, snapshot_project
+from trainer.data import check_output_folder, read_prompts_file, snapshot_project
 from trainer.encoding import Prompt, render
 from trainer.errors import TrainerError
 from trainer.events import Progress
@@ -203,9 +203,7 @@ def _check(cfg: PPOConfig) -> None:
         raise TrainerError(f"{cfg.project}: no such project file")
     if cfg.prompts_file is not None and not Path(cfg.prompts_file).is_file():
         raise TrainerError(f"{cfg.prompts_file}: no such file")
-    out = Path(cfg.out)
-    if not cfg.resume and out.is_dir() and any(out.iterdir()):
-        raise TrainerError(f"{out}: the folder is not empty (choose a new one, or --resume a run stopped there)")
+    check_output_folder(Path(cfg.out), cfg.resume)
 
 
 # --- Prompts --------------------------------------------------------------------------------------------

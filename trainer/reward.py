@@ -16,7 +16,6 @@ continues from the last one with the same batches.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import random
@@ -39,11 +38,14 @@ from transformers.utils import logging as hf_logging
 
 from labeler.store import open_read_only
 from trainer.data import (
+    SNAPSHOT_NAME,
     RankedPrompt,
+    check_output_folder,
+    output_snapshot,
     pairs_of,
     ranked_prompts,
     remove_new_output,
-    snapshot_project,
+    sha256_of,
     split_by_prompt,
 )
 from trainer.encoding import encode
@@ -54,7 +56,6 @@ from trainer.reward_loss import batch_for_prompts, grouped_loss, pair_accuracy
 from trainer.scoring import PairAccuracy, pad_right, pair_accuracy_of, score_ids
 
 DEFAULT_BASE = "minilm"  # the better held-out accuracy per minute here: BENCHMARKS.md, reward base models
-SNAPSHOT_NAME = "snapshot.db"  # kept in --out while training so --resume sees the very same data
 CHECKPOINTS = "checkpoints"
 KEEP_CHECKPOINTS = 2
 
@@ -104,7 +105,11 @@ def train_reward(cfg: RewardConfig) -> dict:
         datasets.disable_progress_bars()
 
     # 1 data: the snapshot is taken by the main process; the others read the same file.
-    snapshot, digest = _snapshot(cfg, accelerator)
+    if accelerator.is_main_process:
+        output_snapshot(cfg.project, out, cfg.resume)
+    accelerator.wait_for_everyone()
+    snapshot = out / SNAPSHOT_NAME
+    digest = sha256_of(snapshot)
     try:
         train, held_out = _split_rankings(cfg, snapshot)
         # 2 model
@@ -187,20 +192,7 @@ def _check(cfg: RewardConfig) -> None:
         raise TrainerError("--epochs ≥ 1, --batch-size ≥ 2, --max-length ≥ 16 and --learning-rate > 0, please")
     if not Path(cfg.project).is_file():
         raise TrainerError(f"{cfg.project}: no such project file")
-    out = Path(cfg.out)
-    if not cfg.resume and out.is_dir() and any(out.iterdir()):
-        raise TrainerError(f"{out}: the folder is not empty (choose a new one, or --resume a run stopped there)")
-
-
-def _snapshot(cfg: RewardConfig, accelerator: Accelerator) -> tuple[Path, str]:
-    """The project's snapshot in --out and its sha256; a resumed run reuses the one it started with."""
-    kept = Path(cfg.out) / SNAPSHOT_NAME
-    if not (cfg.resume and kept.is_file()) and accelerator.is_main_process:
-        copy, _ = snapshot_project(cfg.project, Path(cfg.out))
-        copy.replace(kept)
-    accelerator.wait_for_everyone()
-    with kept.open("rb") as file:
-        return kept, hashlib.file_digest(file, "sha256").hexdigest()
+    check_output_folder(Path(cfg.out), cfg.resume)
 
 
 def _tokenize(tokenizer: PreTrainedTokenizerBase, rankings: list[RankedPrompt], max_length: int) -> _Tokens:

@@ -12,7 +12,6 @@ train_sft(cfg) reads top to bottom:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
@@ -28,12 +27,19 @@ from transformers.utils import logging as hf_logging
 
 from labeler.store import open_read_only
 from labeler.store.exporting import all_demonstrations, prompts_with_answers
-from trainer.data import RankedPrompt, ranked_prompts, remove_new_output, snapshot_project, split_by_prompt
+from trainer.data import (
+    RankedPrompt,
+    check_output_folder,
+    output_snapshot,
+    ranked_prompts,
+    remove_new_output,
+    sha256_of,
+    split_by_prompt,
+)
 from trainer.errors import TrainerError
 from trainer.events import Progress, ReportTrainerSteps
 from trainer.models import load_tokenizer, resolve_model_folder
 
-SNAPSHOT_NAME = "snapshot.db"
 CHECKPOINTS = "checkpoints"
 
 
@@ -75,7 +81,8 @@ def train_sft(cfg: SFTConfig) -> dict:
         datasets.disable_progress_bars()
 
     # 1 data
-    snapshot, digest = _snapshot(cfg)
+    snapshot = output_snapshot(cfg.project, out, cfg.resume)
+    digest = sha256_of(snapshot)
     try:
         train, held_out = _split_examples(cfg, snapshot)
         # 2 model
@@ -167,9 +174,7 @@ def _check(cfg: SFTConfig) -> None:
         raise TrainerError("--epochs ≥ 1, --batch-size ≥ 1, --max-length ≥ 16 and --learning-rate > 0, please")
     if not Path(cfg.project).is_file():
         raise TrainerError(f"{cfg.project}: no such project file")
-    out = Path(cfg.out)
-    if not cfg.resume and out.is_dir() and any(out.iterdir()):
-        raise TrainerError(f"{out}: the folder is not empty (choose a new one, or --resume a run stopped there)")
+    check_output_folder(Path(cfg.out), cfg.resume)
 
 
 def _split_examples(cfg: SFTConfig, snapshot: Path) -> tuple[list[_Example], list[_Example]]:
@@ -183,15 +188,6 @@ def _split_examples(cfg: SFTConfig, snapshot: Path) -> tuple[list[_Example], lis
         return split_by_prompt(examples, cfg.eval_fraction, cfg.seed)
     except ValueError as error:
         raise TrainerError(f"{cfg.project}: {error} (use --eval-fraction 0 to train on it anyway)") from None
-
-
-def _snapshot(cfg: SFTConfig) -> tuple[Path, str]:
-    kept = Path(cfg.out) / SNAPSHOT_NAME
-    if not (cfg.resume and kept.is_file()):
-        copy, _ = snapshot_project(cfg.project, Path(cfg.out))
-        copy.replace(kept)
-    with kept.open("rb") as file:
-        return kept, hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _examples(store, cfg: SFTConfig) -> list[_Example]:

@@ -54,7 +54,7 @@ def test_ranking_from_the_keyboard_saves_the_judgement_and_moves_on(qtbot, proje
     assert view.prompt_view.toPlainText().strip() == "prompt 0"
     type_keys(qtbot, window, "3 = 1 4 ^ 2")
     assert view.strip.text().startswith("Ranking: 3 = 1 >>> 4 >> 2")
-    assert [view.cards.itemAt(i).widget().badge.text() for i in range(4)] == ["tied 1st", "3rd", "tied 1st", "2nd"]
+    assert [view.deck.cards()[i].badge.text() for i in range(4)] == ["tied 1st", "3rd", "tied 1st", "2nd"]
     type_keys(qtbot, window, "\n")
     assert view.prompt.id != first
     store = window.store
@@ -109,6 +109,61 @@ def test_all_done_when_every_prompt_is_judged(qtbot, project):
     assert window.task_view.heading.text().startswith("All done")
     type_keys(qtbot, window, "1")  # keys do nothing now, and nothing breaks
     assert window.store.stats().judgements == 3
+
+
+def shown_texts(view) -> list[str]:
+    return [card.body.text for card in view.deck.cards()]
+
+
+def texts_in_display_order(store, prompt_id, annotator="ann") -> list[str]:
+    answers = {a.id: a.text for a in store.prompt(prompt_id).answers}
+    return [answers[a] for a in display_order(list(answers), annotator, prompt_id)]
+
+
+@pytest.fixture
+def uneven_project(tmp_path):
+    """Prompts of different heights with different numbers of answers."""
+    path = tmp_path / "uneven.db"
+    with open_store(path, create=True) as store:
+        store.add_prompt("short", [NewAnswer(f"answer {a} to the short one") for a in range(4)])
+        store.add_prompt("\n\n".join(f"line {n}" for n in range(8)), [NewAnswer("yes"), NewAnswer("no")])
+        store.add_prompt("a chat", [NewAnswer(f"**option** {a}\n\n```python\nx = {a}\n```") for a in range(5)])
+    return path
+
+
+def test_the_next_task_is_laid_out_behind_while_one_reads_and_enter_swaps_it_in(qtbot, uneven_project):
+    window = open_window(qtbot, uneven_project)
+    view = window.task_view
+    window.resize(1100, 760)
+    for _ in range(2):
+        qtbot.waitUntil(lambda: view.prepared is not None)  # PREPARE_AFTER_MS after a task is shown
+        behind = view.cards_box.behind
+        upcoming = next_prompt(window.store, "ann", after=view.prompt.id)
+        assert [card.body.text for card in behind.cards()] == texts_in_display_order(window.store, upcoming)
+        assert behind.isVisible() and behind.visibleRegion().isEmpty()  # laid out, clipped: never painted
+        prepared_size = behind.size()
+        type_keys(qtbot, window, " ".join(str(n) for n in range(1, len(view.order) + 1)) + "\n")
+        assert view.prompt.id == upcoming
+        assert view.deck is behind  # swapped in, not filled again
+        assert shown_texts(view) == texts_in_display_order(window.store, upcoming)
+        # Laid out at the size it has under the new, taller or shorter, prompt: a swap moves widgets only.
+        assert view.deck.geometry() == view.cards_box.rect()
+        assert prepared_size == view.cards_box.size()
+        assert not view.deck.visibleRegion().isEmpty()
+
+
+def test_a_task_taken_by_someone_else_meanwhile_is_not_shown_from_the_deck_behind(qtbot, uneven_project):
+    window = open_window(qtbot, uneven_project)
+    view = window.task_view
+    qtbot.waitUntil(lambda: view.prepared is not None)
+    upcoming = next_prompt(window.store, "ann", after=view.prompt.id)
+    with open_store(uneven_project) as other:  # another annotator's window, one judge wanted
+        answers = [a.id for a in other.prompt(upcoming).answers]
+        other.record_judgement(upcoming, "bob", Judgement.ranked(Ranking.of(answers)), answers)
+    type_keys(qtbot, window, "1 2 3 4 \n")
+    assert view.prompt.id not in (upcoming, None)
+    assert shown_texts(view) == texts_in_display_order(window.store, view.prompt.id)
+    assert view.deck.geometry() == view.cards_box.rect()
 
 
 def test_the_queue_is_blind_and_honours_annotators_per_prompt(project):
@@ -298,10 +353,10 @@ def test_d_shows_a_pair_as_a_word_diff(qtbot, tmp_path):
     window = open_window(qtbot, path)
     view = window.task_view
     type_keys(qtbot, window, "D")
-    texts = [view.cards.itemAt(i).widget().body.browser.toHtml() for i in range(2)]
+    texts = [view.deck.cards()[i].body.browser.toHtml() for i in range(2)]
     assert all("#ffe066" in text for text in texts)
     type_keys(qtbot, window, "D")
-    assert "#ffe066" not in view.cards.itemAt(0).widget().body.browser.toHtml()
+    assert "#ffe066" not in view.deck.cards()[0].body.browser.toHtml()
     type_keys(qtbot, window, "2 1 \n")
     assert window.store.stats().pairs == 1
 
@@ -343,7 +398,7 @@ def test_answers_dragged_in_the_strip_tie_move_and_leave_the_ranking(qtbot, proj
     assert view.strip.spot("chip", 2).tier is None  # not placed yet
     drop(view.strip, 2, spot(view.strip, "chip", 3))  # onto answer 3: tied with it
     assert view.input.describe() == "3 = 2 >> 1 >> 4"
-    assert view.cards.itemAt(1).widget().badge.text() == "tied 1st"
+    assert view.deck.cards()[1].badge.text() == "tied 1st"
     drop(view.strip, 4, spot(view.strip, "gap", 0))  # into the gap above the best: first alone
     assert view.input.describe() == "4 >> 3 = 2 >> 1"
     drop(view.strip, 1, spot(view.strip, "out", 0))  # out of the ranking

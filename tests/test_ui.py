@@ -204,7 +204,7 @@ def test_ctrl_plus_and_minus_change_the_text_size_and_it_is_remembered(qtbot, se
     shown.activateWindow()
     qtbot.waitUntil(shown.isActiveWindow)
     start = shown.task_view.font().pointSizeF()
-    card = shown.task_view.cards.itemAt(0).widget()
+    card = shown.task_view.deck.cards()[0]
     qtbot.keyClick(shown, Qt.Key.Key_Plus, Qt.KeyboardModifier.ControlModifier)
     qtbot.keyClick(shown, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)  # the + key unshifted
     assert shown.task_view.font().pointSizeF() == start + 2
@@ -314,9 +314,7 @@ def test_code_is_coloured_for_the_palette_and_recoloured_when_the_system_switche
     qtbot.addWidget(shown)
     shown.show()
     body = next(
-        shown.task_view.cards.itemAt(i).widget().body
-        for i in range(2)
-        if "def" in shown.task_view.cards.itemAt(i).widget().body.text
+        shown.task_view.deck.cards()[i].body for i in range(2) if "def" in shown.task_view.deck.cards()[i].body.text
     )
     assert "#007020" in body.browser.toHtml().lower()  # light: Pygments' friendly colours
     app = QApplication.instance()

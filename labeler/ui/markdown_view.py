@@ -21,6 +21,7 @@ from functools import cache, lru_cache
 
 from markdown_it import MarkdownIt
 from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
 from labeler.ui.style import is_dark
@@ -229,20 +230,37 @@ class PromptView(SafeTextBrowser):
 
     def show_prompt(self, content: str | list[dict[str, str]]) -> None:
         self.content = content
-        dark = is_dark(self.palette())
-        if isinstance(content, str):
-            self.setHtml(capped_html(content, dark))
-        else:
-            self.setHtml(conversation_html(content, dark))
+        self.setHtml(self._html(content))
+        if self.max_lines is not None:
+            self._fit()
+        if not isinstance(content, str):
             # The answers reply to the last turn: show the end of the chat, scroll up for the rest.
             self.verticalScrollBar().setValue(self.verticalScrollBar().maximum())
 
+    def height_for(self, content: str | list[dict[str, str]]) -> int:
+        """The height this view will take to show `content`, found without showing it: the
+        labelling view lays out the next task's cards, while the annotator reads, at the size they
+        will have below the next prompt."""
+        if self.max_lines is None:
+            return self.height()
+        document = QTextDocument()
+        document.setDefaultFont(self.document().defaultFont())
+        document.setDocumentMargin(self.document().documentMargin())
+        document.setHtml(self._html(content))
+        document.setTextWidth(self.viewport().width())
+        return self._fitted_height(document.size().height(), content)
+
+    def _html(self, content: str | list[dict[str, str]]) -> str:
+        dark = is_dark(self.palette())
+        return capped_html(content, dark) if isinstance(content, str) else conversation_html(content, dark)
+
+    def _fitted_height(self, document_height: float, content: str | list[dict[str, str]]) -> int:
+        wanted = int(document_height) + 2 * self.frameWidth() + 4
+        lines = self.max_lines if isinstance(content, str) else self.max_lines + 4  # a chat needs more
+        return max(min(wanted, lines * self.fontMetrics().lineSpacing()), self.fontMetrics().height() + 12)
+
     def _fit(self) -> None:
-        wanted = int(self.document().size().height()) + 2 * self.frameWidth() + 4
-        lines = self.max_lines if isinstance(self.content, str) else self.max_lines + 4  # a chat needs more
-        self.setFixedHeight(
-            max(min(wanted, lines * self.fontMetrics().lineSpacing()), self.fontMetrics().height() + 12)
-        )
+        self.setFixedHeight(self._fitted_height(self.document().size().height(), self.content))
         if not isinstance(self.content, str):
             self.verticalScrollBar().setValue(self.verticalScrollBar().maximum())
 

@@ -10,109 +10,25 @@ from __future__ import annotations
 import uuid
 
 from PySide6.QtCore import QElapsedTimer, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPainter, QPalette, QPen
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from labeler.domain import LIKERT_RANGE, Flag, Judgement
 from labeler.store import Prompt, Store, StoreError, WriteFailedError
 from labeler.store.queue import display_order, next_prompt, own_judgements, resume_point
 from labeler.ui import dialogs, jobs
 from labeler.ui.actions import make_actions
+from labeler.ui.answer_cards import CardDeck, DeckPair
 from labeler.ui.help_overlay import HelpOverlay
-from labeler.ui.markdown_view import MAX_RENDERED_CHARS, MarkdownView, PromptView, prerender
+from labeler.ui.markdown_view import MAX_RENDERED_CHARS, PromptView, prerender
 from labeler.ui.progress import Progress
 from labeler.ui.ranking_input import RankingInput, RankingInputError
-from labeler.ui.ranking_strip import RankingStrip, draw_text, ordinal
-from labeler.ui.style import is_dark, tier_colour
+from labeler.ui.ranking_strip import RankingStrip
+from labeler.ui.style import is_dark
 from labeler.ui.word_diff import diff_html
 
 STRENGTH_WORDS = {1: "slightly better", 2: "better", 3: "much better"}
 RETRY_SAVE_MS = 2000
-PRERENDER_AFTER_MS = 300
-
-
-class TierBadge(QLabel):
-    """A card's place in the ranking: white on the tier's colour, or "not placed" in a dashed box.
-    Painted here (not by the style sheet) so a change costs a repaint, not a re-polish."""
-
-    def __init__(self):
-        super().__init__()
-        self.tier: int | None = None
-        self.setTextFormat(Qt.TextFormat.PlainText)
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-
-    def set_tier(self, tier: int | None, text: str) -> None:
-        self.tier = tier
-        bold = self.font()
-        bold.setBold(tier is not None)
-        self.setFont(bold)
-        self.setText(text)
-
-    def sizeHint(self) -> QSize:
-        metrics = self.fontMetrics()
-        return QSize(metrics.horizontalAdvance(self.text()) + 2 * metrics.height(), round(metrics.height() * 1.5))
-
-    minimumSizeHint = sizeHint
-
-    def paintEvent(self, event) -> None:
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        box = self.rect().adjusted(1, 1, -1, -1)
-        if self.tier is None:
-            painter.setPen(QPen(self.palette().color(QPalette.ColorRole.Mid), 1, Qt.PenStyle.DashLine))
-            painter.drawRoundedRect(box, 4, 4)
-            painter.setPen(self.palette().color(QPalette.ColorRole.Text))
-        else:
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(tier_colour(self.tier)))
-            painter.drawRoundedRect(box, 4, 4)
-            painter.setPen(QColor("white"))
-        draw_text(painter, box, self.text(), Qt.AlignmentFlag.AlignCenter)
-        painter.end()
-
-
-class AnswerCard(QFrame):
-    """One answer: its number (the key that places it) large, its place in the ranking as a badge in
-    the tier's colour (the card's border too), the rendered text scrolling inside the card."""
-
-    def __init__(self, number: int, text: str):
-        super().__init__()
-        self.setObjectName("answerCard")
-        self.number = number
-        self.tier: int | None = None
-        self.number_label = QLabel(str(number))
-        self.number_label.setObjectName("answerNumber")
-        self.number_label.setToolTip(f"Press {number} to place this answer next")
-        self.badge = TierBadge()
-        self.notes = QLabel()
-        self.notes.setTextFormat(Qt.TextFormat.PlainText)
-        self.body = MarkdownView(text)
-        header = QHBoxLayout()
-        header.addWidget(self.number_label)
-        header.addWidget(self.notes, stretch=1)
-        header.addWidget(self.badge)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 6, 6, 6)
-        layout.addLayout(header)
-        layout.addWidget(self.body, stretch=1)
-        self.show_tier(None, tied=False)
-
-    def show_tier(self, tier: int | None, tied: bool, notes: str = "") -> None:
-        self.badge.set_tier(tier, "not placed" if tier is None else ("tied " if tied else "") + ordinal(tier + 1))
-        self.notes.setText(notes)
-        if tier != self.tier:
-            self.tier = tier
-            self.update()
-
-    def paintEvent(self, event) -> None:
-        # The card on the base colour, its border in the tier's colour once placed.
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        colour = self.palette().color(QPalette.ColorRole.Mid) if self.tier is None else QColor(tier_colour(self.tier))
-        painter.setPen(QPen(colour, 2))
-        painter.setBrush(self.palette().color(QPalette.ColorRole.Base))
-        painter.drawRoundedRect(self.rect().adjusted(1, 1, -1, -1), 6, 6)
-        painter.end()
+PREPARE_AFTER_MS = 300
 
 
 class TaskView(QWidget):
@@ -155,12 +71,11 @@ class TaskView(QWidget):
         self.strip.dropped_into_tier.connect(lambda n, tier: self._edit(lambda: self.input.move_into_tier(n, tier)))
         self.strip.dropped_between.connect(lambda n, gap: self._edit(lambda: self.input.move_to_new_tier(n, gap)))
         self.strip.dropped_out.connect(lambda n: self._edit(lambda: self.input.unplace(n)))
-        self.cards_box = QWidget()
-        self.cards = QGridLayout(self.cards_box)  # holds the cards shown, 1..K
-        self.cards.setContentsMargins(0, 0, 0, 0)
-        # Cards are made once and reused from task to task: making four cost ~20 ms a task.
-        self.card_pool: list[AnswerCard] = []
-        self.card_arrangement: tuple[int, int] = (0, 0)  # (cards shown, columns)
+        # The next task's cards are filled and laid out behind while the annotator reads
+        # (`_prepare_next`), so Enter only swaps the decks: setting the texts and laying them out
+        # was half of what showing a task cost (BENCHMARKS.md).
+        self.cards_box = DeckPair()
+        self.prepared: tuple[str, ...] | None = None  # the texts waiting in the back deck, in order
         layout = QVBoxLayout(self)
         layout.addWidget(self.banner)
         layout.addWidget(self.heading)
@@ -206,6 +121,11 @@ class TaskView(QWidget):
         for action in self.actions_by_name.values():
             action.setEnabled(True)
         self.setFocus()
+
+    @property
+    def deck(self) -> CardDeck:
+        """The cards shown."""
+        return self.cards_box.shown
 
     # -- which prompt ------------------------------------------------------------------------------
 
@@ -291,45 +211,39 @@ class TaskView(QWidget):
         self.heading.setText(
             f"Prompt {self.prompt.external_id or self.prompt.id}" + (f" · {category}" if category else "")
         )
-        self.prompt_view.show_prompt(self.prompt.content)
         self._build_cards()
+        self.prompt_view.show_prompt(self.prompt.content)
+        self.layout().activate()  # the cards' size under this prompt, now rather than at the paint
+        self.cards_box.fit()
         self._refresh()
         self.seconds_before_pause = 0.0
         self.timer.restart()
         self.setFocus()
         # While the annotator reads this one, render the next task's texts (cached), so the next
         # Enter shows it without rendering markdown (about half of what showing a task costs).
-        QTimer.singleShot(PRERENDER_AFTER_MS, self._prerender_next)
+        QTimer.singleShot(PREPARE_AFTER_MS, self._prepare_next)
 
-    def _prerender_next(self) -> None:
+    def _prepare_next(self) -> None:
+        """Render the next task's prompt into the cache and lay out its cards in the back deck."""
         if self.prompt is None or self.pending_save is not None or not self.isVisible():
             return
         upcoming = next_prompt(self.store, self.annotator, after=self.prompt.id)
         if upcoming is None:
             return
         prompt = self.store.prompt(upcoming)
-        texts = [answer.text for answer in prompt.answers]
-        prerender(texts + ([prompt.content] if isinstance(prompt.content, str) else []), is_dark(self.palette()))
+        order = display_order([answer.id for answer in prompt.answers], self.annotator, upcoming)
+        contents = [prompt.content] if isinstance(prompt.content, str) else [m["content"] for m in prompt.content]
+        prerender(contents, is_dark(self.palette()))
+        # Under the next prompt the cards get what this prompt's height leaves them.
+        grows_by = self.prompt_view.height() - self.prompt_view.height_for(prompt.content)
+        self.cards_box.prepare_size(self.cards_box.size() + QSize(0, grows_by))
+        behind = self.cards_box.behind
+        behind.show_texts(_texts_in_order(prompt, order))
+        self.prepared = behind.texts
 
     def _clear_cards(self) -> None:
-        self._arrange_cards(0)
-
-    def _arrange_cards(self, count: int) -> None:
-        """Show cards 1..count in the grid: K = 2 side by side; more in a grid that fits a laptop."""
-        columns = 2 if count <= 4 else 3
-        if (count, columns) == self.card_arrangement:
-            return
-        while len(self.card_pool) < count:
-            self.card_pool.append(AnswerCard(len(self.card_pool) + 1, ""))
-        while self.cards.count():
-            self.cards.takeAt(0)
-        for index, card in enumerate(self.card_pool):
-            if index < count:
-                self.cards.addWidget(card, index // columns, index % columns)
-                card.show()
-            else:
-                card.hide()
-        self.card_arrangement = (count, columns)
+        self.deck.arrange(0)
+        self.prepared = None
 
     def toggle_diff(self) -> None:
         """D: for a pair, show the two answers as a word diff, or back as rendered markdown."""
@@ -337,7 +251,7 @@ class TaskView(QWidget):
             self.message.emit("The word diff compares two answers; this prompt has more.")
             return
         self.diff_shown = not self.diff_shown
-        first, second = (self.cards.itemAt(i).widget() for i in range(2))
+        first, second = self.deck.cards()
         if self.diff_shown:
             # The diff of what can be rendered quickly: word diffs of huge texts are slow.
             left, right = diff_html(first.body.text[:MAX_RENDERED_CHARS], second.body.text[:MAX_RENDERED_CHARS])
@@ -349,10 +263,12 @@ class TaskView(QWidget):
 
     def _build_cards(self) -> None:
         self.diff_shown = False
-        self._arrange_cards(len(self.order))
-        texts = {a.id: a.text for a in self.prompt.answers}
-        for card, answer_id in zip(self.card_pool, self.order, strict=False):
-            card.body.set_text(texts[answer_id])
+        texts = _texts_in_order(self.prompt, self.order)
+        if self.prepared == texts:
+            self.cards_box.swap()
+        else:
+            self.deck.show_texts(texts)
+        self.prepared = None
 
     # -- ranking keys ------------------------------------------------------------------------------
 
@@ -461,8 +377,7 @@ class TaskView(QWidget):
             self.banner.hide()
 
     def _refresh(self) -> None:
-        for index in range(self.cards.count()):
-            card = self.cards.itemAt(index).widget()
+        for card in self.deck.cards():
             tier = self.input.tier_of(card.number)
             flags = self.details["flags"].get(card.number)
             card.show_tier(
@@ -604,6 +519,11 @@ class TaskView(QWidget):
             "comment": row["comment"],
         }
         self._refresh()
+
+
+def _texts_in_order(prompt: Prompt, order: list[int]) -> tuple[str, ...]:
+    texts = {answer.id: answer.text for answer in prompt.answers}
+    return tuple(texts[answer_id] for answer_id in order)
 
 
 def _no_details() -> dict:

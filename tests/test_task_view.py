@@ -140,7 +140,8 @@ def test_the_next_task_is_laid_out_behind_while_one_reads_and_enter_swaps_it_in(
         behind = view.cards_box.behind
         upcoming = next_prompt(window.store, "ann", after=view.prompt.id)
         assert [card.body.text for card in behind.cards()] == texts_in_display_order(window.store, upcoming)
-        assert behind.isVisible() and behind.visibleRegion().isEmpty()  # laid out, clipped: never painted
+        assert behind.isVisible()  # so laid out,
+        assert behind.visibleRegion().isEmpty()  # but clipped: never painted
         prepared_size = behind.size()
         type_keys(qtbot, window, " ".join(str(n) for n in range(1, len(view.order) + 1)) + "\n")
         assert view.prompt.id == upcoming

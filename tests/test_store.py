@@ -69,6 +69,33 @@ def test_reopening_applies_nothing_twice(project_path):
     assert Migrations.migrations_table == MIGRATIONS_TABLE
 
 
+def index_names(conn) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+
+def test_a_project_made_by_an_older_version_is_brought_up_to_date_with_its_data_kept(project_path, monkeypatch):
+    """A project written before m003 gains the queue's index when this version opens it, and its
+    judgements are the same afterwards."""
+    monkeypatch.setattr("labeler.migrations.SCHEMA", SCHEMA[:2])  # the version before m003
+    with open_store(project_path, create=True) as store:
+        prompt, answers = store.add_prompt("p", [NewAnswer("a"), NewAnswer("b")])
+        store.record_judgement(prompt, "ann", Judgement.ranked(Ranking.of(answers)), answers)
+        assert "judgements_by_prompt" in index_names(store.conn)
+        before = store.conn.execute("SELECT uuid, prompt_id, annotator_id, tiers FROM judgements").fetchall()
+    monkeypatch.undo()
+    with open_store(project_path) as store:
+        assert "judgements_by_prompt_and_annotator" in index_names(store.conn)
+        assert "judgements_by_prompt" not in index_names(store.conn)
+        assert store.conn.execute("SELECT uuid, prompt_id, annotator_id, tiers FROM judgements").fetchall() == before
+        plan = " ".join(
+            row[-1]
+            for row in store.conn.execute(
+                "EXPLAIN QUERY PLAN SELECT 1 FROM judgements WHERE prompt_id = 1 AND annotator_id = 1"
+            )
+        )
+        assert "COVERING INDEX judgements_by_prompt_and_annotator" in plan
+
+
 def test_missing_file_is_not_created(tmp_path):
     path = tmp_path / "absent.db"
     with pytest.raises(ProjectNotFoundError, match="no such project file"):

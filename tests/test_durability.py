@@ -1,9 +1,15 @@
 """Never lose a judgement: writers killed with SIGKILL, and many writers at once."""
 
+import contextlib
+import json
+import os
 import random
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from helpers.durability import check_project, integrity, kill_trial, make_writer_project, start_writer
@@ -79,3 +85,56 @@ def test_processes_creating_the_same_new_project_at_once_apply_the_schema_once(t
     assert conn.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == len(SCHEMA)
     assert conn.execute("SELECT COUNT(*) FROM annotators").fetchone()[0] == 8
     conn.close()
+
+
+def _dump(path) -> list[str]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:  # closed: an open connection keeps a bulk write in WAL mode
+        return list(conn.iterdump())
+
+
+def test_a_big_import_killed_midway_leaves_the_project_as_it_was(tmp_path):
+    """A big import writes through the rollback journal (Store.write_in_bulk). SIGKILL it once pages
+    are in the file: the journal left beside it undoes the write when the project is next opened;
+    until then a merge refuses it as a pack, saying why."""
+    labeler = Path(sys.executable).parent / "labeler"
+    project = tmp_path / "project.db"
+    small = tmp_path / "small.jsonl"
+    small.write_text(json.dumps({"prompt": "kept", "answers": ["a", "b"]}) + "\n")
+    subprocess.run([labeler, "init", project], check=True, capture_output=True)
+    subprocess.run([labeler, "import", project, small], check=True, capture_output=True)
+    before, size = _dump(project), project.stat().st_size
+    rng = random.Random(7)
+    words = ["the", "a", "model", "answer", "prompt", "rank", "better", "worse", "because", "of", "which", "it"]
+    big = tmp_path / "big.jsonl"  # about 45 MB: more than the page cache, so pages reach the file
+    with big.open("w") as out:
+        for row in range(30_000):
+            answers = [" ".join(rng.choices(words, k=60)) + f" {row}.{a}" for a in range(4)]
+            out.write(json.dumps({"id": f"r{row}", "prompt": f"prompt {row}", "answers": answers}) + "\n")
+    importing = subprocess.Popen([labeler, "import", project, big], start_new_session=True, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while project.stat().st_size < size + 4_000_000 and importing.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert importing.poll() is None, "the import ended before it could be killed midway"
+    os.killpg(importing.pid, signal.SIGKILL)  # the command and its reading process
+    importing.wait()
+    journal = Path(f"{project}-journal")
+    assert journal.exists(), sorted((f.name, f.stat().st_size) for f in tmp_path.iterdir())
+
+    other = tmp_path / "other.db"
+    subprocess.run([labeler, "init", other], check=True, capture_output=True)
+    merging = subprocess.run([labeler, "merge", other, project], capture_output=True, text=True)
+    assert merging.returncode != 0
+    assert "stopped midway" in merging.stderr
+    assert "Traceback" not in merging.stderr
+
+    stats = subprocess.run([labeler, "stats", project, "--json"], capture_output=True, text=True)
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["counts"]["prompts"] == 1
+    assert not journal.exists()
+    assert _dump(project) == before
+    assert integrity(project) == "ok"
+    with sqlite3.connect(project) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    again = subprocess.run([labeler, "import", project, big], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "added 30,000 prompts, 120,000 answers" in again.stdout

@@ -20,6 +20,7 @@ from labeler.formats.rows import (
     ImportedRanking,
     RowError,
     parse_row,
+    plain_prompt_row,
     row_kind,
 )
 
@@ -535,3 +536,81 @@ def test_valid_rows_written_as_jsonl_read_back_the_same(rows, ensure_ascii):
         assert [answer.text for answer in item.answers] == expected
         if "id" in original:
             assert item.external_id == str(original["id"])
+
+
+# Values near the edges of the rules: blank and whitespace texts, duplicates after stripping, other types.
+_TEXTS = st.sampled_from(["a", "b", " a ", "a\n", "", " ", "\t\n", "Paris.", "Lyon. ", "é — ok", "0"])
+_ODD_VALUES = st.sampled_from([None, 0, 7, -1, 1.5, True, [], {}, ["a"], {"x": 1}])
+_ANSWER_ITEMS = st.one_of(
+    _TEXTS,
+    st.fixed_dictionaries({"text": st.one_of(_TEXTS, _ODD_VALUES)}),
+    st.fixed_dictionaries({"text": _TEXTS, "model": st.one_of(_TEXTS, _ODD_VALUES)}),
+    st.fixed_dictionaries({"text": _TEXTS, "model": _TEXTS, "temperature": st.sampled_from([0.7, None])}),
+    st.fixed_dictionaries({"model": _TEXTS}),
+    _ODD_VALUES,
+)
+_ROW_FIELDS = {
+    "prompt": st.one_of(_TEXTS, _ODD_VALUES, st.just([{"role": "user", "content": "Hi"}])),
+    "answers": st.one_of(st.lists(_ANSWER_ITEMS, min_size=0, max_size=10), _ODD_VALUES),
+    "id": st.one_of(_TEXTS, _ODD_VALUES),
+    "metadata": st.one_of(_ODD_VALUES, st.just({"source": "x"})),
+    "ranking": st.sampled_from([None, [0, 1], [[1, 0]]]),
+    "chosen": st.sampled_from([None, "", "yes"]),
+    "extra": _ODD_VALUES,
+}
+
+
+_GOOD_ANSWERS = st.one_of(
+    st.text(min_size=1, max_size=6).filter(lambda text: not text.isspace()),
+    st.fixed_dictionaries({"text": st.sampled_from(["x", "y", "z", "w", " v "])}, optional={"model": _TEXTS}),
+)
+
+
+@st.composite
+def near_plain_rows(draw) -> dict:
+    """A good row of the common shape with, mostly, one or two fields changed to something near an edge."""
+    row = {
+        "prompt": draw(st.sampled_from(["Hi", "Capital of France?", " q "])),
+        "answers": draw(st.lists(_GOOD_ANSWERS, min_size=2, max_size=9)),
+    }
+    if draw(st.booleans()):
+        row["id"] = draw(st.sampled_from(["q1", " id ", "7"]))
+    if draw(st.booleans()):
+        row["metadata"] = draw(st.sampled_from([None, {}, {"source": "x"}]))
+    for key in draw(st.lists(st.sampled_from(list(_ROW_FIELDS)), max_size=2)):
+        row[key] = draw(_ROW_FIELDS[key])
+    return row
+
+
+@settings(max_examples=600, deadline=None)
+@given(row=near_plain_rows())
+def test_the_plain_row_shortcut_takes_only_rows_parse_row_reads_the_same_way(row):
+    """Whatever plain_prompt_row takes, parse_row reads too, to the same prompt, answers, id and metadata."""
+    plain = plain_prompt_row(row)
+    if plain is None:
+        return
+    item = parse_row(row, "jsonl")  # raises RowError if the shortcut took a bad row
+    assert isinstance(item, ImportedPrompt)
+    prompt, answers, external_id, metadata = plain
+    assert (prompt, external_id, metadata) == (item.prompt, item.external_id, item.metadata)
+    assert answers == [(answer.text, answer.model, answer.generation) for answer in item.answers]
+
+
+def test_the_plain_row_shortcut_takes_the_common_rows():
+    rows = [
+        PROMPT_ROW,
+        {"id": "q1", "prompt": "Hi", "answers": [{"text": "a", "model": " m "}, {"text": "b"}], "metadata": {"k": 1}},
+        {"id": None, "prompt": "Hi", "answers": ["a", {"text": "b", "model": None}], "metadata": None},
+    ]
+    for row in rows:
+        assert plain_prompt_row(row) is not None, row
+    # Not its shape: left to parse_row, which says what is wrong or reads what it is.
+    for row in (
+        {**PROMPT_ROW, "ranking": [0, 1, 2]},
+        {**PROMPT_ROW, "prompt": [USER]},
+        {**PROMPT_ROW, "answers": ["a", " a"]},
+        {**PROMPT_ROW, "answers": ["a", {"text": "b", "temperature": 0.7}]},
+        {**PROMPT_ROW, "id": 7},
+        {**PROMPT_ROW, "split": "train"},
+    ):
+        assert plain_prompt_row(row) is None, row

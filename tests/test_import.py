@@ -1,9 +1,11 @@
 """`labeler import` end to end: the real console script on real files."""
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -383,3 +385,30 @@ def test_a_failing_write_ends_the_reader_at_once_and_writes_nothing(tmp_path, pr
         import_in_process(project, [data], parallel=True)
     assert multiprocessing.active_children() == []
     assert digest(project) == before
+
+
+def table_dump(path: Path) -> list[str]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:  # closed: an open connection keeps a bulk write in WAL mode
+        return list(conn.iterdump())
+
+
+def test_a_big_import_is_written_in_bulk_and_refused_leaves_the_content_as_it_was(tmp_path, project, monkeypatch):
+    from labeler.store import Store
+
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 100)
+    bulk = []
+    real = Store.write_in_bulk
+    monkeypatch.setattr(Store, "write_in_bulk", lambda self, work: bulk.append(1) or real(self, work))
+    good = write_jsonl(tmp_path / "good.jsonl", PROMPTS)
+    assert import_in_process(project, [good], parallel=True).answers_added == 5
+    assert bulk == [1]
+    before = table_dump(project)
+    bad = write_jsonl(tmp_path / "bad.jsonl", [*PROMPTS, {"prompt": "new", "answers": ["x", "y"]}, {"prompt": ""}])
+    file_before = digest(project)
+    with pytest.raises(importer.ImportRejected):
+        import_in_process(project, [bad], parallel=True)
+    assert bulk == [1, 1]
+    assert table_dump(project) == before  # the content as it was,
+    assert digest(project) != file_before  # but not SQLite's change counter: the journal mode was switched
+    with open_store(project) as store:
+        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

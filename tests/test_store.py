@@ -1,7 +1,9 @@
 """The store: opening and refusing files, append-only judgements, pairs, corrections, drafts."""
 
+import contextlib
 import hashlib
 import json
+import os
 import random
 import sqlite3
 import threading
@@ -489,3 +491,82 @@ def test_judgement_rows_keep_json_readable_by_other_tools(seeded_store, project_
     record_ranked(store, prompt_id, answers, [[answers[0], answers[1]], answers[2]])
     tiers = plain_connection(project_path).execute("SELECT tiers FROM judgements").fetchone()[0]
     assert json.loads(tiers) == [[answers[0], answers[1]], [answers[2]]]
+
+
+def descriptors_on(path) -> int:
+    """How many of this process's file descriptors are open on `path`."""
+    links = []
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor is gone by now
+            links.append(os.readlink(f"/proc/self/fd/{name}"))
+    return links.count(str(Path(path).resolve()))
+
+
+def table_dump(path) -> list[str]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:  # closed: an open connection keeps a bulk write in WAL mode
+        return list(conn.iterdump())
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts file descriptors in /proc")
+def test_a_bulk_write_alone_uses_the_rollback_journal_and_syncs_as_it_goes(store, project_path, monkeypatch):
+    syncs = []
+    real_sync = getattr(os, "fdatasync", os.fsync)
+    monkeypatch.setattr(
+        os, "fdatasync" if hasattr(os, "fdatasync") else "fsync", lambda fd: syncs.append(fd) or real_sync(fd)
+    )
+    descriptors = descriptors_on(project_path)  # SQLite's own
+    seen = {}
+
+    def work(conn, flush):
+        seen["journal"] = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        seen["synchronous"] = conn.execute("PRAGMA synchronous").fetchone()[0]
+        for number in range(30):
+            conn.execute("INSERT INTO annotators (name, created_at) VALUES (?, 'now')", [f"a{number}"])
+            flush()
+            time.sleep(0.02)  # long enough for a few syncs at a short interval
+        seen["syncing"] = any(thread.name == "labeler-sync" for thread in threading.enumerate())
+        seen["descriptors added"] = descriptors_on(project_path) - descriptors
+        return "done"
+
+    monkeypatch.setattr("labeler.store.project._Flusher.__init__.__defaults__", (0.05,))
+    assert store.write_in_bulk(work) == "done"
+    assert seen == {"journal": "delete", "synchronous": 3, "syncing": True, "descriptors added": 1}  # 3: EXTRA
+    assert syncs  # the file was synced while the work ran
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
+    assert not any(thread.name == "labeler-sync" for thread in threading.enumerate())
+    assert descriptors_on(project_path) == descriptors  # the syncing one is closed
+    assert store.conn.execute("SELECT COUNT(*) FROM annotators").fetchone()[0] == 30
+
+
+def test_a_bulk_write_with_the_file_open_elsewhere_stays_in_wal_mode(store, project_path):
+    other = sqlite3.connect(project_path)  # the window, say
+    other.execute("SELECT COUNT(*) FROM prompts").fetchone()
+    seen = []
+
+    def work(conn, flush):
+        flush()  # does nothing here
+        seen.append(conn.execute("PRAGMA journal_mode").fetchone()[0])
+        seen.append(any(thread.name == "labeler-sync" for thread in threading.enumerate()))
+        conn.execute("INSERT INTO annotators (name, created_at) VALUES ('x', 'now')")
+
+    store.write_in_bulk(work)
+    assert seen == ["wal", False]
+    assert other.execute("SELECT COUNT(*) FROM annotators").fetchone()[0] == 1  # read while the other had it open
+    other.close()
+
+
+def test_a_failed_bulk_write_leaves_the_content_as_it_was(store, project_path):
+    store.add_prompt("kept", [NewAnswer("a"), NewAnswer("b")])
+    before = table_dump(project_path)
+
+    def work(conn, flush):
+        conn.execute("INSERT INTO annotators (name, created_at) VALUES ('x', 'now')")
+        flush()
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        store.write_in_bulk(work)
+    assert table_dump(project_path) == before
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert not any(thread.name == "labeler-sync" for thread in threading.enumerate())

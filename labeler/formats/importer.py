@@ -31,7 +31,7 @@ from typing import Any
 
 from labeler.domain import DEFAULT_STRENGTH, Ranking
 from labeler.formats.reading import BadRow, detect_format, read_rows
-from labeler.formats.rows import ImportedPair, ImportedPrompt, ImportedRanking, RowError, parse_row
+from labeler.formats.rows import ImportedPair, ImportedPrompt, ImportedRanking, RowError, parse_row, plain_prompt_row
 from labeler.store import Store, answers_hash, content_hash
 from labeler.store.importing import (
     PreparedChunk,
@@ -42,8 +42,9 @@ from labeler.store.importing import (
 )
 
 DEFAULT_ANNOTATOR = "import"
-# Files smaller than this together are read in this process: starting a second one (about 0.1 s
-# forked, 0.3 s spawned) costs more than it saves.
+# Files of this size or more together make a big import: read in a second process (smaller ones
+# are read in this process: starting a second one, about 0.1 s forked, 0.3 s spawned, costs more
+# than it saves) and written in bulk (labeler.store.importing.import_prepared).
 PARALLEL_MIN_BYTES = 8_000_000
 _CHUNK_ROWS = 1000  # rows per chunk sent to the writer: about 2 MB of typical prompts and answers
 _CHUNKS_AHEAD = 8  # chunks the reading process may run ahead of the writer (a bound on memory)
@@ -86,10 +87,13 @@ def import_files(
     there is no `rejects` file, and FileFormatError if a whole file cannot be read.
 
     `parallel` reads the files in a second process (default: when there are several CPUs and the files
-    hold at least PARALLEL_MIN_BYTES); the outcome is the same either way.
+    hold at least PARALLEL_MIN_BYTES); the outcome is the same either way. Files that big are also
+    written in bulk (see import_prepared: a refused big import leaves the project's content as it
+    was, but not the file's change counter).
     """
+    big = _total_size(paths) >= PARALLEL_MIN_BYTES
     if parallel is None:
-        parallel = (os.cpu_count() or 1) > 1 and _total_size(paths) >= PARALLEL_MIN_BYTES
+        parallel = (os.cpu_count() or 1) > 1 and big
     read = _read_in_a_second_process if parallel else _read_here
     report = ImportReport()
     reject_on_bad = rejects is None
@@ -106,7 +110,7 @@ def import_files(
         if report.bad and reject_on_bad:
             raise ImportRejected(report.bad)  # rolls the transaction back
 
-    counts = import_prepared(store, produce)
+    counts = import_prepared(store, produce, big=big)
     report.prompts_added = counts.prompts_added
     report.answers_added = counts.answers_added
     report.judgements_added = counts.judgements_added
@@ -166,6 +170,9 @@ def _read_here(reading: _Reading, project_ids: Callable[[], dict[str, str]]) -> 
     for path in reading.paths:
         file_format = reading.fmt or detect_format(path)
         source = Path(path).name
+        # JSON rows of the commonest shape are checked and prepared in one step (CSV cells and
+        # parquet values need parse_row's conversions).
+        plain_rows = file_format in ("jsonl", "json")
         chunk = _ReadChunk(0, [], PreparedChunk(source))
         for row in read_rows(path, file_format):
             chunk.rows += 1
@@ -173,8 +180,12 @@ def _read_here(reading: _Reading, project_ids: Callable[[], dict[str, str]]) -> 
                 chunk.bad.append(row)
             else:
                 try:
-                    item = parse_row(row.data, file_format)
-                    _add(checks, chunk.prepared, item, annotator, row.file, row.line, prepare=preparing)
+                    plain = plain_prompt_row(row.data) if plain_rows else None
+                    if plain is None:
+                        item = parse_row(row.data, file_format)
+                        _add(checks, chunk.prepared, item, annotator, row.file, row.line, prepare=preparing)
+                    else:
+                        _add_plain(checks, chunk.prepared, plain, row.file, row.line, prepare=preparing)
                 except RowError as error:
                     chunk.bad.append(BadRow(row.file, row.line, str(error), json.dumps(row.data, ensure_ascii=False)))
             if chunk.bad and reject_on_bad:
@@ -226,6 +237,16 @@ def _add(
         _add_judgement(checks, chunk, prompt, texts, who, ranking, item.likert, item.comment)
     else:
         chunk.prompts.append(prompt)
+
+
+def _add_plain(checks: _Checks, chunk: PreparedChunk, plain: tuple, file: str, line: int, *, prepare: bool) -> None:
+    """_add for what plain_prompt_row took from a row: a prompt with answers."""
+    prompt, answers, external_id, metadata = plain
+    prepared = prepare_prompt(prompt, answers, external_id=external_id, metadata=metadata)
+    if external_id is not None:
+        _check_id(checks, external_id, prepared[0], file, line)
+    if prepare:
+        chunk.prompts.append(prepared)
 
 
 def _add_judgement(

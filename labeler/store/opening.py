@@ -47,17 +47,20 @@ def open_store(path: str | Path, *, create: bool = False, busy_timeout_s: float 
 def open_read_only(path: str | Path) -> Store:
     """Open a project file only to read it (a pack to merge): nothing on disk is changed.
 
-    Opened immutable (no locks, no -wal or -shm files made beside it) unless a -wal file beside it
-    holds part of its content, which an immutable open would not see.
+    Opened immutable (no locks, no -wal or -shm files made beside it) unless a file beside it
+    says the project is not all in the file: a -wal file holds part of its content, and a -journal
+    file means a bulk write (an import) stopped midway and must be rolled back first; an immutable
+    open would see neither.
     """
     path = Path(path)
     _check_file_before_opening(path, create=False)
-    flags = "mode=ro" if Path(f"{path}-wal").exists() else "mode=ro&immutable=1"
+    complete = not Path(f"{path}-wal").exists() and not Path(f"{path}-journal").exists()
+    flags = "mode=ro&immutable=1" if complete else "mode=ro"
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?{flags}", uri=True, isolation_level=None)
     except sqlite3.Error as error:
         raise StoreError(f"{path}: cannot open: {error}") from None
-    with _closed_on_error(conn, path):
+    with _closed_on_error(conn, path), _rollback_needed_is_explained(path):
         _check_schema(conn, path, create=False)
         if _pending_migrations(conn):
             raise StoreError(
@@ -66,6 +69,20 @@ def open_read_only(path: str | Path) -> Store:
             )
         conn.execute("PRAGMA query_only=ON")
     return Store(path, conn, busy_timeout_s=0)
+
+
+@contextmanager
+def _rollback_needed_is_explained(path: Path) -> Iterator[None]:
+    """A read-only open of a file whose last write stopped midway cannot roll it back: say so."""
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        if getattr(error, "sqlite_errorname", "") == "SQLITE_READONLY_ROLLBACK":
+            raise StoreError(
+                f"{path}: a write to this project stopped midway (its -journal file is beside it); "
+                "open it once with labeler (e.g. `labeler stats`) to undo that write, then try again"
+            ) from None
+        raise
 
 
 @contextmanager

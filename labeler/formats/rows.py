@@ -297,9 +297,9 @@ def _answers(value: Any) -> tuple[ImportedAnswer, ...]:
 
 
 def _answer(item: Any, number: int) -> ImportedAnswer:
-    # Called for every answer of a big import: the common cases first, tested by exact type.
-    kind = type(item)
-    if kind is dict or (kind is not str and isinstance(item, dict)):
+    if isinstance(item, str):
+        text, model, generation = item, None, {}
+    elif isinstance(item, dict):
         if "text" not in item:
             raise RowError(f"answer {number} has no 'text'")
         text, model = item["text"], item.get("model")
@@ -309,16 +309,14 @@ def _answer(item: Any, number: int) -> ImportedAnswer:
             generation = {
                 key: value for key, value in item.items() if key not in ("text", "model") and value is not None
             }
-    elif kind is str or isinstance(item, str):
-        text, model, generation = item, None, {}
     else:
         raise RowError(f"answer {number} must be text or an object with 'text', got {describe_json_type(item)}")
-    if type(text) is not str and not isinstance(text, str):
+    if not isinstance(text, str):
         raise RowError(f"the text of answer {number} must be text, got {describe_json_type(text)}")
     if not text or text.isspace():
         raise RowError(f"answer {number} is empty")
     if model is not None:
-        if type(model) is not str and not isinstance(model, str):
+        if not isinstance(model, str):
             raise RowError(f"the model of answer {number} must be text, got {describe_json_type(model)}")
         model = model.strip() or None
     return ImportedAnswer(text, model, generation)

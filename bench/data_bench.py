@@ -9,8 +9,9 @@ Commands are run as the real console script (`labeler`, beside this Python) in a
 the times include start-up, opening the project and the final commit; memory is the command's peak
 RSS (the largest of its processes: `labeler import` reads big files in a second process). The import
 is also taken apart in process, one step after the other as import_files does them when it reads in
-this process: reading (read_rows), parsing (parse_row), preparing the chunks
-(importer._add: encoding, hashes, the id check) and the store write (import_prepared).
+this process: reading (read_rows), checking (rows.plain_prompt_row, parse_row for other shapes),
+preparing the chunks (importer._add: encoding, hashes, the id check) and the store write
+(import_prepared, written in bulk as a big import is).
 
 The export project is built as bench/store_bench.py builds its large project (one bulk transaction),
 then its prompts and answers are given texts of realistic length (prompts 50-300 characters,
@@ -47,7 +48,7 @@ from store_bench import generate_large_project
 from labeler.formats import importer
 from labeler.formats.export import export_project
 from labeler.formats.reading import SourceRow, read_rows
-from labeler.formats.rows import parse_row
+from labeler.formats.rows import parse_row, plain_prompt_row
 from labeler.store import content_hash, open_store, text_hash
 from labeler.store.importing import PreparedChunk, external_id_owners, import_prepared
 
@@ -193,18 +194,23 @@ def time_in_process_import(project: Path, jsonl: Path) -> dict[str, float]:
             if row is None:
                 break
             assert isinstance(row, SourceRow), row
-            item = parse_row(row.data, "jsonl")
+            # As the importer does: the common rows in one step, the others through parse_row.
+            plain = plain_prompt_row(row.data)
+            item = parse_row(row.data, "jsonl") if plain is None else None
             parsed = clock()
-            # What the reading side does with each parsed row: the prepared prompt (texts encoded,
+            # What the reading side does with each checked row: the prepared prompt (texts encoded,
             # hashes), and the check that one id names one prompt (which reads the project's ids once).
             if len(chunks[-1].prompts) == importer._CHUNK_ROWS:
                 chunks.append(PreparedChunk(jsonl.name))
-            importer._add(checks, chunks[-1], item, None, row.file, row.line)
+            if plain is None:
+                importer._add(checks, chunks[-1], item, None, row.file, row.line)
+            else:
+                importer._add_plain(checks, chunks[-1], plain, row.file, row.line, prepare=True)
             phases["parse"] += parsed - read
             phases["batch"] += clock() - parsed
 
         started = clock()
-        counts = import_prepared(store, lambda project_ids: iter(chunks))
+        counts = import_prepared(store, lambda project_ids: iter(chunks), big=True)
         phases["write"] = clock() - started
     assert counts.answers_added == sum(len(chunk.prompts) for chunk in chunks) * ANSWERS_PER_PROMPT, counts
     return phases
@@ -443,9 +449,9 @@ def main() -> None:
     )
     for phase, label in [
         ("read", "read_rows (read + strict JSON decode)"),
-        ("parse", "parse_row (checks → typed items)"),
+        ("parse", "checking rows (rows.plain_prompt_row; parse_row for other shapes)"),
         ("batch", "preparing the chunks (importer._add: UTF-8, hashes, id check)"),
-        ("write", "import_prepared (one transaction, commit)"),
+        ("write", "import_prepared (one transaction in bulk, commit; answers hashed here)"),
     ]:
         print(f"| in process, serial: {label} | {phases[phase]:.1f} s ({phases[phase] / in_process:.0%}) | |")
     print(

@@ -28,7 +28,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import random
 import shutil
 import subprocess
 import sys
@@ -40,7 +39,6 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "ppo"
 TRL_VENV = ROOT / "bench" / "out" / "venv-trl112"
 TRL_VERSION = "1.12.0"
-WORDS = ["apple", "river", "stone", "cloud", "tiger", "lamp", "sugar", "wind"]
 GOAL = 1.5  # our episodes/s over trl's
 WINDOW = 5  # steps averaged at the end of a run for the score and KL
 
@@ -54,11 +52,9 @@ def build_workspace(folder: Path, prompts: int, hidden: int, layers: int, thread
 
     torch.set_num_threads(threads)
     sys.path.insert(0, str(ROOT / "tests"))
-    from tiny_models import make_tokenizer
+    from tiny_models import build_great_project, make_tokenizer, warm_up_policy
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, GenerationConfig, LlamaConfig
 
-    from labeler.domain import Judgement, Ranking
-    from labeler.store import NewAnswer, open_store
     from trainer.reward import RewardConfig, train_reward
 
     done = folder / "workspace.json"
@@ -66,17 +62,7 @@ def build_workspace(folder: Path, prompts: int, hidden: int, layers: int, thread
         return json.loads(done.read_text())
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    rng = random.Random(0)
-    texts, pairs = [], []
-    with open_store(folder / "project.db", create=True) as store:
-        for index in range(prompts):
-            prompt = f"Question {index}: tell me about " + " ".join(rng.sample(WORDS, 3))
-            answers = [" ".join(rng.choices(WORDS, k=6) + ["great"] * count) for count in range(4)]
-            texts += [prompt, *answers]
-            pairs += [(prompt, answer) for answer in answers]
-            prompt_id, ids = store.add_prompt(prompt, [NewAnswer(answer) for answer in answers])
-            ranking = Ranking.of([[ids[3]], [ids[2]], [ids[1]], [ids[0]]], [1, 2, 1])
-            store.record_judgement(prompt_id, "alice", Judgement.ranked(ranking), list(ids))
+    texts, pairs = build_great_project(folder / "project.db", prompts, words_per_answer=6)
     tokenizer = make_tokenizer(texts)
 
     def config(**extra) -> LlamaConfig:
@@ -117,29 +103,8 @@ def build_workspace(folder: Path, prompts: int, hidden: int, layers: int, thread
     policy.generation_config = GenerationConfig(
         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id
     )
-    sequences = [
-        tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}], tokenize=False
-        )
-        for prompt, answer in pairs
-    ]
-    encoded = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in sequences]
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=3e-3)
     started = time.monotonic()
-    for _ in range(300):
-        batch = rng.sample(encoded, 16)
-        longest = max(map(len, batch))
-        input_ids = torch.full((len(batch), longest), tokenizer.pad_token_id)
-        attention_mask = torch.zeros((len(batch), longest), dtype=torch.long)
-        for row, ids in enumerate(batch):
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            attention_mask[row, : len(ids)] = 1
-        loss = policy(
-            input_ids=input_ids, attention_mask=attention_mask, labels=input_ids.masked_fill(attention_mask == 0, -100)
-        ).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
+    warm_up_loss = warm_up_policy(policy, tokenizer, pairs, steps=300)
     policy.save_pretrained(folder / "policy")
     tokenizer.save_pretrained(folder / "policy")
     workspace = {
@@ -151,7 +116,7 @@ def build_workspace(folder: Path, prompts: int, hidden: int, layers: int, thread
         "reward_mean": reward["reward_mean"],
         "reward_std": reward["reward_std"],
         "reward_seconds": round(reward_seconds, 1),
-        "warm_up_loss": round(loss.item(), 3),
+        "warm_up_loss": round(warm_up_loss, 3),
         "warm_up_seconds": round(time.monotonic() - started, 1),
         "parameters": sum(parameter.numel() for parameter in policy.parameters()),
     }

@@ -8,7 +8,6 @@ PPO then has something to reinforce. Everything is built once per module, offlin
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -17,11 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny_models import make_causal_lm, make_reward_model, make_tokenizer
+from tiny_models import build_great_project, make_causal_lm, make_reward_model, make_tokenizer, warm_up_policy
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from labeler.domain import Judgement, Ranking
-from labeler.store import NewAnswer, open_store
 from trainer.data import read_prompts_file
 from trainer.errors import TrainerError
 from trainer.models import load_policy
@@ -41,57 +38,15 @@ from trainer.reward import RewardConfig, train_reward
 
 torch.set_num_threads(1)
 
-WORDS = ["apple", "river", "stone", "cloud", "tiger", "lamp", "sugar", "wind"]
 PROMPTS = 24
 # Small and fast: one minibatch per batch, two passes, a learning rate a tiny model can move with.
 FAST = {"batch_size": 16, "mini_batch_size": 16, "ppo_epochs": 2, "learning_rate": 1e-3, "response_length": 12}
 
 
-def build_project(path: Path) -> tuple[list[str], list[tuple[str, str]]]:
-    """Prompts with 4 answers saying "great" 0..3 times, ranked by that count; (texts, (prompt, answer) pairs)."""
-    rng = random.Random(0)
-    texts, pairs = [], []
-    with open_store(path, create=True) as store:
-        for index in range(PROMPTS):
-            prompt = f"Question {index}: tell me about " + " ".join(rng.sample(WORDS, 3))
-            answers = [" ".join(rng.choices(WORDS, k=4) + ["great"] * count) for count in range(4)]
-            texts += [prompt, *answers]
-            pairs += [(prompt, answer) for answer in answers]
-            prompt_id, ids = store.add_prompt(prompt, [NewAnswer(answer) for answer in answers])
-            ranking = Ranking.of([[ids[3]], [ids[2]], [ids[1]], [ids[0]]], [1, 2, 1])
-            store.record_judgement(prompt_id, "alice", Judgement.ranked(ranking), list(ids))
-    return texts, pairs
-
-
-def warm_up(model, tokenizer, pairs: list[tuple[str, str]], steps: int = 120) -> None:
-    """A moment of supervised learning on the answers, in the chat template, so the policy speaks their words."""
-    rng = random.Random(0)
-    encoded = [
-        tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}], tokenize=False
-        )
-        for prompt, answer in pairs
-    ]
-    encoded = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in encoded]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(steps):
-        batch = rng.sample(encoded, 16)
-        longest = max(map(len, batch))
-        input_ids = torch.full((len(batch), longest), tokenizer.pad_token_id)
-        attention_mask = torch.zeros((len(batch), longest), dtype=torch.long)
-        for row, ids in enumerate(batch):
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            attention_mask[row, : len(ids)] = 1
-        labels = input_ids.masked_fill(attention_mask == 0, -100)
-        model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("ppo")
-    texts, pairs = build_project(root / "project.db")
+    texts, pairs = build_great_project(root / "project.db", PROMPTS)
     tokenizer = make_tokenizer(texts)
     make_reward_model(tokenizer, root / "reward-base")
     train_reward(
@@ -105,7 +60,7 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
         )
     )
     policy = make_causal_lm(tokenizer)
-    warm_up(policy, tokenizer, pairs)
+    warm_up_policy(policy, tokenizer, pairs, steps=120)
     policy.save_pretrained(root / "policy")
     tokenizer.save_pretrained(root / "policy")
     return {"project": root / "project.db", "reward": root / "reward", "policy": root / "policy", "root": root}

@@ -5,6 +5,7 @@ The models are small enough (under 60k parameters) that a few training steps tak
 """
 
 import os
+import random
 
 # Set before the Hugging Face libraries are imported: they read these once, at import.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -180,3 +181,57 @@ def run_reward_trainer(
     trainer = trl.RewardTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
     trainer.train()
     return [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+
+
+# --- The "great" project: a reward a tiny model learns at once, for PPO tests and bench/ppo_bench.py ---
+
+GREAT_WORDS = ["apple", "river", "stone", "cloud", "tiger", "lamp", "sugar", "wind"]
+
+
+def build_great_project(path: Path, prompts: int, words_per_answer: int = 4) -> tuple[list[str], list[tuple[str, str]]]:
+    """A project of `prompts` prompts with 4 answers saying "great" 0..3 times, ranked by that count by
+    "alice"; returns (every text, for a tokenizer; (prompt, answer) pairs, for warm_up_policy)."""
+    from labeler.domain import Judgement, Ranking
+    from labeler.store import NewAnswer, open_store
+
+    rng = random.Random(0)
+    texts, pairs = [], []
+    with open_store(path, create=True) as store:
+        for index in range(prompts):
+            prompt = f"Question {index}: tell me about " + " ".join(rng.sample(GREAT_WORDS, 3))
+            answers = [" ".join(rng.choices(GREAT_WORDS, k=words_per_answer) + ["great"] * n) for n in range(4)]
+            texts += [prompt, *answers]
+            pairs += [(prompt, answer) for answer in answers]
+            prompt_id, ids = store.add_prompt(prompt, [NewAnswer(answer) for answer in answers])
+            ranking = Ranking.of([[ids[3]], [ids[2]], [ids[1]], [ids[0]]], [1, 2, 1])
+            store.record_judgement(prompt_id, "alice", Judgement.ranked(ranking), list(ids))
+    return texts, pairs
+
+
+def warm_up_policy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, pairs, steps: int) -> float:
+    """A moment of supervised learning on the answers, in the chat template, so a policy speaks their
+    words before PPO; returns the last loss."""
+    rng = random.Random(0)
+    texts = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}], tokenize=False
+        )
+        for prompt, answer in pairs
+    ]
+    encoded = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    loss = torch.tensor(float("nan"))
+    for _ in range(steps):
+        batch = rng.sample(encoded, 16)
+        longest = max(map(len, batch))
+        input_ids = torch.full((len(batch), longest), tokenizer.pad_token_id)
+        attention_mask = torch.zeros((len(batch), longest), dtype=torch.long)
+        for row, ids in enumerate(batch):
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            attention_mask[row, : len(ids)] = 1
+        labels = input_ids.masked_fill(attention_mask == 0, -100)
+        loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return loss.item()

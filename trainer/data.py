@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from labeler.domain import Outcome, Ranking, ranking_to_pairs
 from labeler.store import Store, open_store
@@ -151,38 +151,54 @@ def pairs_of(item: RankedPrompt) -> list[tuple[int, int, int]]:
 
 MAX_ERRORS_SHOWN = 20
 _PROMPT_ONLY_KEYS = {"id", "prompt", "metadata"}  # a prompts file may hold rows without answers
+Taken = TypeVar("Taken")
 
 
-def read_prompts_file(path: Path) -> list[str | list[dict]]:
-    """The prompt of every row, in order: rows of a prompt alone, prompts with answers, rankings or pairs,
-    in any format `labeler import` reads. Any bad row stops with a TrainerError listing FILE:LINE: reason."""
+def take_from_rows(path: Path, take: Callable[[Any, str], list[Taken]], refused: str) -> list[Taken]:
+    """What `take(row, file format)` gives for each row of a file `labeler import` reads, in order,
+    read with the importer's own readers. `take` raises RowError for a row it cannot use. Any bad row
+    stops with a TrainerError: `PATH: N bad rows, {refused}` and FILE:LINE: reason for the first few."""
     from labeler.formats.reading import BadRow, FileFormatError, detect_format, read_rows
-    from labeler.formats.rows import ImportedRanking, RowError, parse_prompt, parse_row
+    from labeler.formats.rows import RowError
 
     try:
         fmt = detect_format(path)
         rows = list(read_rows(path, fmt))
     except (FileFormatError, OSError) as error:
         raise TrainerError(str(error)) from None
-    prompts, problems = [], []
+    taken, problems = [], []
     for row in rows:
         if isinstance(row, BadRow):
             problems.append(f"{row.file}:{row.line}: {row.reason}")
             continue
         try:
-            if isinstance(row.data, dict) and set(row.data) <= _PROMPT_ONLY_KEYS:
-                prompt = parse_prompt(row.data.get("prompt"))
-            else:
-                item = parse_row(row.data, fmt)
-                prompt = item.prompt.prompt if isinstance(item, ImportedRanking) else item.prompt
+            taken += take(row.data, fmt)
         except RowError as error:
             problems.append(f"{row.file}:{row.line}: {error}")
-            continue
-        prompts.append(prompt if isinstance(prompt, str) else [dict(message) for message in prompt])
     if problems:
         shown = "\n".join(problems[:MAX_ERRORS_SHOWN])
         more = f"\n... and {len(problems) - MAX_ERRORS_SHOWN} more" if len(problems) > MAX_ERRORS_SHOWN else ""
-        raise TrainerError(f"{path}: {len(problems)} bad rows, the file was not used:\n{shown}{more}")
+        raise TrainerError(f"{path}: {len(problems)} bad rows, {refused}:\n{shown}{more}")
+    return taken
+
+
+def as_prompt(prompt: str | Sequence[Mapping[str, str]]) -> str | list[dict]:
+    """A parsed prompt as plain JSON values: its text, or its messages as dicts."""
+    return prompt if isinstance(prompt, str) else [dict(message) for message in prompt]
+
+
+def read_prompts_file(path: Path) -> list[str | list[dict]]:
+    """The prompt of every row, in order: rows of a prompt alone, prompts with answers, rankings or pairs,
+    in any format `labeler import` reads. Any bad row stops with a TrainerError listing FILE:LINE: reason."""
+    from labeler.formats.rows import ImportedRanking, parse_prompt, parse_row
+
+    def prompt_of(data: Any, fmt: str) -> list[str | list[dict]]:
+        if isinstance(data, dict) and set(data) <= _PROMPT_ONLY_KEYS:
+            return [as_prompt(parse_prompt(data.get("prompt")))]
+        item = parse_row(data, fmt)
+        return [as_prompt(item.prompt.prompt if isinstance(item, ImportedRanking) else item.prompt)]
+
+    prompts = take_from_rows(path, prompt_of, "the file was not used")
     if not prompts:
         raise TrainerError(f"{path}: no prompts in the file")
     return prompts

@@ -8,18 +8,18 @@ csv, parquet) is checked the same way, with the same FILE:LINE: reason for a bad
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from labeler.domain import Ranking, ranking_to_pairs
-from labeler.formats.reading import BadRow, FileFormatError, detect_format, read_rows
 from labeler.formats.rows import ImportedPair, ImportedRanking, RowError, parse_row
 from labeler.store import StoreError, open_store
 from labeler.store.exporting import prompts_with_answers
 from labeler.store.scores import write_answer_scores
+from trainer.data import as_prompt, take_from_rows
 from trainer.errors import TrainerError
 from trainer.models import load_trained_reward_model
 from trainer.scoring import pair_accuracy_of, score_texts
 
-MAX_ERRORS_SHOWN = 20
 SCORE_CHUNK = 4096  # answers scored, then written in one transaction
 
 
@@ -28,40 +28,24 @@ def read_preferences(path: Path) -> list[tuple[str | list[dict], str, str]]:
 
     Any bad row (or a row of answers without a ranking) stops with a TrainerError listing FILE:LINE: reason.
     """
-    try:
-        fmt = detect_format(path)
-        rows = read_rows(path, fmt)
-    except (FileFormatError, OSError) as error:
-        raise TrainerError(str(error)) from None
-    preferences, problems = [], []
-    for row in rows:
-        if isinstance(row, BadRow):
-            problems.append(f"{row.file}:{row.line}: {row.reason}")
-            continue
-        try:
-            item = parse_row(row.data, fmt)
-        except RowError as error:
-            problems.append(f"{row.file}:{row.line}: {error}")
-            continue
+
+    def preferences_of(data: Any, fmt: str) -> list[tuple[str | list[dict], str, str]]:
+        item = parse_row(data, fmt)
         if isinstance(item, ImportedPair):
-            preferences.append((_as_prompt(item.prompt), item.chosen, item.rejected))
-        elif isinstance(item, ImportedRanking):
+            return [(as_prompt(item.prompt), item.chosen, item.rejected)]
+        if isinstance(item, ImportedRanking):
             texts = [answer.text for answer in item.prompt.answers]
-            for pair in ranking_to_pairs(Ranking.of(item.tiers, item.strengths)):
-                preferences.append((_as_prompt(item.prompt.prompt), texts[pair.chosen], texts[pair.rejected]))
-        else:
-            problems.append(f"{row.file}:{row.line}: answers without a ranking say nothing about which is better")
-    if problems:
-        shown = "\n".join(problems[:MAX_ERRORS_SHOWN])
-        more = f"\n... and {len(problems) - MAX_ERRORS_SHOWN} more" if len(problems) > MAX_ERRORS_SHOWN else ""
-        raise TrainerError(f"{path}: {len(problems)} bad rows, nothing evaluated:\n{shown}{more}")
+            prompt = as_prompt(item.prompt.prompt)
+            return [
+                (prompt, texts[pair.chosen], texts[pair.rejected])
+                for pair in ranking_to_pairs(Ranking.of(item.tiers, item.strengths))
+            ]
+        raise RowError("answers without a ranking say nothing about which is better")
+
+    preferences = take_from_rows(path, preferences_of, "nothing evaluated")
     if not preferences:
         raise TrainerError(f"{path}: no pairs to evaluate")
     return preferences
-
-
-def _as_prompt(prompt) -> str | list[dict]:
-    return prompt if isinstance(prompt, str) else [dict(message) for message in prompt]
 
 
 def evaluate_file(model_dir: Path, path: Path, max_length: int) -> dict:

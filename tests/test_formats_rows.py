@@ -593,7 +593,8 @@ def test_the_plain_row_shortcut_takes_only_rows_parse_row_reads_the_same_way(row
     assert isinstance(item, ImportedPrompt)
     prompt, answers, external_id, metadata = plain
     assert (prompt, external_id, metadata) == (item.prompt, item.external_id, item.metadata)
-    assert answers == [(answer.text, answer.model, answer.generation) for answer in item.answers]
+    assert answers == [(answer.text, answer.model) for answer in item.answers]
+    assert not any(answer.generation for answer in item.answers)
 
 
 def test_the_plain_row_shortcut_takes_the_common_rows():

@@ -13,10 +13,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labeler.formats import importer
 from labeler.formats.reading import FileFormatError
-from labeler.store import open_store
+from labeler.store import content_hash, importing, open_store, text_hash
 
 BIN = Path(sys.executable).parent
 
@@ -325,6 +327,68 @@ def test_reading_in_a_second_process_gives_the_same_project_and_the_same_bad_row
     assert {row[4] for row in contents["prompts"]} == {row[3] for row in contents["answers"]} == {"text"}
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    prompt=st.text(min_size=1),
+    answers=st.lists(st.tuples(st.text(min_size=1), st.none() | st.text()), min_size=2, max_size=9),
+    external_id=st.none() | st.text(min_size=1),
+    metadata=st.none() | st.dictionaries(st.text(), st.text() | st.integers()),
+)
+def test_the_plain_rows_prepared_prompt_is_prepare_prompts(prompt, answers, external_id, metadata):
+    plain = importing.prepare_text_prompt(prompt, answers, external_id, metadata)
+    general = importing.prepare_prompt(
+        prompt, [(text, model, {}) for text, model in answers], external_id=external_id, metadata=metadata
+    )
+    assert plain == general
+
+
+def test_every_column_written_is_what_the_rows_say(tmp_path, project, monkeypatch):
+    """The writer's multi-row INSERTs (values shared by all rows bound once, texts bound as UTF-8):
+    checked column by column against the rows, over chunks that end mid-statement, prompts met again
+    in the same chunk and in later ones with new answers, chats, metadata and generation settings."""
+    monkeypatch.setattr(importer, "_CHUNK_ROWS", 70)  # 3 chunks of 70, 70, 13 rows: none a multiple of 50
+    rows = []
+    for n in range(153):
+        prompt = f"Prompt {n % 120} — ünïcode"  # prompts 0-32 come back, with an answer of their own
+        if n % 40 == 7:
+            prompt = [{"role": "system", "content": "Terse."}, {"role": "user", "content": prompt}]
+        answers = [f"answer {n % 120} a", {"text": f"answer {n % 120} b", "model": f"m{n % 3}"}, f"row {n}"]
+        if n % 9 == 0:
+            answers[0] = {"text": answers[0], "temperature": 0.5}
+        row = {"prompt": prompt, "answers": answers}
+        if n % 5 == 0:
+            row["metadata"] = {"n": n}
+        rows.append(row)
+    report = import_in_process(project, [write_jsonl(tmp_path / "many.jsonl", rows)], parallel=False)
+
+    # What the rows say, taken one by one: a prompt is added when first met, an answer when first met
+    # under its prompt; ids count up in that order.
+    prompts, answers, prompt_ids, answer_keys = [], [], {}, set()
+    for row in rows:
+        digest = content_hash(row["prompt"])
+        if digest not in prompt_ids:
+            prompt_ids[digest] = len(prompts) + 1
+            chat = not isinstance(row["prompt"], str)
+            content = json.dumps(row["prompt"], ensure_ascii=False) if chat else row["prompt"]
+            metadata = json.dumps(row.get("metadata", {}))
+            prompts.append((prompt_ids[digest], None, "chat" if chat else "text", content, "text", digest, metadata))
+        for answer in row["answers"]:
+            text, settings = (answer, {}) if isinstance(answer, str) else (answer["text"], dict(answer))
+            model = settings.pop("model", None)
+            settings.pop("text", None)
+            if (digest, text) not in answer_keys:
+                answer_keys.add((digest, text))
+                row_id, prompt_id, generation = len(answers) + 1, prompt_ids[digest], json.dumps(settings)
+                answers.append((row_id, prompt_id, text, "text", text_hash(text), model, generation, "many.jsonl"))
+    contents = project_contents(project)
+    assert (report.prompts_added, report.answers_added) == (120, 120 * 2 + 153)
+    assert contents["prompts"] == prompts
+    assert contents["answers"] == answers
+    with open_store(project) as store:
+        times = store.conn.execute("SELECT DISTINCT created_at FROM prompts UNION SELECT created_at FROM answers")
+        assert len(times.fetchall()) == 1  # one import, one time
+
+
 @pytest.mark.usefixtures("small_chunks", "start_method")
 def test_with_bad_rows_both_ways_refuse_the_same_rows_and_write_nothing(tmp_path, project):
     data = tmp_path / "mixed.jsonl"
@@ -373,8 +437,6 @@ def test_big_files_are_read_in_a_second_process(tmp_path, project, monkeypatch):
 
 @pytest.mark.usefixtures("small_chunks")
 def test_a_failing_write_ends_the_reader_at_once_and_writes_nothing(tmp_path, project, monkeypatch):
-    from labeler.store import importing
-
     def fails(self, chunk):
         raise RuntimeError("disk on fire")
 

@@ -39,6 +39,7 @@ from labeler.store.importing import (
     import_prepared,
     imported_judgement_uuid,
     prepare_prompt,
+    prepare_text_prompt,
 )
 
 DEFAULT_ANNOTATOR = "import"
@@ -241,8 +242,8 @@ def _add(
 
 def _add_plain(checks: _Checks, chunk: PreparedChunk, plain: tuple, file: str, line: int, *, prepare: bool) -> None:
     """_add for what plain_prompt_row took from a row: a prompt with answers."""
-    prompt, answers, external_id, metadata = plain
-    prepared = prepare_prompt(prompt, answers, external_id=external_id, metadata=metadata)
+    prepared = prepare_text_prompt(*plain)
+    external_id = prepared[1]
     if external_id is not None:
         _check_id(checks, external_id, prepared[0], file, line)
     if prepare:

@@ -91,11 +91,11 @@ class ImportedPair:
 _PLAIN_ROW_KEYS = frozenset({"id", "prompt", "answers", "metadata"})
 
 
-def plain_prompt_row(data: Any) -> tuple[str, list[tuple[str, str | None, dict]], str | None, dict] | None:
-    """(prompt, answers as (text, model, settings), id, metadata) of a row of the commonest shape,
+def plain_prompt_row(data: Any) -> tuple[str, list[tuple[str, str | None]], str | None, dict] | None:
+    """(prompt, answers as (text, model), id, metadata) of a row of the commonest shape,
     {"id"?, "prompt": text, "answers": [text | {"text", "model"?}], "metadata"?}, when every rule
     parse_row applies to it is plainly met; None for any other row, good or bad (parse_row then
-    takes it, and says what is wrong).
+    takes it, and says what is wrong). Such answers have no generation settings.
 
     A big file is mostly such rows, and building parse_row's typed items for them is a quarter of
     reading it (BENCHMARKS.md). The tests check, on generated rows, that whatever this takes is what
@@ -131,8 +131,8 @@ def plain_prompt_row(data: Any) -> tuple[str, list[tuple[str, str | None, dict]]
             return None
         if type(text) is not str or not text or text.isspace():
             return None
-        plain.append((text, model, {}))
-    if len({text.strip() for text, _, _ in plain}) < len(plain):
+        plain.append((text, model))
+    if len({text.strip() for text, _ in plain}) < len(plain):
         return None
     return prompt, plain, external_id, metadata or {}
 

@@ -15,6 +15,7 @@ within one file is kept: the n-th copy gets its own uuid).
 
 from __future__ import annotations
 
+import functools
 import json
 import marshal
 import sqlite3
@@ -22,7 +23,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
-from itertools import chain
 from typing import Any
 
 from labeler import domain
@@ -32,6 +32,13 @@ from labeler.store.records import content_hash, prompt_kind_and_content, utc_now
 # Fixed namespace for the uuids of imported judgements (uuid5 of their content).
 IMPORTED_JUDGEMENT_NAMESPACE = uuid.UUID("6f1c3f4e-2b7a-4c1d-9a52-7d0e5b8c4a11")
 
+# Before binding a bytes value, sqlite3 looks for an adapter, then for __conform__ and __adapt__,
+# raising and discarding an AttributeError each time: about 1 µs per value, 0.2 s of an import's
+# 500,000 texts (measured). Registering bytes itself as the adapter (bytes() of a bytes object is
+# that object) turns this into one dictionary look-up and binds exactly what it bound before. The
+# registry is the sqlite3 module's, so this holds for every connection of the process, unchanged.
+sqlite3.register_adapter(bytes, bytes)
+
 # (text as UTF-8, model, generation settings as JSON); the writer hashes the text (text_hash)
 PreparedAnswer = tuple[bytes, str | None, str]
 # (content hash, external id, kind, content as UTF-8, metadata as JSON, answers)
@@ -40,12 +47,44 @@ PreparedPrompt = tuple[str, str | None, str, bytes, str, tuple[PreparedAnswer, .
 # Rows per INSERT statement: one call into SQLite per 50 rows instead of per row (measured: 400k
 # answers 3.9 s -> 3.2 s).
 _ROWS_PER_INSERT = 50
-_PROMPT_COLUMNS = "INSERT INTO prompts (id, external_id, kind, content, content_hash, metadata, created_at) VALUES "
-# Texts arrive as UTF-8 bytes and are stored as TEXT: the CAST keeps the bytes and makes the value
-# text, so the writing process never decodes and re-encodes 200 MB of strings.
-_PROMPT_VALUES = "(?, ?, ?, CAST(? AS TEXT), ?, ?, ?)"
-_ANSWER_COLUMNS = "INSERT INTO answers (id, prompt_id, text, text_hash, model, generation, source, created_at) VALUES "
-_ANSWER_VALUES = "(?, ?, CAST(? AS TEXT), ?, ?, ?, ?, ?)"
+
+
+@dataclass(frozen=True)
+class _Insert:
+    """A multi-row INSERT into one table. Each row's own values are parameters; the values all rows of
+    an import share (source, time) are bound once per statement as ?1, ?2..., so a row binds fewer
+    values (measured: 0.3 s less for 400,000 answers). Texts arrive as UTF-8 bytes and are stored as
+    TEXT: the CAST keeps the bytes and makes the value text, so the writing process never decodes and
+    re-encodes 200 MB of strings."""
+
+    head: str  # "INSERT INTO table (columns) VALUES "
+    row: str  # one row's values: "{}" for each of its own parameters, ?1... for the shared ones
+    shared: int  # how many shared parameters the row names
+
+    @property
+    def width(self) -> int:  # parameters of one row's own
+        return self.row.count("{}")
+
+
+@functools.cache
+def _insert_statement(table: _Insert, rows: int) -> str:
+    """The INSERT of `rows` rows: row r's own parameters are numbered on from the shared ones."""
+    first, width = table.shared + 1, table.width
+    return table.head + ", ".join(
+        table.row.format(*(f"?{first + r * width + i}" for i in range(width))) for r in range(rows)
+    )
+
+
+_PROMPTS = _Insert(
+    "INSERT INTO prompts (id, external_id, kind, content, content_hash, metadata, created_at) VALUES ",
+    "({}, {}, {}, CAST({} AS TEXT), {}, {}, ?1)",
+    shared=1,
+)
+_ANSWERS = _Insert(
+    "INSERT INTO answers (id, prompt_id, text, text_hash, model, generation, source, created_at) VALUES ",
+    "({}, {}, CAST({} AS TEXT), {}, {}, {}, ?1, ?2)",
+    shared=2,
+)
 
 
 @dataclass(frozen=True)
@@ -100,6 +139,20 @@ def prepare_prompt(
     digest = sha256(b"text\0" + encoded_content).hexdigest() if kind == "text" else content_hash(prompt)
     prepared_answers = [(text.encode("utf-8"), model, _json_object(generation)) for text, model, generation in answers]
     return (digest, external_id, kind, encoded_content, _json_object(metadata), tuple(prepared_answers))
+
+
+def prepare_text_prompt(
+    prompt: str,
+    answers: Iterable[tuple[str, str | None]],
+    external_id: str | None,
+    metadata: Mapping[str, Any] | None,
+) -> PreparedPrompt:
+    """prepare_prompt of a text prompt whose answers, each (text, model), have no generation settings:
+    the commonest row of a big file, prepared in fewer steps (the same result, as the tests check)."""
+    content = prompt.encode("utf-8")
+    digest = sha256(b"text\0" + content).hexdigest()
+    prepared_answers = tuple([(text.encode("utf-8"), model, "{}") for text, model in answers])
+    return (digest, external_id, "text", content, _json_object(metadata), prepared_answers)
 
 
 def imported_judgement_uuid(
@@ -217,8 +270,9 @@ class _Writer:
         remember_new = len(set(digests)) < len(digests)
         placed: list[tuple[int, Sequence[int]]] = []  # per prompt: (prompt id, answer ids), for judgements
         place = placed.append if chunk.judgements else _ignore
-        prompt_rows: list[tuple] = []
-        answer_rows: list[tuple] = []
+        # The rows' values one after the other, as the INSERTs bind them
+        prompt_values: list[Any] = []
+        answer_values: list[Any] = []
         answer_id = self.next_answer_id
         for digest, external_id, kind, content, metadata, answers in chunk.prompts:
             prompt_id = prompt_ids.get(digest) or in_project.get(digest)
@@ -226,12 +280,12 @@ class _Writer:
                 prompt_id = self.next_prompt_id
                 self.next_prompt_id += 1
                 prompt_ids[digest] = prompt_id
-                prompt_rows.append((prompt_id, external_id, kind, content, digest, metadata, now))
+                prompt_values += (prompt_id, external_id, kind, content, digest, metadata)
                 # A new prompt's answers are all new: a row's answers are distinct (checked when read).
                 place((prompt_id, range(answer_id, answer_id + len(answers))))
                 for text, model, generation in answers:
                     text_digest = sha256(text).hexdigest()
-                    answer_rows.append((answer_id, prompt_id, text, text_digest, model, generation, source, now))
+                    answer_values += (answer_id, prompt_id, text, text_digest, model, generation)
                     if remember_new:
                         answer_ids[(prompt_id, text_digest)] = answer_id
                     answer_id += 1
@@ -243,15 +297,15 @@ class _Writer:
                 known = answer_ids.get((prompt_id, text_digest))
                 if known is None:
                     known = answer_ids[(prompt_id, text_digest)] = answer_id
-                    answer_rows.append((answer_id, prompt_id, text, text_digest, model, generation, source, now))
+                    answer_values += (answer_id, prompt_id, text, text_digest, model, generation)
                     answer_id += 1
                 ids.append(known)
             place((prompt_id, ids))
         self.next_answer_id = answer_id
-        self._insert(_PROMPT_COLUMNS, _PROMPT_VALUES, prompt_rows)
-        self._insert(_ANSWER_COLUMNS, _ANSWER_VALUES, answer_rows)
-        self.prompts_added += len(prompt_rows)
-        self.answers_added += len(answer_rows)
+        self._insert(_PROMPTS, [now], prompt_values)
+        self._insert(_ANSWERS, [source, now], answer_values)
+        self.prompts_added += len(prompt_values) // _PROMPTS.width
+        self.answers_added += len(answer_values) // _ANSWERS.width
         if chunk.judgements:
             self._write_judgements(chunk, placed)
 
@@ -308,18 +362,17 @@ class _Writer:
         )
         self.pairs_added += len(pair_rows)
 
-    def _insert(self, columns: str, values: str, rows: list[tuple]) -> None:
-        """INSERT `rows`, _ROWS_PER_INSERT to a statement."""
-        whole = len(rows) - len(rows) % _ROWS_PER_INSERT
+    def _insert(self, table: _Insert, shared: list[Any], values: list[Any]) -> None:
+        """INSERT the rows whose `values` follow one another, _ROWS_PER_INSERT to a statement."""
+        per_statement = _ROWS_PER_INSERT * table.width
+        whole = len(values) - len(values) % per_statement
         if whole:
-            statement = columns + ", ".join([values] * _ROWS_PER_INSERT)
             self.conn.executemany(
-                statement,
-                (tuple(chain.from_iterable(rows[i : i + _ROWS_PER_INSERT])) for i in range(0, whole, _ROWS_PER_INSERT)),
+                _insert_statement(table, _ROWS_PER_INSERT),
+                (shared + values[i : i + per_statement] for i in range(0, whole, per_statement)),
             )
-        if whole < len(rows):
-            statement = columns + ", ".join([values] * (len(rows) - whole))
-            self.conn.execute(statement, tuple(chain.from_iterable(rows[whole:])))
+        if whole < len(values):
+            self.conn.execute(_insert_statement(table, (len(values) - whole) // table.width), shared + values[whole:])
 
     def _prompts_by_hash(self, digests: list[str]) -> dict[str, int]:
         if not digests:

@@ -175,6 +175,7 @@ class ImportResult:
     again: Run
     again_counts: dict[str, int]
     phases: dict[str, float]  # in process, one after the other: read, parse, batch, write (seconds)
+    cores: tuple[float, float]  # cores_available() just before and just after the first import
 
 
 def time_in_process_import(project: Path, jsonl: Path) -> dict[str, float]:
@@ -216,10 +217,31 @@ def time_in_process_import(project: Path, jsonl: Path) -> dict[str, float]:
     return phases
 
 
+# A CPU-bound loop that prints how long it ran (start-up excluded).
+_SPIN = "import time; t = time.perf_counter(); sum(range(20_000_000)); print(time.perf_counter() - t)"
+
+
+def cores_available() -> float:
+    """How many of its cores the machine gives right now: the same CPU-bound loop in two processes at
+    once against one alone (2.0: both cores free; 1.0: two processes go as slowly as if there were
+    one). A big import reads and writes in two processes, so its time follows this; the vCPUs of
+    this machine have been seen to give anything from 1.0 to 2.0 within an hour."""
+
+    def slowest_of(processes: int) -> float:
+        spins = [
+            subprocess.Popen([sys.executable, "-c", _SPIN], stdout=subprocess.PIPE, text=True) for _ in range(processes)
+        ]
+        return max(float(spin.communicate()[0]) for spin in spins)
+
+    return 2 * slowest_of(1) / slowest_of(2)
+
+
 def bench_import(folder: Path, jsonl: Path) -> ImportResult:
     project = folder / "import.db"
     run_labeler("init", project, folder=folder)
+    cores = cores_available()
     first = run_labeler("import", project, jsonl, folder=folder)
+    cores = (cores, cores_available())
     again = run_labeler("import", project, jsonl, folder=folder)
     again_counts = import_counts(again.stdout)
     if any(again_counts[name] for name in ("prompts", "answers", "judgements", "pairs")):
@@ -230,7 +252,7 @@ def bench_import(folder: Path, jsonl: Path) -> ImportResult:
     run_labeler("init", fresh, folder=folder)
     phases = time_in_process_import(fresh, jsonl)
     fresh.unlink()
-    return ImportResult(first, import_counts(first.stdout), again, again_counts, phases)
+    return ImportResult(first, import_counts(first.stdout), again, again_counts, phases, cores)
 
 
 # -- export ----------------------------------------------------------------------------------------
@@ -441,6 +463,10 @@ def main() -> None:
     what = f"{args.prompts:,} prompts × {ANSWERS_PER_PROMPT} answers ({jsonl_mb:.0f} MB jsonl)"
     print(f"| `labeler import` of {what}: wall | {first.seconds:.1f} s | |")
     print(f"| … answers per second | {rate:,.0f} /s | ≥ {IMPORT_GOAL:,} /s {tick(rate >= IMPORT_GOAL)} |")
+    print(
+        f"| … cores the machine gave, just before / just after (two CPU-bound processes against one; "
+        f"2.0 = both free) | {imported.cores[0]:.2f} / {imported.cores[1]:.2f} | |"
+    )
     print(f"| … peak memory of the command | {first.peak_mb:,.0f} MB | |")
     print(f"| … added | {imported.first_counts['prompts']:,} prompts, {imported.first_counts['answers']:,} answers | |")
     print(

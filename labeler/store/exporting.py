@@ -9,6 +9,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import orjson
+
 from labeler.store.project import Store
 from labeler.store.records import Answer, Prompt
 
@@ -90,30 +93,36 @@ def prompts_with_answers(store: Store, prompt_ids: Sequence[int]) -> dict[int, P
     return prompts
 
 
-def current_pair_columns(store: Store, annotators: Sequence[str] | None = None) -> dict[str, list]:
-    """The pairs of the current judgements as columns (prompt_id, chosen, rejected, margin,
-    annotator): a million pairs as five lists, not a million objects.
+def current_pair_columns(store: Store, annotators: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """The pairs of the current judgements (of `annotators` only, if given), oldest first, as columns
+    (prompt_id, chosen, rejected, margin: int64 arrays; annotator: an array of names).
 
     "Current" is computed as all pairs minus those of superseded judgements (few; a retraction
     has no pairs), which reads a million pairs in half the time of joining the current_* view.
+    SQLite hands each column over as one JSON array: a million pairs in 1.5 s, where a million row
+    tuples, turned into columns in Python, took 3.5 s (BENCHMARKS.md).
     """
-    rows = store.conn.execute(
-        "SELECT p.prompt_id, p.chosen_answer_id, p.rejected_answer_id, p.margin, p.judgement_id FROM pairs p "
-        "WHERE p.judgement_id NOT IN (SELECT earlier.id FROM judgements later "
+    columns = store.conn.execute(
+        "SELECT json_group_array(prompt_id), json_group_array(chosen_answer_id), "
+        "json_group_array(rejected_answer_id), json_group_array(margin), json_group_array(judgement_id) "
+        "FROM (SELECT * FROM pairs p WHERE p.judgement_id NOT IN (SELECT earlier.id FROM judgements later "
         "  JOIN judgements earlier ON earlier.uuid = later.supersedes WHERE later.supersedes IS NOT NULL) "
-        "ORDER BY p.id"
-    ).fetchall()
-    annotator_of = dict(
-        store.conn.execute("SELECT j.id, a.name FROM judgements j JOIN annotators a ON a.id = j.annotator_id")
-    )
-    wanted = set(annotators) if annotators else None
-    return pair_columns(
-        [
-            (prompt_id, chosen, rejected, margin, annotator_of[judgement])
-            for prompt_id, chosen, rejected, margin, judgement in rows
-            if wanted is None or annotator_of[judgement] in wanted
-        ]
-    )
+        "ORDER BY p.id)"
+    ).fetchone()
+    prompt_id, chosen, rejected, margin, judgement = (np.array(orjson.loads(column), np.int64) for column in columns)
+    judges = store.conn.execute("SELECT j.id, a.name FROM judgements j JOIN annotators a ON a.id = j.annotator_id")
+    name_of = dict(judges.fetchall())  # judgement id -> annotator
+    names = np.empty(max(name_of, default=0) + 1, dtype=object)
+    names[list(name_of)] = list(name_of.values())
+    annotator = names[judgement]
+    keep = np.isin(annotator, list(annotators)) if annotators else slice(None)
+    return {
+        "prompt_id": prompt_id[keep],
+        "chosen": chosen[keep],
+        "rejected": rejected[keep],
+        "margin": margin[keep],
+        "annotator": annotator[keep],
+    }
 
 
 PAIR_COLUMNS = ("prompt_id", "chosen", "rejected", "margin", "annotator")

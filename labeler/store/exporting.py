@@ -99,8 +99,8 @@ def current_pair_columns(store: Store, annotators: Sequence[str] | None = None) 
 
     "Current" is computed as all pairs minus those of superseded judgements (few; a retraction
     has no pairs), which reads a million pairs in half the time of joining the current_* view.
-    SQLite hands each column over as one JSON array: a million pairs in 1.5 s, where a million row
-    tuples, turned into columns in Python, took 3.5 s (BENCHMARKS.md).
+    SQLite hands each column over as one JSON array: a million pairs in 1.8 s, where a million row
+    tuples, turned into columns in Python, took 2.9 s (BENCHMARKS.md).
     """
     columns = store.conn.execute(
         "SELECT json_group_array(prompt_id), json_group_array(chosen_answer_id), "

@@ -123,6 +123,9 @@ def test_only_the_chosen_annotators(project, tmp_path):
     out = tmp_path / "bob.jsonl"
     assert labeler("export", project, out, "--annotator", "bob").returncode == 0
     assert len(out.read_text().splitlines()) == 3 * 6
+    adjacent = tmp_path / "bob-adjacent.jsonl"  # chosen from the rankings, not the stored pairs
+    assert labeler("export", project, adjacent, "--annotator", "bob", "--pairs", "adjacent").returncode == 0
+    assert len(adjacent.read_text().splitlines()) == 3 * 3
 
 
 def test_rankings_export_holds_what_annotators_recorded_and_imports_back(project, tmp_path):

@@ -37,6 +37,7 @@ from labeler.store.exporting import (
     all_prompt_contents,
     current_judgements,
     current_pair_columns,
+    current_rankings,
     pair_columns,
     prompts_with_answers,
 )
@@ -124,10 +125,9 @@ def _pair_table(
         columns = current_pair_columns(store, annotators)
     else:
         selected = [
-            (j.prompt_id, pair.chosen, pair.rejected, pair.margin, j.annotator)
-            for j in current_judgements(store, annotators)
-            if j.tiers is not None
-            for pair in select_pairs(Ranking(tuple(map(tuple, j.tiers)), tuple(j.strengths)), selection)
+            (prompt_id, pair.chosen, pair.rejected, pair.margin, annotator)
+            for prompt_id, annotator, tiers, strengths in current_rankings(store, annotators)
+            for pair in select_pairs(Ranking(tuple(map(tuple, tiers)), tuple(strengths)), selection)
         ]
         columns = pair_columns(selected)
     prompt_ids = np.asarray(columns["prompt_id"], dtype=np.int64)

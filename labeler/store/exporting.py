@@ -73,6 +73,21 @@ def current_judgements(store: Store, annotators: Sequence[str] | None = None) ->
     ]
 
 
+def current_rankings(
+    store: Store, annotators: Sequence[str] | None = None
+) -> list[tuple[int, str, list[list[int]], list[int]]]:
+    """(prompt id, annotator, tiers, strengths) of every current ranked judgement (of `annotators`
+    only, if given), oldest first: the lean read that choosing pairs needs (current_judgements
+    decodes every column, 4.9 s for 166,667 judgements)."""
+    rows = store.conn.execute(
+        "SELECT j.prompt_id, a.name, j.tiers, j.strengths FROM current_judgements j "
+        "JOIN annotators a ON a.id = j.annotator_id WHERE j.tiers IS NOT NULL "
+        "AND (:annotators IS NULL OR a.name IN (SELECT value FROM json_each(:annotators))) ORDER BY j.id",
+        _annotators_param(annotators),
+    )
+    return [(prompt, name, orjson.loads(tiers), orjson.loads(strengths)) for prompt, name, tiers, strengths in rows]
+
+
 def prompts_with_answers(store: Store, prompt_ids: Sequence[int]) -> dict[int, Prompt]:
     """The prompts with these ids, each with its answers in id order."""
     ids = json.dumps(sorted(set(prompt_ids)))

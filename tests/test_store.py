@@ -25,6 +25,7 @@ from labeler.store import (
     StoreError,
     WriteFailedError,
     answers_hash,
+    content_hash,
     open_store,
 )
 
@@ -570,3 +571,12 @@ def test_a_failed_bulk_write_leaves_the_content_as_it_was(store, project_path):
     assert table_dump(project_path) == before
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert not any(thread.name == "labeler-sync" for thread in threading.enumerate())
+
+
+def test_a_prompts_identity_is_the_hash_projects_already_hold():
+    # Stored in every project and compared when importing and merging: it must never drift.
+    assert content_hash("Température?") == hashlib.sha256("text\x00Température?".encode()).hexdigest()
+    assert content_hash([{"role": "user", "content": "Hi"}]) == content_hash("Hi")
+    chat = [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"}]
+    canonical = 'chat\x00[{"content": "Be kind.", "role": "system"}, {"content": "Hi", "role": "user"}]'
+    assert content_hash(chat) == hashlib.sha256(canonical.encode()).hexdigest()

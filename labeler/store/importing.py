@@ -27,7 +27,7 @@ from typing import Any
 
 from labeler import domain
 from labeler.store.project import Store, ensure_annotator, next_seq
-from labeler.store.records import content_hash, prompt_kind_and_content, utc_now
+from labeler.store.records import content_hash, prompt_kind_and_content, text_prompt_hash, utc_now
 
 # Fixed namespace for the uuids of imported judgements (uuid5 of their content).
 IMPORTED_JUDGEMENT_NAMESPACE = uuid.UUID("6f1c3f4e-2b7a-4c1d-9a52-7d0e5b8c4a11")
@@ -135,8 +135,7 @@ def prepare_prompt(
     no database; the prompt's hash is content_hash)."""
     kind, content = prompt_kind_and_content(prompt)
     encoded_content = content.encode("utf-8")
-    # content_hash of a text prompt is the hash of "text\0" and its text: computed from the bytes at hand.
-    digest = sha256(b"text\0" + encoded_content).hexdigest() if kind == "text" else content_hash(prompt)
+    digest = text_prompt_hash(encoded_content) if kind == "text" else content_hash(prompt)
     prepared_answers = [(text.encode("utf-8"), model, _json_object(generation)) for text, model, generation in answers]
     return (digest, external_id, kind, encoded_content, _json_object(metadata), tuple(prepared_answers))
 
@@ -150,9 +149,8 @@ def prepare_text_prompt(
     """prepare_prompt of a text prompt whose answers, each (text, model), have no generation settings:
     the commonest row of a big file, prepared in fewer steps (the same result, as the tests check)."""
     content = prompt.encode("utf-8")
-    digest = sha256(b"text\0" + content).hexdigest()
     prepared_answers = tuple([(text.encode("utf-8"), model, "{}") for text, model in answers])
-    return (digest, external_id, "text", content, _json_object(metadata), prepared_answers)
+    return (text_prompt_hash(content), external_id, "text", content, _json_object(metadata), prepared_answers)
 
 
 def imported_judgement_uuid(

@@ -94,10 +94,14 @@ def content_hash(prompt: str | Sequence[Mapping[str, str]]) -> str:
     """Identity of a prompt by its content, the same however its JSON was spelled."""
     prompt = normalised_prompt(prompt)
     if isinstance(prompt, str):
-        canonical = "text\x00" + prompt
-    else:
-        canonical = "chat\x00" + json.dumps(list(prompt), sort_keys=True, ensure_ascii=False)
+        return text_prompt_hash(prompt.encode("utf-8", "surrogatepass"))
+    canonical = "chat\x00" + json.dumps(list(prompt), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def text_prompt_hash(encoded: bytes) -> str:
+    """content_hash of a text prompt from its UTF-8 bytes (an import has them at hand)."""
+    return hashlib.sha256(b"text\x00" + encoded).hexdigest()
 
 
 def text_hash(text: str) -> str:

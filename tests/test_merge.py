@@ -144,8 +144,12 @@ def test_a_uuid_with_other_contents_is_a_conflict_and_the_project_keeps_its_own(
         snapshot(store, tampered)
     conn = sqlite3.connect(tampered)
     uuid = conn.execute("SELECT uuid FROM judgements WHERE outcome = 'ranked' LIMIT 1").fetchone()[0]
-    conn.execute("DROP TRIGGER judgements_refuse_update")  # a forged file: the triggers are ours, not its
+    # A forged file: the trigger is dropped for the change and put back as it was, so the file's
+    # schema is a project's (a pack whose schema differs is refused whole: test_merge_untrusted.py).
+    (trigger,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'judgements_refuse_update'").fetchone()
+    conn.execute("DROP TRIGGER judgements_refuse_update")
     conn.execute("UPDATE judgements SET comment = 'changed' WHERE uuid = ?", [uuid])
+    conn.execute(trigger)
     conn.commit()
     conn.close()
     with open_store(project) as store:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from labeler.migrations import MIGRATION_SET, MIGRATIONS_TABLE, apply_migrations, known_migration_names
@@ -15,21 +16,27 @@ from labeler.store.errors import (
     ProjectNotFoundError,
     StoreError,
 )
+from labeler.store.filesystems import network_file_system
+from labeler.store.hardening import check_foreign_file, distrust_schema
 from labeler.store.project import Store
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 DEFAULT_BUSY_TIMEOUT_S = 10.0
 
 
 def open_store(path: str | Path, *, create: bool = False, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> Store:
     """Open the project file at `path` (with `create`, make a new one if there is none)."""
     path = Path(path)
-    _check_file_before_opening(path, create)
-    try:
-        conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
-    except sqlite3.Error as error:
-        raise StoreError(f"{path}: cannot open: {error}") from None
+    _check_path(path, create)
+    network = network_file_system(path.parent if create and not path.exists() else path)
+    if network:
+        raise StoreError(
+            f"{path}: is on a network file system ({network}), where SQLite cannot keep judgements safe "
+            "(its write-ahead log needs every program using the file on one computer); copy the project "
+            "to a local disk to label or train on it (`labeler merge` can still read it from there)"
+        )
+    conn = _connect(path, "rwc" if create else "rw", busy_timeout_s)
     with _closed_on_error(conn, path):
+        distrust_schema(conn)
         _check_schema(conn, path, create)
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal":
@@ -45,22 +52,25 @@ def open_store(path: str | Path, *, create: bool = False, busy_timeout_s: float 
 
 
 def open_read_only(path: str | Path) -> Store:
-    """Open a project file only to read it (a pack to merge): nothing on disk is changed.
+    """Open a project file only to read it (a pack to merge, a trainer's snapshot): nothing on disk
+    is changed, and the file is treated as untrusted (see hardening.py): damaged pages or a schema
+    that is not ours are refused before any row is read.
 
     Opened immutable (no locks, no -wal or -shm files made beside it) unless a file beside it
     says the project is not all in the file: a -wal file holds part of its content, and a -journal
     file means a bulk write (an import) stopped midway and must be rolled back first; an immutable
-    open would see neither.
+    open would see neither. An immutable read of a file that someone writes meanwhile can return
+    torn pages, so the file's identity is taken before and compared when the store is closed
+    (_ImmutableStore): what was read from a file that changed is refused.
     """
     path = Path(path)
-    _check_file_before_opening(path, create=False)
-    complete = not Path(f"{path}-wal").exists() and not Path(f"{path}-journal").exists()
+    _check_path(path, create=False)
+    before = _fingerprint(path)
+    complete = not before.wal and not before.journal
     flags = "mode=ro&immutable=1" if complete else "mode=ro"
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{flags}", uri=True, isolation_level=None)
-    except sqlite3.Error as error:
-        raise StoreError(f"{path}: cannot open: {error}") from None
+    conn = _connect(path, flags, busy_timeout_s=0)
     with _closed_on_error(conn, path), _rollback_needed_is_explained(path):
+        distrust_schema(conn)
         _check_schema(conn, path, create=False)
         if _pending_migrations(conn):
             raise StoreError(
@@ -68,7 +78,73 @@ def open_read_only(path: str | Path) -> Store:
                 "(e.g. `labeler stats`) to bring it up to date"
             )
         conn.execute("PRAGMA query_only=ON")
+        check_foreign_file(conn, path)
+    if complete:
+        return _ImmutableStore(path, conn, before)
     return Store(path, conn, busy_timeout_s=0)
+
+
+def _connect(path: Path, flags: str, busy_timeout_s: float) -> sqlite3.Connection:
+    """A connection to `path`, opened with the URI `flags` ("rw": never creates the file).
+
+    Nothing of ours reads the project file except through SQLite. Closing any descriptor of a file
+    drops every POSIX lock the process holds on it, SQLite's included (sqlite.org, "How To Corrupt
+    An SQLite Database File", 2.2): a header check that opened and closed the file while the app
+    held its project open made another process believe it was the last one using the file, so it
+    checkpointed and deleted the write-ahead log under the app, and the app's later judgements
+    were lost (issue 14). So whether the file is an SQLite database at all is left to SQLite: it
+    reads the header with its own descriptor at the first statement and says SQLITE_NOTADB.
+    """
+    if "=" not in flags:
+        flags = f"mode={flags}"
+    try:
+        return sqlite3.connect(
+            f"{path.resolve().as_uri()}?{flags}", uri=True, timeout=busy_timeout_s, isolation_level=None
+        )
+    except sqlite3.Error as error:
+        raise StoreError(f"{path}: cannot open: {error}") from None
+
+
+@dataclass(frozen=True)
+class _Fingerprint:
+    """What stat() says of a file and its companions (stat opens no descriptor, so takes no lock away)."""
+
+    inode: int
+    size: int
+    modified_ns: int
+    wal: bool
+    journal: bool
+
+
+def _fingerprint(path: Path) -> _Fingerprint:
+    status = path.stat()
+    return _Fingerprint(
+        status.st_ino,
+        status.st_size,
+        status.st_mtime_ns,
+        Path(f"{path}-wal").exists(),
+        Path(f"{path}-journal").exists(),
+    )
+
+
+class _ImmutableStore(Store):
+    """A store opened immutable: on closing, refuses what was read if the file changed meanwhile."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, fingerprint: _Fingerprint):
+        super().__init__(path, conn, busy_timeout_s=0)
+        self.fingerprint = fingerprint
+
+    def close(self) -> None:
+        super().close()
+        try:
+            changed = _fingerprint(self.path) != self.fingerprint
+        except OSError:  # removed or renamed meanwhile
+            changed = True
+        if changed:
+            raise StoreError(
+                f"{self.path}: the file changed while it was being read (is a program using it?); "
+                "nothing read from it was used: try again once it is closed"
+            )
 
 
 @contextmanager
@@ -93,7 +169,9 @@ def _closed_on_error(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
     except sqlite3.DatabaseError as error:
         conn.close()
         code = (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF
-        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        if code == sqlite3.SQLITE_NOTADB:  # SQLite read the header: it is not one of its files
+            raise NotAProjectError(f"{path}: not a project file (not an SQLite database)") from None
+        if code == sqlite3.SQLITE_CORRUPT:
             raise CorruptProjectError(f"{path}: the project file is damaged: {error}") from None
         raise StoreError(f"{path}: cannot open the project: {error}") from None
     except BaseException:
@@ -101,7 +179,8 @@ def _closed_on_error(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
         raise
 
 
-def _check_file_before_opening(path: Path, create: bool) -> None:
+def _check_path(path: Path, create: bool) -> None:
+    """What can be said of `path` without opening it (stat only: see _connect)."""
     if path.is_dir():
         raise NotAProjectError(f"{path}: is a folder, not a project file")
     if not path.exists():
@@ -109,14 +188,6 @@ def _check_file_before_opening(path: Path, create: bool) -> None:
             raise ProjectNotFoundError(f"{path}: no such project file (create one with `labeler init`)")
         if not path.parent.is_dir():
             raise StoreError(f"{path}: the folder {path.parent} does not exist")
-        return
-    try:
-        with path.open("rb") as file:
-            header = file.read(len(SQLITE_HEADER))
-    except OSError as error:
-        raise StoreError(f"{path}: cannot read: {error.strerror}") from None
-    if header != SQLITE_HEADER and not (create and header == b""):
-        raise NotAProjectError(f"{path}: not a project file (not an SQLite database)")
 
 
 def _applied_migrations(conn: sqlite3.Connection) -> set[str] | None:

@@ -44,13 +44,13 @@ NETWORK_FILE_SYSTEMS = frozenset(
 )
 
 
-def network_file_system(path: Path, mount_table: Path = MOUNT_TABLE) -> str | None:
+def network_file_system(path: Path) -> str | None:
     """The type of the network file system `path` is on (e.g. "nfs4"), or None if it is local or unknown."""
-    kind = file_system_type(path, mount_table)
+    kind = file_system_type(path, MOUNT_TABLE)
     return kind if kind in NETWORK_FILE_SYSTEMS else None
 
 
-def file_system_type(path: Path, mount_table: Path = MOUNT_TABLE) -> str | None:
+def file_system_type(path: Path, mount_table: Path) -> str | None:
     """The type of the file system holding `path`: that of the deepest mount point above it."""
     try:
         table = mount_table.read_text(encoding="utf-8", errors="surrogateescape")

@@ -14,13 +14,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labeler.store.errors import StoreError
+from labeler.store.hardening import limit_value_size
 from labeler.store.opening import open_read_only
 from labeler.store.project import Store, ensure_annotator
+
+# No value in a pack may be bigger: a pack is someone else's file, and a crafted 1 GB cell would be
+# read whole into memory. No text labeler imports comes near it (at most 1,000,000 characters,
+# 4 MB in UTF-8; a chat of a few such turns).
+PACK_MAX_VALUE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -63,8 +71,9 @@ def merge_packs(store: Store, pack_paths: Sequence[Path]) -> MergeReport:
 
 
 def _read_pack(path: Path) -> _Pack:
-    with open_read_only(path) as pack:
+    with open_read_only(path) as pack, _read_errors_name(path):
         conn = pack.conn
+        limit_value_size(conn, PACK_MAX_VALUE_BYTES)
         prompt_keys = dict(conn.execute("SELECT id, content_hash FROM prompts"))
         prompts = conn.execute(
             "SELECT content_hash, external_id, kind, content, metadata, created_at FROM prompts ORDER BY id"
@@ -91,6 +100,23 @@ def _read_pack(path: Path) -> _Pack:
         )
         guidelines = conn.execute("SELECT version, text, created_at FROM guidelines ORDER BY version").fetchall()
     return _Pack(str(path), prompts, answers, answer_keys, prompt_keys, judgements, pairs, demonstrations, guidelines)
+
+
+@contextmanager
+def _read_errors_name(path: Path) -> Iterator[None]:
+    """What goes wrong reading a pack's rows (a value too big, a page the quick check did not
+    reach) is said in one line naming the pack; nothing has been written yet."""
+    try:
+        yield
+    except sqlite3.DataError as error:
+        if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_TOOBIG:
+            raise StoreError(
+                f"{path}: holds a value bigger than {PACK_MAX_VALUE_BYTES // 2**20} MB, which labeler never "
+                "writes: not merged"
+            ) from None
+        raise StoreError(f"{path}: cannot be read as a pack: {error}") from None
+    except sqlite3.DatabaseError as error:
+        raise StoreError(f"{path}: cannot be read as a pack: {error}") from None
 
 
 def _rows_as_dicts(conn: sqlite3.Connection, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:

@@ -142,20 +142,20 @@ def test_file_menu_imports_exports_and_snapshots_off_the_gui_thread(qtbot, store
     data.write_text(json.dumps({"prompt": "Imported?", "answers": ["yes", "no"], "ranking": [0, 1]}) + "\n")
     shown = MainWindow(store, "ann", settings_in(tmp_path))
     qtbot.addWidget(shown)
-    monkeypatch.setattr("labeler.ui.main_window.QFileDialog.getOpenFileNames", lambda *a, **k: ([str(data)], ""))
+    monkeypatch.setattr("labeler.ui.file_dialogs.open_file_names", lambda *a, **k: [str(data)])
     shown.import_action.trigger()
     qtbot.waitUntil(lambda: "Imported 1 rows" in shown.statusBar().currentMessage(), timeout=10000)
     assert browse(shown).prompt_model.rowCount() == 1
     assert shown.task_view.prompt is None  # the imported prompt was judged by "import", one judge wanted
 
     out = tmp_path / "pairs.jsonl"
-    monkeypatch.setattr("labeler.ui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(out), ""))
+    monkeypatch.setattr("labeler.ui.file_dialogs.save_file_name", lambda *a, **k: str(out))
     shown.export_action.trigger()
     qtbot.waitUntil(lambda: "Wrote 1 pairs" in shown.statusBar().currentMessage(), timeout=10000)
     assert json.loads(out.read_text())["chosen"] == [{"role": "assistant", "content": "yes"}]
 
     copy = tmp_path / "copy.db"
-    monkeypatch.setattr("labeler.ui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(copy), ""))
+    monkeypatch.setattr("labeler.ui.file_dialogs.save_file_name", lambda *a, **k: str(copy))
     shown.snapshot_action.trigger()
     qtbot.waitUntil(copy.exists, timeout=10000)
     qtbot.waitUntil(lambda: shown.statusBar().currentMessage().startswith("Wrote"), timeout=10000)
@@ -168,7 +168,7 @@ def test_a_bad_import_file_is_reported_and_nothing_changes(qtbot, store, tmp_pat
     bad.write_text('{"prompt": "x", "answers": ["only one"]}\n')
     warnings = []
     monkeypatch.setattr("labeler.ui.main_window.QMessageBox.warning", lambda *args: warnings.append(args[2]))
-    monkeypatch.setattr("labeler.ui.main_window.QFileDialog.getOpenFileNames", lambda *a, **k: ([str(bad)], ""))
+    monkeypatch.setattr("labeler.ui.file_dialogs.open_file_names", lambda *a, **k: [str(bad)])
     shown = MainWindow(store, "ann", settings_in(tmp_path))
     qtbot.addWidget(shown)
     shown.import_action.trigger()
@@ -243,7 +243,7 @@ def test_window_geometry_and_the_guidelines_panel_are_remembered(qtbot, seeded_s
 
 def test_file_new_creates_a_project_and_opens_it(qtbot, window, tmp_path, monkeypatch):
     target = tmp_path / "fresh"
-    monkeypatch.setattr("labeler.ui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
+    monkeypatch.setattr("labeler.ui.file_dialogs.save_file_name", lambda *a, **k: str(target))
     window.new_action.trigger()
     created = tmp_path / "fresh.db"
     assert window.store.path == created

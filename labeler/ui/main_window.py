@@ -14,7 +14,6 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
-    QFileDialog,
     QGroupBox,
     QLabel,
     QListView,
@@ -32,7 +31,7 @@ from labeler import __version__
 from labeler.bundled import bundled_text
 from labeler.store import Prompt, Store, StoreError, open_store
 from labeler.store.snapshots import snapshot
-from labeler.ui import jobs
+from labeler.ui import file_dialogs, jobs
 from labeler.ui.actions import LABELLING_COMMANDS, WINDOW_COMMANDS, make_actions
 from labeler.ui.markdown_view import MarkdownView, PromptView, warm_up
 from labeler.ui.progress import Progress
@@ -309,8 +308,8 @@ class MainWindow(QMainWindow):
         jobs.start(self.job)
 
     def _choose_import(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(
-            self, "Import", "", "Data files (*.jsonl *.json *.csv *.parquet);;All files (*)"
+        files = file_dialogs.open_file_names(
+            self, "Import", "Data files (*.jsonl *.json *.csv *.parquet);;All files (*)"
         )
         if files:
             self._run_job(lambda store: _import_summary(store, [Path(f) for f in files]), self._after_import)
@@ -325,14 +324,14 @@ class MainWindow(QMainWindow):
             self.task_view.show_next()
 
     def _choose_export(self) -> None:
-        out, _ = QFileDialog.getSaveFileName(
-            self, "Export", "", "JSON lines (*.jsonl);;Parquet (*.parquet);;CSV for spreadsheets (*.csv)"
+        out = file_dialogs.save_file_name(
+            self, "Export", "JSON lines (*.jsonl);;Parquet (*.parquet);;CSV for spreadsheets (*.csv)"
         )
         if out:
             self._run_job(lambda store: _export_summary(store, Path(out)), self._show_done)
 
     def _choose_snapshot(self) -> None:
-        out, _ = QFileDialog.getSaveFileName(self, "Snapshot", "", "Projects (*.db)")
+        out = file_dialogs.save_file_name(self, "Snapshot", "Projects (*.db)")
         if out:
             self._run_job(lambda store: f"Wrote {snapshot(store, Path(out))}", self._show_done)
 
@@ -340,12 +339,12 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(summary, 10000)
 
     def _choose_project(self) -> None:
-        chosen, _ = QFileDialog.getOpenFileName(self, "Open project", "", "Projects (*.db);;All files (*)")
+        chosen = file_dialogs.open_file_name(self, "Open project", "Projects (*.db);;All files (*)")
         if chosen:
             self.open_project(Path(chosen))
 
     def _choose_new_project(self) -> None:
-        chosen, _ = QFileDialog.getSaveFileName(self, "New project", "", "Projects (*.db)")
+        chosen = file_dialogs.save_file_name(self, "New project", "Projects (*.db)")
         if chosen:
             path = Path(chosen)
             self.new_project(path if path.suffix else path.with_suffix(".db"))

@@ -1,4 +1,5 @@
-"""Never lose a judgement: writers killed with SIGKILL, and many writers at once."""
+"""Never lose a judgement: writers killed with SIGKILL, many writers at once, and the app killed
+while the commands a user runs beside it use the same file."""
 
 import contextlib
 import json
@@ -9,22 +10,48 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
-from helpers.durability import check_project, integrity, kill_trial, make_writer_project, start_writer
+from helpers.durability import (
+    COMPANIONS,
+    JOB_FAILED,
+    Companions,
+    WalWatch,
+    WriterOutput,
+    check_project,
+    integrity,
+    kill_trial,
+    make_mixed_project,
+    make_writer_project,
+    mixed_trial,
+    start_writer,
+)
 
 from labeler.migrations import SCHEMA
 
 KILL_TRIALS = 50
 WRITERS = 8
 JUDGEMENTS_PER_WRITER = 300
+MIXED_TRIALS = 12
+READER_ROUNDS = 3
+
+# The watch of a process's open files reads /proc/PID/fd.
+watches_open_files = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc (Linux)")
 
 
 @pytest.fixture
 def writer_project(tmp_path):
     path = tmp_path / "durability.db"
     make_writer_project(path)
+    return path
+
+
+@pytest.fixture
+def mixed_project(tmp_path):
+    path = tmp_path / "mixed.db"
+    make_mixed_project(path)
     return path
 
 
@@ -66,6 +93,50 @@ def test_eight_writers_at_once_lose_nothing(writer_project):
     assert sorted(per_annotator) == [
         (f"writer-{i}", JUDGEMENTS_PER_WRITER, 1, JUDGEMENTS_PER_WRITER) for i in range(WRITERS)
     ]
+
+
+@watches_open_files
+def test_the_app_killed_while_commands_beside_it_use_its_project_loses_no_reported_judgement(mixed_project, tmp_path):
+    """Issue 14 as a user met it: the app (a main store, job stores opened and closed beside it) is
+    killed at a random moment while stats, export, snapshot, import (some killed too) and the
+    trainer's snapshot run on the same file, as separate processes of the real commands."""
+    rng = random.Random(20261201)
+    reported, ran = 0, Counter()
+    for trial in range(MIXED_TRIALS):
+        result = mixed_trial(mixed_project, seed=trial, rng=rng, scratch=tmp_path)
+        problems = result.problems()
+        assert problems == [], f"trial {trial}: " + "; ".join(problems)
+        assert result.fd_samples > 0, f"trial {trial}: the writer's open files were never looked at"
+        reported += result.judgements.reported
+        ran += result.companions.runs
+    assert reported > MIXED_TRIALS
+    assert set(ran) == set(COMPANIONS)
+
+
+@watches_open_files
+def test_our_wal_and_shm_are_never_unlinked_while_a_process_of_ours_holds_a_connection(mixed_project, tmp_path):
+    """The cause of issue 14, watched directly. A process holding the project as the app does (its
+    main store open, job stores opened and closed beside it) while other processes read the project
+    again and again: none of them may delete the -wal and -shm files under it, as they did when
+    opening a job store dropped the process's locks (the last reader then believed it was alone)."""
+    holder = start_writer(mixed_project, seed=1, like_app=True)
+    output = WriterOutput(holder)
+    readers = Companions(mixed_project, tmp_path, random.Random(1), name="reader")
+    try:
+        output.wait_for_first_commit()
+        with WalWatch(holder.pid, mixed_project) as watch:
+            for _ in range(READER_ROUNDS):
+                for kind in ("stats", "snapshot", "export"):
+                    readers.run(kind)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    output.finish()
+    assert watch.unlinked == set()
+    assert watch.samples > 0, "the holder's open files were never looked at"
+    assert holder.returncode == -signal.SIGKILL, output.errors
+    assert JOB_FAILED not in output.errors
+    assert readers.log.failures == []
 
 
 def test_processes_creating_the_same_new_project_at_once_apply_the_schema_once(tmp_path):

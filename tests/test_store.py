@@ -209,12 +209,14 @@ def test_a_chat_of_one_user_message_is_that_text(store):
     assert store.prompt(text_id).kind == "text"
 
 
-def test_empty_prompt_or_answer_is_refused(store):
+def test_an_empty_prompt_is_refused_and_an_empty_answer_kept(store):
     with pytest.raises(StoreError, match="prompt cannot be empty"):
         store.add_prompt("   ", [NewAnswer("a")])
-    with pytest.raises(StoreError, match="answer cannot be empty"):
-        store.add_prompt("p", [NewAnswer("a"), NewAnswer(" \n")])
     assert store.stats().prompts == 0
+    # An empty answer is a real one: a policy can say nothing, and an annotator may prefer that.
+    prompt_id, answer_ids = store.add_prompt("p", [NewAnswer("a"), NewAnswer("")])
+    assert [answer.text for answer in store.prompt(prompt_id).answers] == ["a", ""]
+    assert len(answer_ids) == 2
 
 
 # -- judgements and pairs --------------------------------------------------------------------

@@ -41,6 +41,7 @@ from labeler.store.exporting import (
     pair_columns,
     prompts_with_answers,
 )
+from labeler.store.own_files import refuse_open_project_file
 
 
 class ExportFormat(StrEnum):
@@ -103,6 +104,10 @@ def _check_destination(out: Path, fmt: ExportFormat, test_fraction: float | None
         raise ExportError(f"{out}: the csv format writes a .csv file, and only it does")
     if is_file and test_fraction is not None:
         raise ExportError(f"{out}: a train/test split is written to a folder (a DatasetDict); give a folder")
+    try:
+        refuse_open_project_file(out)  # e.g. PROJECT-journal: SQLite would take what we write for its own
+    except StoreError as error:
+        raise ExportError(str(error)) from None
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):
         raise ExportError(f"{out}: already exists; choose a new name")
     if not out.parent.is_dir():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import json
 import multiprocessing
 import os
@@ -41,6 +42,7 @@ from labeler.store.importing import (
     prepare_prompt,
     prepare_text_prompt,
 )
+from labeler.store.own_files import refuse_open_project_file
 
 DEFAULT_ANNOTATOR = "import"
 # Files of this size or more together make a big import: read in a second process (smaller ones
@@ -53,6 +55,59 @@ _POLL_S = 1.0  # how often the writer checks that a silent reading process is st
 
 
 @dataclass
+class Quirks:
+    """What real data holds that looks like a mistake but is not one, counted over the rows imported
+    so the summary can say what was kept as it is (nothing here refuses a row)."""
+
+    empty_answers: int = 0  # "" or only whitespace: a policy can say nothing, and a person can prefer it
+    answers_with_speaker_labels: int = 0  # HH answers holding "Human:" or "Assistant:", written by the model
+    prompts_repeating_a_speaker: int = 0  # chats with two turns in a row by one role
+
+    def add(self, other: Quirks) -> None:
+        self.empty_answers += other.empty_answers
+        self.answers_with_speaker_labels += other.answers_with_speaker_labels
+        self.prompts_repeating_a_speaker += other.prompts_repeating_a_speaker
+
+    def count(self, item: ImportedPrompt | ImportedRanking | ImportedPair) -> None:
+        """Count what one imported row holds."""
+        if isinstance(item, ImportedPair):
+            prompt, texts = item.prompt, (item.chosen, item.rejected)
+            self.answers_with_speaker_labels += item.answers_with_speaker_labels
+        else:
+            imported = item.prompt if isinstance(item, ImportedRanking) else item
+            prompt, texts = imported.prompt, [answer.text for answer in imported.answers]
+        self.empty_answers += sum(1 for text in texts if not text or text.isspace())
+        if isinstance(prompt, tuple) and _repeats_a_speaker(prompt):
+            self.prompts_repeating_a_speaker += 1
+
+    def summary_lines(self) -> list[str]:
+        """One line for each kind of quirk found, for the import summary."""
+        lines = []
+        if self.empty_answers:
+            lines.append(f"{_count(self.empty_answers, 'empty answer')} (kept: an empty reply is a real answer)")
+        if self.answers_with_speaker_labels:
+            lines.append(
+                f"{_count(self.answers_with_speaker_labels, 'answer')} "
+                f"{'holds' if self.answers_with_speaker_labels == 1 else 'hold'} 'Human:' or 'Assistant:' "
+                "(the model wrote a speaker's label into its reply; kept as written)"
+            )
+        if self.prompts_repeating_a_speaker:
+            lines.append(
+                f"{_count(self.prompts_repeating_a_speaker, 'prompt')} with two turns in a row by one speaker "
+                "(kept as written; chat templates that want turns to alternate refuse these)"
+            )
+        return lines
+
+
+def _repeats_a_speaker(chat: tuple[dict[str, str], ...]) -> bool:
+    return any(first["role"] == second["role"] for first, second in itertools.pairwise(chat))
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number:,} {thing}{'' if number == 1 else 's'}"
+
+
+@dataclass
 class ImportReport:
     rows: int = 0
     prompts_added: int = 0
@@ -61,6 +116,7 @@ class ImportReport:
     judgements_already_there: int = 0
     pairs_added: int = 0
     bad: list[BadRow] = field(default_factory=list)
+    quirks: Quirks = field(default_factory=Quirks)  # in the good rows read
 
 
 class ImportRejected(Exception):
@@ -92,6 +148,10 @@ def import_files(
     written in bulk (see import_prepared: a refused big import leaves the project's content as it
     was, but not the file's change counter).
     """
+    # The project itself (or its -wal) picked as a file to read, or to replace with the rejects: refused
+    # before anything is read or written (see own_files).
+    for path in [*paths, *([rejects] if rejects is not None else [])]:
+        refuse_open_project_file(path)
     big = _total_size(paths) >= PARALLEL_MIN_BYTES
     if parallel is None:
         parallel = (os.cpu_count() or 1) > 1 and big
@@ -101,11 +161,13 @@ def import_files(
     reading = _Reading(list(paths), fmt, annotator, reject_on_bad, _CHUNK_ROWS)
 
     def produce(project_ids: Callable[[], dict[str, str]]) -> Iterator[PreparedChunk]:
-        report.rows, report.bad = 0, []  # from the start again if the transaction is retried
+        # From the start again if the transaction is retried
+        report.rows, report.bad, report.quirks = 0, [], Quirks()
         with contextlib.closing(read(reading, project_ids)) as chunks:  # closing ends a reading process
             for chunk in chunks:
                 report.rows += chunk.rows
                 report.bad.extend(chunk.bad)
+                report.quirks.add(chunk.quirks)
                 if not (report.bad and reject_on_bad):  # else nothing will be written: read on to report
                     yield chunk.prepared
         if report.bad and reject_on_bad:
@@ -149,6 +211,7 @@ class _ReadChunk:
     rows: int  # rows read, good and bad
     bad: list[BadRow]
     prepared: PreparedChunk
+    quirks: Quirks = field(default_factory=Quirks)
 
 
 @dataclass
@@ -170,7 +233,7 @@ def _read_here(reading: _Reading, project_ids: Callable[[], dict[str, str]]) -> 
     preparing = True
     for path in reading.paths:
         file_format = reading.fmt or detect_format(path)
-        source = Path(path).name
+        source = _source_name(Path(path))
         # JSON rows of the commonest shape are checked and prepared in one step (CSV cells and
         # parquet values need parse_row's conversions).
         plain_rows = file_format in ("jsonl", "json")
@@ -185,6 +248,7 @@ def _read_here(reading: _Reading, project_ids: Callable[[], dict[str, str]]) -> 
                     if plain is None:
                         item = parse_row(row.data, file_format)
                         _add(checks, chunk.prepared, item, annotator, row.file, row.line, prepare=preparing)
+                        chunk.quirks.count(item)  # a plain row has none: no empty answer, no chat
                     else:
                         _add_plain(checks, chunk.prepared, plain, row.file, row.line, prepare=preparing)
                 except RowError as error:
@@ -196,6 +260,12 @@ def _read_here(reading: _Reading, project_ids: Callable[[], dict[str, str]]) -> 
                 chunk = _ReadChunk(0, [], PreparedChunk(source))
         if chunk.rows:
             yield chunk
+
+
+def _source_name(path: Path) -> str:
+    """The name an import records as the rows' source: the file's, without a .gz, so pairs.jsonl.gz
+    and pairs.jsonl are one source and a judgement imported from both is recognised."""
+    return path.stem if path.suffix.lower() == ".gz" else path.name
 
 
 def _add(

@@ -2,8 +2,13 @@
 
 A row that cannot be read becomes a BadRow (file, line, reason, original text) and reading goes on,
 so an import can report every problem at once and write the rejects to a file. A file that cannot be
-read at all raises FileFormatError from read_rows itself, before the first row (only a parquet file
-that is damaged halfway can raise it during iteration).
+read at all raises FileFormatError from read_rows itself, before the first row (only a file that is
+damaged halfway, a parquet file or a gzip-compressed one, can raise it during iteration).
+
+A gzip-compressed jsonl, json or csv file (as datasets are often shipped: pairs.jsonl.gz) is read as
+the file it holds, decompressed as it is read: never whole on disk, and a jsonl or csv file still one
+line at a time. It is told by its first bytes, so a misnamed file is read too; lines are the
+decompressed file's lines.
 
 The JSON rules are stricter than the standard library's: json.loads accepts NaN and Infinity,
 duplicate keys (the last one silently wins) and lone surrogates (which UTF-8, and so SQLite text,
@@ -22,16 +27,21 @@ streams; a json list is read whole, so big data belongs in jsonl.
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import math
 import os
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
 import orjson
+
+from labeler.store.errors import StoreError
+from labeler.store.own_files import refuse_open_project_file
 
 # A row is an object of prompt, answers and metadata, a handful of levels deep. Deeper nesting is
 # refused, which also keeps every parse far below Python's recursion limit (about 1000 levels).
@@ -49,6 +59,15 @@ _EXTENSIONS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
+_GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_PIECE_BYTES = 64 * 1024  # a json list read whole is decompressed in pieces of this size
+_GZIP_HEAD_PIECE_BYTES = 4096  # and the start of a file, to tell its format, in these
+# Other compressions, told by their first bytes only to say so: "invalid UTF-8" would mislead.
+_OTHER_COMPRESSIONS = (
+    (re.compile(rb"\x28\xb5\x2f\xfd"), "zstd"),
+    (re.compile(rb"\xfd7zXZ\x00"), "xz"),
+    (re.compile(rb"BZh[1-9]1AY&SY"), "bzip2"),
+)
 _SNIFF_BYTES = 64 * 1024
 _UTF8_BOM = b"\xef\xbb\xbf"
 _PARQUET_BATCH_ROWS = 1024  # rows of long texts: a batch stays a few MB, not the default 65536 rows
@@ -322,9 +341,15 @@ def _row_or_bad(file: str, line: int, text: str, first_column: int = 1) -> Sourc
 # --- opening and detecting -------------------------------------------------------------------
 
 
-def _open_binary(path: Path, file: str) -> IO[bytes]:
+def _open_file(path: Path, file: str) -> IO[bytes]:
+    """Every file read here is opened by this function, and first checked not to be a project this
+    process has open: closing our descriptor of it would drop SQLite's locks (see own_files)."""
     try:
-        return open(path, "rb")  # the reader's generator owns the file and closes it
+        refuse_open_project_file(path)
+    except StoreError as error:
+        raise FileFormatError(str(error)) from None
+    try:
+        return open(path, "rb")
     except FileNotFoundError:
         raise FileFormatError(f"{file}: no such file") from None
     except IsADirectoryError:
@@ -333,14 +358,92 @@ def _open_binary(path: Path, file: str) -> IO[bytes]:
         raise FileFormatError(f"{file}: cannot open: {err.strerror}") from None
 
 
+def _open_binary(path: Path, file: str) -> IO[bytes]:
+    """The file's bytes; a gzip-compressed file's decompressed bytes, decompressed as they are read.
+    The reader's generator owns the file and closes it."""
+    binary = _open_file(path, file)
+    try:
+        head = binary.peek(len(_GZIP_MAGIC))[: len(_GZIP_MAGIC)]  # from the buffer the first read fills
+    except OSError as err:
+        binary.close()
+        raise FileFormatError(f"{file}: cannot read: {err.strerror}") from None
+    return _GzipInput(binary, file) if head == _GZIP_MAGIC else binary
+
+
+class _GzipInput(gzip.GzipFile):
+    """A gzip file's content, read as it is decompressed. Damaged data (a file cut short, a bad block,
+    a wrong checksum) raises FileFormatError naming the last whole line read, whichever reader reads."""
+
+    def __init__(self, compressed: IO[bytes], file: str):
+        super().__init__(fileobj=compressed, mode="rb")
+        self.compressed = compressed  # GzipFile does not close a file object it was given: close() does
+        self.file = file
+        self.lines_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:  # all of it in pieces, so that damage is placed after the lines before
+            return b"".join(iter(lambda: self.read(_GZIP_PIECE_BYTES), b""))
+        try:
+            data = super().read(size)
+        except (OSError, EOFError, zlib.error) as err:
+            raise self._damaged(err) from None
+        self.lines_read += data.count(b"\n")
+        return data
+
+    def head(self, size: int) -> bytes:
+        """Up to `size` bytes from the start, fewer if the data is damaged before that: telling the
+        format needs only the start, and the reader then reports the damage at its line."""
+        head = b""
+        while len(head) < size:
+            try:
+                piece = self.read(min(_GZIP_HEAD_PIECE_BYTES, size - len(head)))
+            except FileFormatError:
+                if head:
+                    break
+                raise
+            if not piece:
+                break
+            head += piece
+        return head
+
+    def readline(self, size: int = -1) -> bytes:
+        try:
+            line = super().readline(size)
+        except (OSError, EOFError, zlib.error) as err:
+            raise self._damaged(err) from None
+        self.lines_read += line.endswith(b"\n")
+        return line
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.compressed.close()
+
+    def _damaged(self, err: Exception) -> FileFormatError:
+        reason = "the file ends too early (cut short?)" if isinstance(err, EOFError) else str(err)
+        return FileFormatError(f"{self.file}: damaged gzip data after line {self.lines_read}: {reason}")
+
+
+def _format_by_extension(file: str) -> str | None:
+    """The format a file's name says, looking through a compression suffix: pairs.jsonl.gz is jsonl."""
+    name = Path(file)
+    if name.suffix.lower() == ".gz":
+        name = name.with_suffix("")
+    return _EXTENSIONS.get(name.suffix.lower())
+
+
 def detect_format(path: Path | str) -> str:
     """The format of a file, from its content first (a parquet magic number, a JSON list, JSON lines,
     a header line with commas), then from its extension; raises FileFormatError if neither tells."""
     file = os.fspath(path)
     with _open_binary(Path(path), file) as binary:
-        head = binary.read(_SNIFF_BYTES)
+        head = binary.head(_SNIFF_BYTES) if isinstance(binary, _GzipInput) else binary.read(_SNIFF_BYTES)
     if head.startswith(b"PAR1"):
         return "parquet"
+    for magic, compression in _OTHER_COMPRESSIONS:
+        if magic.match(head):
+            raise FileFormatError(f"{file}: is {compression}-compressed; decompress it, or compress it with gzip")
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise FileFormatError(f"{file}: is UTF-16; save it as UTF-8")
     text = head.removeprefix(_UTF8_BOM).lstrip()
@@ -356,7 +459,7 @@ def detect_format(path: Path | str) -> str:
         return "jsonl"
     if b"," in first_line:
         return "csv"
-    by_extension = _EXTENSIONS.get(Path(file).suffix.lower())
+    by_extension = _format_by_extension(file)
     if by_extension:
         return by_extension
     raise FileFormatError(f"{file}: cannot tell the format (use --format jsonl|json|csv|parquet)")
@@ -553,7 +656,11 @@ def _read_csv(path: Path, file: str) -> Iterator[SourceRow | BadRow]:
     binary = _open_binary(path, file)
     lines = _CsvLines(binary)
     records = _csv_records(lines)
-    first = next(records, None)
+    try:
+        first = next(records, None)
+    except FileFormatError:  # damaged compressed data
+        binary.close()
+        raise
     if first is None:
         binary.close()
         return iter(())
@@ -597,6 +704,12 @@ def _read_parquet(path: Path, file: str) -> Iterator[SourceRow | BadRow]:
     except ImportError:
         raise FileFormatError(f"{file}: reading parquet needs pyarrow (pip install pyarrow)") from None
     binary = _open_binary(path, file)
+    if isinstance(binary, _GzipInput):  # read by seeking, a gzip stream would be decompressed again and again
+        binary.close()
+        raise FileFormatError(
+            f"{file}: is a gzip-compressed parquet file; parquet compresses its own columns, "
+            "so decompress it (gunzip) and import the .parquet file"
+        )
     try:
         parquet = pyarrow.parquet.ParquetFile(binary)
     except pyarrow.ArrowException as err:

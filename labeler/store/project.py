@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from labeler import domain
+from labeler.store import own_files
 from labeler.store.errors import StoreError, WriteFailedError
 from labeler.store.records import (
     Answer,
@@ -96,9 +97,14 @@ class Store:
         self.path = path
         self.conn = conn
         self.busy_timeout_s = busy_timeout_s
+        self.is_open = True
+        own_files.opened(path)  # so no reader of ours opens it meanwhile: see own_files
 
     def close(self) -> None:
-        self.conn.close()
+        if self.is_open:
+            self.is_open = False
+            self.conn.close()
+            own_files.closed(self.path)
 
     def __enter__(self) -> Store:
         return self
@@ -237,14 +243,12 @@ class Store:
         """Add a prompt (a text or a chat) and its answers; returns (prompt id, answer ids).
 
         A prompt or answer already in the project (same content) is not added twice: its
-        existing id is returned, and only the new answers are added.
+        existing id is returned, and only the new answers are added. An answer may be empty: a
+        policy can say nothing, and an annotator must be able to rank that.
         """
         if not prompt or (isinstance(prompt, str) and not prompt.strip()):
             raise StoreError("a prompt cannot be empty")
         kind, content = prompt_kind_and_content(prompt)
-        for answer in answers:
-            if not answer.text.strip():
-                raise StoreError("an answer cannot be empty")
 
         def add(conn: sqlite3.Connection) -> tuple[int, list[int]]:
             now = utc_now()

@@ -87,6 +87,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         f"read {report.rows:,} rows: added {report.prompts_added:,} prompts, {report.answers_added:,} answers, "
         f"{report.judgements_added:,} judgements{already} and {report.pairs_added:,} pairs"
     )
+    for line in report.quirks.summary_lines():
+        print(line)
     if args.skip_bad is not None:
         print(f"{len(report.bad):,} bad rows written to {args.skip_bad}")
     return 0

@@ -1,9 +1,12 @@
 """Reading files into rows: every format, the line each row starts on, and every strict rejection."""
 
+import gzip
 import json
 import math
+import random
 import re
 import time
+import tracemalloc
 from pathlib import Path
 
 import pyarrow as pa
@@ -434,6 +437,117 @@ def test_a_file_that_is_not_parquet_is_a_file_format_error(tmp_path):
     path = write(tmp_path, "rows.parquet", ROW_TEXT)
     with pytest.raises(FileFormatError, match=r"rows\.parquet: not a readable parquet file"):
         read_rows(path, "parquet")
+
+
+# --- gzip-compressed files ----------------------------------------------------------------------
+
+JSONL_WITH_BAD_LINES = (
+    ROW_TEXT.encode() + b"\n\n" + b'{"prompt": "x", "prompt": "y"}\n' + b'{"prompt": "caf\xe9"}\n' + ROW_TEXT.encode()
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("rows.jsonl", JSONL_WITH_BAD_LINES),
+        ("rows.json", ("[\n" + ROW_TEXT + ",\n  [1],\n" + ROW_TEXT + "\n]").encode()),
+        ("rows.csv", b'prompt,answer_1,answer_2\nq,a,b\n"multi\nline",a,b\nq,a\n'),
+    ],
+)
+def test_a_gzip_file_reads_as_the_file_it_holds_with_the_same_lines_and_reasons(tmp_path, name, content):
+    plain = write(tmp_path, name, content)
+    compressed = write(tmp_path, name + ".gz", gzip.compress(content))
+    assert detect_format(compressed) == detect_format(plain)
+
+    def without_file(rows):
+        return [(row.line, getattr(row, "data", None), getattr(row, "reason", None)) for row in rows]
+
+    expected = without_file(read_rows(plain))
+    assert any(reason for _, _, reason in expected)  # each file has a bad row, found at its line
+    assert without_file(read_rows(compressed)) == expected
+    assert {row.file for row in read_rows(compressed)} == {str(compressed)}
+
+
+def test_a_bad_line_deep_in_a_gzip_jsonl_file_is_reported_at_its_line(tmp_path):
+    lines = [ROW_TEXT] * 5000
+    lines[3999] = '{"prompt": NaN}'
+    path = write(tmp_path, "pairs.jsonl.gz", gzip.compress("\n".join(lines).encode()))
+    bad = [row for row in read_rows(path) if isinstance(row, BadRow)]
+    assert bad == [BadRow(str(path), 4000, "NaN is not allowed", '{"prompt": NaN}')]
+
+
+def test_a_gzip_file_is_told_by_its_first_bytes_whatever_its_name(tmp_path):
+    path = write(tmp_path, "download", gzip.compress((ROW_TEXT + "\n").encode()))
+    assert detect_format(path) == "jsonl"
+    assert [row.data for row in read_rows(path)] == [ROW]
+    # A name ending in .gz says the format of the name before it, when the content cannot.
+    assert detect_format(write(tmp_path, "empty.csv.gz", gzip.compress(b""))) == "csv"
+
+
+def test_a_gzip_file_is_read_as_it_is_decompressed_never_whole(tmp_path):
+    row = {"prompt": "p" * 1000, "answers": ["a", "b"]}
+    path = write(tmp_path, "many.jsonl.gz", gzip.compress((json.dumps(row) + "\n").encode() * 10_000))  # 10 MB
+    tracemalloc.start()
+    try:
+        assert sum(1 for _ in read_rows(path)) == 10_000
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+def incompressible_rows(count: int) -> list[str]:
+    """Rows of random words, so that a cut in the compressed file falls in the middle of the rows."""
+    rng = random.Random(0)
+    return [
+        json.dumps({"prompt": "".join(rng.choices("abcdefghij", k=200)), "answers": ["a", "b"]}) for _ in range(count)
+    ]
+
+
+def test_a_gzip_file_cut_short_names_the_last_whole_line_read(tmp_path):
+    compressed = gzip.compress("\n".join(incompressible_rows(2000)).encode() + b"\n")
+    path = write(tmp_path, "rows.jsonl.gz", compressed[: len(compressed) // 2])
+    read = []
+    with pytest.raises(FileFormatError) as caught:
+        read.extend(read_rows(path))
+    assert 0 < len(read) < 2000
+    assert str(caught.value) == (
+        f"{path}: damaged gzip data after line {len(read)}: the file ends too early (cut short?)"
+    )
+    assert [row.line for row in read] == list(range(1, len(read) + 1))
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
+def test_damaged_gzip_data_is_a_file_format_error_naming_the_file_and_line(tmp_path, fmt):
+    content = "\n".join(incompressible_rows(2000)).encode()
+    if fmt == "csv":
+        content = b"prompt\n" + content.replace(b'"', b"").replace(b",", b";")
+    elif fmt == "json":
+        content = b"[" + content.replace(b"\n", b",\n") + b"]"
+    compressed = bytearray(gzip.compress(content))
+    compressed[len(compressed) // 2 : len(compressed) // 2 + 64] = bytes(64)  # a damaged block
+    path = write(tmp_path, f"rows.{fmt}.gz", bytes(compressed))
+    with pytest.raises(FileFormatError, match=rf"^{re.escape(str(path))}: damaged gzip data after line [1-9][0-9]*: "):
+        list(read_rows(path, fmt))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("rows.parquet.gz", None, "is a gzip-compressed parquet file; parquet compresses its own columns"),
+        ("rows.jsonl.zst", b"\x28\xb5\x2f\xfd" + bytes(20), "is zstd-compressed; decompress it"),
+        ("rows.jsonl.xz", b"\xfd7zXZ\x00" + bytes(20), "is xz-compressed; decompress it"),
+        ("rows.jsonl.bz2", b"BZh91AY&SY" + bytes(20), "is bzip2-compressed; decompress it"),
+        ("rows.jsonl.gz", b"\x1f\x8b" + bytes(20), "damaged gzip data after line 0: "),
+    ],
+)
+def test_compressed_files_that_cannot_be_read_say_why(tmp_path, name, content, message):
+    if content is None:
+        pq.write_table(pa.table({"prompt": ["p"]}), tmp_path / "rows.parquet")
+        content = gzip.compress((tmp_path / "rows.parquet").read_bytes())
+    path = write(tmp_path, name, content)
+    with pytest.raises(FileFormatError, match=f"^{re.escape(str(path))}: {re.escape(message)}"):
+        list(read_rows(path))
 
 
 # --- detecting the format ----------------------------------------------------------------------

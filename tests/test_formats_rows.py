@@ -99,7 +99,7 @@ REJECTED_ROWS = [
     ({"prompt": "q", "answers": "a, b"}, "answers must be a list, got text"),
     ({"prompt": "q", "answers": ["only one"]}, "2 to 9 answers, got 1"),
     ({"prompt": "q", "answers": [f"a{i}" for i in range(10)]}, "2 to 9 answers, got 10"),
-    ({"prompt": "q", "answers": ["a", " \t"]}, "answer 2 is empty"),
+    ({"prompt": "q", "answers": ["a", "", " \t"]}, "answers 2 and 3 are the same text (both empty)"),
     ({"prompt": "q", "answers": ["same", "other", "same\n"]}, "answers 1 and 3 are the same text"),
     ({"prompt": "q", "answers": [{"model": "m"}, "b"]}, "answer 1 has no 'text'"),
     ({"prompt": "q", "answers": ["a", {"text": 5}]}, "the text of answer 2 must be text, got a number"),
@@ -157,9 +157,10 @@ REJECTED_ROWS = [
     ({"prompt": "q", "chosen": "same", "rejected": " same\n"}, "chosen and rejected are the same text"),
     (
         {"prompt": "q", "chosen": "a"},
-        "a pair needs both 'chosen' and 'rejected'; 'rejected' is missing or empty",
+        "a pair needs both 'chosen' and 'rejected'; 'rejected' is missing",
     ),
-    ({"prompt": "q", "chosen": " ", "rejected": "b"}, "chosen is empty"),
+    ({"prompt": "q", "chosen": "", "rejected": " "}, "chosen and rejected are the same text (both empty)"),
+    ({"prompt": "q", "chosen": "", "rejected": ""}, "chosen and rejected are the same text (both empty)"),
     ({"prompt": "", "chosen": "a", "rejected": "b"}, "the prompt is empty"),
     (
         {"prompt": "q", "chosen": "a", "rejected": "b", "margin": -1},
@@ -187,10 +188,13 @@ REJECTED_ROWS = [
         "chosen and rejected share no prompt: no common beginning that ends at a space, "
         "a newline or '\\n\\nAssistant:'",
     ),
-    ({"chosen": "Question? ", "rejected": "Question? Answer."}, "chosen is empty"),
     (
-        {"chosen": "\n\nHuman: hi\n\nAssistant: hello", "rejected": "\n\nHuman: hi\n\nAssistant:"},
-        "rejected is empty",
+        {"chosen": "\n\nHuman: hi\n\nAssistant:", "rejected": "\n\nHuman: hi\n\nAssistant: "},
+        "chosen and rejected are the same text (both empty)",
+    ),
+    (
+        {"prompt": [USER], "chosen": [], "rejected": [{"role": "assistant", "content": "Blue."}]},
+        "chosen is an empty chat",
     ),
     (
         {
@@ -363,6 +367,80 @@ def test_a_conversational_pair_without_a_prompt_shares_its_leading_messages():
     assert item == ImportedPair((system, USER), "Blue.", "Green.", None, "cy")
 
 
+def test_hh_answers_holding_a_speaker_label_are_kept_as_written_and_counted():
+    shared = "\n\nHuman: Rob a house?\n\nAssistant:"
+    chosen = " Human: I can help.  Human: Great!\n\nAssistant: Start small."
+    item = parse_row({"chosen": shared + chosen, "rejected": shared + " No."}, "jsonl")
+    assert (item.chosen, item.rejected) == (chosen.lstrip(), "No.")
+    assert item.answers_with_speaker_labels == 1
+    # Only an HH transcript's labels are counted: elsewhere "Human:" is just text.
+    assert parse_row({"prompt": "q", "chosen": "Human: x", "rejected": "y"}, "jsonl").answers_with_speaker_labels == 0
+
+
+# --- empty answers: a real answer (a policy can say nothing, an annotator can prefer that) --------
+
+HH_PROMPT = "\n\nHuman: list of profane bad words\n\nAssistant:"
+
+
+@pytest.mark.parametrize(
+    ("data", "texts"),
+    [
+        ({"prompt": "q", "answers": ["", "b"]}, ("", "b")),
+        ({"prompt": "q", "answers": [{"text": " \t", "model": "m"}, "b"]}, (" \t", "b")),
+        ({"prompt": "q", "answers": ["a", "", "c"], "ranking": [1, 0, 2]}, ("a", "", "c")),
+        ({"prompt": "q", "chosen": "", "rejected": "b"}, ("", "b")),
+        ({"prompt": "q", "chosen": "a", "rejected": "\n"}, ("a", "\n")),
+        (
+            {
+                "prompt": [USER],
+                "chosen": [{"role": "assistant", "content": ""}],
+                "rejected": [{"role": "assistant", "content": "Blue."}],
+            },
+            ("", "Blue."),
+        ),
+        (
+            {
+                "chosen": [USER, {"role": "assistant", "content": "Blue."}],
+                "rejected": [USER, {"role": "assistant", "content": " "}],
+            },
+            ("Blue.", " "),
+        ),
+        ({"chosen": "Question? ", "rejected": "Question? Answer."}, ("", "Answer.")),
+        # As in HH-RLHF (harmless-base test rows): the worker preferred the assistant saying nothing.
+        ({"chosen": HH_PROMPT + " ", "rejected": HH_PROMPT + " I won't list those."}, ("", "I won't list those.")),
+        ({"chosen": HH_PROMPT, "rejected": HH_PROMPT + " Sure: ..."}, ("", "Sure: ...")),
+    ],
+)
+def test_an_empty_answer_is_imported_in_every_layout(data, texts):
+    item = parse_row(data, "jsonl")
+    if isinstance(item, ImportedPair):
+        assert (item.chosen, item.rejected) == texts
+    else:
+        answers = item.prompt.answers if isinstance(item, ImportedRanking) else item.answers
+        assert tuple(answer.text for answer in answers) == texts
+
+
+def test_an_hh_pair_with_an_empty_answer_keeps_its_chat_prompt():
+    item = parse_row({"chosen": HH_PROMPT + " ", "rejected": HH_PROMPT + " No."}, "jsonl")
+    assert item == ImportedPair(({"role": "user", "content": "list of profane bad words"},), "", "No.", None, None)
+
+
+def test_an_empty_answer_in_parquet(tmp_path):
+    path = tmp_path / "rows.parquet"
+    pq.write_table(
+        pa.Table.from_pylist(
+            [{"prompt": "q", "chosen": "", "rejected": "b"}, {"prompt": "r", "chosen": "a", "rejected": " "}]
+        ),
+        path,
+    )
+    pairs = [parse_row(row.data, "parquet") for row in read_rows(path)]
+    assert [(pair.chosen, pair.rejected) for pair in pairs] == [("", "b"), ("a", " ")]
+    answers_path = tmp_path / "answers.parquet"
+    pq.write_table(pa.Table.from_pylist([{"prompt": "q", "answers": ["a", ""]}]), answers_path)
+    (row,) = read_rows(answers_path)
+    assert parse_row(row.data, "parquet").answers == (ImportedAnswer("a"), ImportedAnswer(""))
+
+
 # --- csv ---------------------------------------------------------------------------------------
 
 
@@ -413,18 +491,17 @@ def test_csv_rankings_and_pairs_parse_their_json_and_number_cells():
 @pytest.mark.parametrize(
     ("cells", "reason"),
     [
-        (
-            {"prompt": "q", "answer_1": "a", "answer_2": "", "answer_3": "c"},
-            "answer_2 is empty but answer_3 is not",
-        ),
-        ({"prompt": "q", "answer_1": "a", "answer_3": "c"}, "answer_2 is empty but answer_3 is not"),
+        ({"prompt": "q", "answer_1": "a", "answer_3": "c"}, "there is no answer_2 column, but answer_3 is given"),
         (
             {"prompt": "q", "answer_1": "a", "answer_2": "b", "answer_3": "", "model_3": "m"},
-            "model_3 is given but answer_3 is empty",
+            "model_3 is given but answer_3 is empty (a last answer that is empty cannot be told from no "
+            "answer in CSV: use jsonl or parquet)",
         ),
         ({"prompt": "q", "answer_1": "", "answer_2": ""}, "2 to 9 answers, got 0"),
+        ({"prompt": "q", "answer_1": "a", "answer_2": ""}, "2 to 9 answers, got 1"),  # a trailing empty cell
         ({"prompt": "", "answer_1": "a", "answer_2": "b"}, "the prompt is missing"),
-        ({"prompt": "q", "answer_1": "a", "answer_2": " "}, "answer 2 is empty"),
+        ({"prompt": "q", "answer_1": "", "answer_2": " "}, "answers 1 and 2 are the same text (both empty)"),
+        ({"prompt": "q", "chosen": "", "rejected": ""}, "chosen and rejected are the same text (both empty)"),
         (
             {"prompt": "q", "answer_1": "a", "answer_2": "b", "ranking": "[0, 1"},
             "column 'ranking' must hold JSON: invalid JSON: Expecting ',' delimiter (column 6)",
@@ -441,6 +518,40 @@ def test_csv_rankings_and_pairs_parse_their_json_and_number_cells():
 )
 def test_a_csv_row_that_breaks_a_rule_is_refused_with_the_reason(cells, reason):
     assert parse_error(cells, "csv") == reason
+
+
+@pytest.mark.parametrize(
+    ("cells", "texts"),
+    [
+        # An empty cell before a filled one is an empty answer, with its model if one is given.
+        ({"prompt": "q", "answer_1": "", "answer_2": "b"}, (("", None), ("b", None))),
+        (
+            {"prompt": "q", "answer_1": "a", "model_1": "", "answer_2": "", "model_2": "m", "answer_3": "c"},
+            (("a", None), ("", "m"), ("c", None)),
+        ),
+        # After the last filled one, empty cells are no answers; a cell of spaces is an answer.
+        (
+            {"prompt": "q", "answer_1": "a", "answer_2": "", "answer_3": "c", "answer_4": ""},
+            (("a", None), ("", None), ("c", None)),
+        ),
+        ({"prompt": "q", "answer_1": "a", "answer_2": " "}, (("a", None), (" ", None))),
+    ],
+)
+def test_csv_answer_cells_before_the_last_filled_one_may_be_empty_answers(cells, texts):
+    item = parse_row(cells, "csv")
+    assert tuple((answer.text, answer.model) for answer in item.answers) == texts
+
+
+def test_csv_an_empty_chosen_or_rejected_cell_beside_a_filled_one_is_an_empty_answer(tmp_path):
+    path = tmp_path / "pairs.csv"
+    path.write_text('prompt,chosen,rejected\nq,,"No."\nr,"Yes.",\n')
+    pairs = [parse_row(row.data, "csv") for row in read_rows(path)]
+    assert pairs == [ImportedPair("q", "", "No.", None, None), ImportedPair("r", "Yes.", "", None, None)]
+
+
+def test_csv_empty_chosen_and_rejected_cells_are_no_pair_beside_answers():
+    cells = {"prompt": "q", "answer_1": "a", "answer_2": "b", "chosen": "", "rejected": ""}
+    assert [answer.text for answer in parse_row(cells, "csv").answers] == ["a", "b"]
 
 
 # --- parquet -----------------------------------------------------------------------------------
@@ -610,6 +721,7 @@ def test_the_plain_row_shortcut_takes_the_common_rows():
         {**PROMPT_ROW, "ranking": [0, 1, 2]},
         {**PROMPT_ROW, "prompt": [USER]},
         {**PROMPT_ROW, "answers": ["a", " a"]},
+        {**PROMPT_ROW, "answers": ["a", ""]},  # read, and counted, by parse_row
         {**PROMPT_ROW, "answers": ["a", {"text": "b", "temperature": 0.7}]},
         {**PROMPT_ROW, "id": 7},
         {**PROMPT_ROW, "split": "train"},

@@ -1,6 +1,7 @@
 """`labeler import` end to end: the real console script on real files."""
 
 import contextlib
+import gzip
 import hashlib
 import json
 import multiprocessing
@@ -158,6 +159,99 @@ def test_csv_parquet_and_json_list_files(project, tmp_path):
         assert store.prompt(store.prompt_ids()[0]).content == "Multi\nline prompt"
 
 
+def answer_texts(project: Path) -> list[str]:
+    with open_store(project) as store:
+        return [row[0] for row in store.conn.execute("SELECT text FROM answers ORDER BY id")]
+
+
+def test_an_empty_answer_imports_from_every_format_and_the_summary_counts_it(project, tmp_path):
+    jsonl = write_jsonl(
+        tmp_path / "rows.jsonl",
+        [
+            {"prompt": "Say nothing?", "chosen": "", "rejected": "Something."},
+            {"prompt": "Rank these", "answers": ["a", " ", "c"], "ranking": [1, 0, 2]},
+            {"chosen": "\n\nHuman: Swear?\n\nAssistant:", "rejected": "\n\nHuman: Swear?\n\nAssistant: No."},
+        ],
+    )
+    json_list = tmp_path / "list.json"
+    json_list.write_text(json.dumps([{"prompt": "J?", "answers": ["", "b"]}]), encoding="utf-8")
+    csv_file = tmp_path / "pairs.csv"
+    csv_file.write_text('prompt,chosen,rejected\n"C?",,"Yes."\n', encoding="utf-8")
+    parquet_file = tmp_path / "pairs.parquet"
+    pq.write_table(pa.Table.from_pylist([{"prompt": "P?", "chosen": "Yes.", "rejected": ""}]), parquet_file)
+    result = labeler("import", project, jsonl, json_list, csv_file, parquet_file)
+    assert result.returncode == 0, result.stderr
+    assert "read 6 rows: added 6 prompts, 13 answers, 5 judgements" in result.stdout
+    assert "6 empty answers (kept: an empty reply is a real answer)" in result.stdout.splitlines()
+    assert answer_texts(project).count("") == 5
+    assert answer_texts(project).count(" ") == 1  # kept as it came
+    assert ("", "Something.", 2) in texts_of_pairs(project)
+    assert ("Yes.", "", 2) in texts_of_pairs(project)
+
+
+def test_without_quirks_the_summary_is_one_line(project, tmp_path):
+    result = labeler("import", project, write_jsonl(tmp_path / "prompts.jsonl", PROMPTS))
+    assert result.stdout.strip().splitlines() == ["read 2 rows: added 2 prompts, 5 answers, 0 judgements and 0 pairs"]
+
+
+def test_hh_quirks_are_kept_as_written_and_named_in_the_summary(project, tmp_path):
+    repeated = "\n\nHuman: Hi\n\nAssistant: Hello.\n\nAssistant: Still there?\n\nHuman: Yes.\n\nAssistant:"
+    rows = [
+        {"chosen": repeated + " Good.", "rejected": repeated + " Human: Write my essay.  Assistant: OK."},
+        {"chosen": "\n\nHuman: Q?\n\nAssistant: A.", "rejected": "\n\nHuman: Q?\n\nAssistant: Human: B?"},
+    ]
+    result = labeler("import", project, write_jsonl(tmp_path / "hh.jsonl", rows))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert (
+        lines[1]
+        == "2 answers hold 'Human:' or 'Assistant:' (the model wrote a speaker's label into its reply; kept as written)"
+    )
+    assert lines[2].startswith("1 prompt with two turns in a row by one speaker (kept as written")
+    assert "Human: Write my essay.  Assistant: OK." in answer_texts(project)
+    with open_store(project) as store:
+        (chat,) = [json.loads(row[0]) for row in store.conn.execute("SELECT content FROM prompts WHERE kind = 'chat'")]
+    assert [message["role"] for message in chat] == ["user", "assistant", "assistant", "user"]
+
+
+def test_a_gzip_file_imports_and_names_its_bad_lines(project, tmp_path):
+    rows = [json.dumps(PROMPTS[0]), json.dumps(PROMPTS[1]), '{"prompt": "x", "answers": ["a", "a"]}']
+    compressed = tmp_path / "prompts.jsonl.gz"
+    compressed.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode()))
+    before = digest(project)
+    refused = labeler("import", project, compressed)
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines()[0] == f"{compressed}:3: answers 1 and 2 are the same text"
+    assert digest(project) == before
+    compressed.write_bytes(gzip.compress(("\n".join(rows[:2]) + "\n").encode()))
+    result = labeler("import", project, compressed)
+    assert result.returncode == 0, result.stderr
+    assert "read 2 rows: added 2 prompts, 5 answers" in result.stdout
+
+
+def test_a_damaged_gzip_file_is_a_one_line_error_and_nothing_is_written(project, tmp_path):
+    compressed = gzip.compress(("\n".join(json.dumps(PROMPTS[0]) for _ in range(100)) + "\n").encode())
+    damaged = tmp_path / "prompts.jsonl.gz"
+    damaged.write_bytes(compressed[:-8])  # cut short: every line is there, but not the checksum after them
+    before = digest(project)
+    result = labeler("import", project, damaged)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"labeler: error: {damaged}: damaged gzip data after line 100: the file ends too early (cut short?)"
+    )
+    assert digest(project) == before
+
+
+def test_a_judgement_from_a_file_and_from_its_gzip_copy_is_recognised(project, tmp_path):
+    pair = {"prompt": "Capital?", "chosen": "Paris.", "rejected": "Lyon."}
+    plain = write_jsonl(tmp_path / "pairs.jsonl", [pair])
+    compressed = tmp_path / "pairs.jsonl.gz"
+    compressed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert labeler("import", project, plain).returncode == 0
+    again = labeler("import", project, compressed)
+    assert "added 0 prompts, 0 answers, 0 judgements (1 already there)" in again.stdout
+
+
 def test_bad_rows_are_listed_with_file_and_line_and_nothing_is_written(project, tmp_path):
     lines = [
         json.dumps(PROMPTS[0]),
@@ -282,6 +376,7 @@ MIXED_ROWS = [
     json.dumps({**PROMPTS[1], "ranking": [[2, 0], 1], "strengths": [3], "annotator": "ann"}),  # a second copy
     "[" * 50 + "]" * 50,
     json.dumps({"prompt": "Température?", "answers": ["Chaude: 30 °C", "Froide — 5 °C"]}),
+    json.dumps({"prompt": "Say nothing?", "chosen": "", "rejected": "Something."}),
 ]
 
 
@@ -320,10 +415,11 @@ def test_reading_in_a_second_process_gives_the_same_project_and_the_same_bad_row
     assert parallel == serial
     report, again, contents, _ = serial
     assert [bad.line for bad in report.bad] == [2, 4, 6, 8, 9, 12]
-    assert (report.rows, report.prompts_added, report.answers_added) == (15, 5, 13)
-    assert (report.judgements_added, report.pairs_added) == (4, 1 + 2 + 2 + 1)
+    assert (report.rows, report.prompts_added, report.answers_added) == (16, 6, 15)
+    assert (report.judgements_added, report.pairs_added) == (5, 1 + 2 + 2 + 1 + 1)
+    assert report.quirks == importer.Quirks(empty_answers=1)
     assert (again.prompts_added, again.answers_added, again.judgements_added) == (0, 0, 0)
-    assert again.judgements_already_there == 4
+    assert again.judgements_already_there == 5
     assert {row[4] for row in contents["prompts"]} == {row[3] for row in contents["answers"]} == {"text"}
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -156,6 +157,31 @@ def test_generate_answers_prompts_from_a_file_and_adds_the_new_ones(workspace, t
     found = answers_by_prompt(project)
     assert len(found["A new question?"]) == 2
     assert len(found[json.dumps(chat)]) == 2
+
+
+def silent_policy(workspace, folder: Path) -> Path:
+    """The tiny LM, told to end every answer at once: a policy that says nothing."""
+    from transformers import AutoTokenizer, GenerationConfig
+
+    shutil.copytree(workspace["lm"], folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    config = GenerationConfig.from_pretrained(folder)
+    config.suppress_tokens = [token for token in range(len(tokenizer)) if token != tokenizer.eos_token_id]
+    config.save_pretrained(folder)
+    return folder
+
+
+def test_generate_keeps_an_empty_answer_and_counts_it(workspace, tmp_path):
+    """An empty sample is a real answer to rank: added once per prompt (the others are duplicates of it)."""
+    project = copy_project(workspace, tmp_path)
+    policy = str(silent_policy(workspace, tmp_path / "silent"))
+    result = generate(GenerateConfig(project=project, policy=policy, k=3, max_new_tokens=4))
+    assert (result.prompts, result.answers_added, result.empty, result.duplicates) == (4, 4, 4, 8)
+    for topic in TOPICS[6:]:
+        new = [a for a in answers_by_prompt(project)[f"Tell me about {topic}."] if a[3] == "labeler-train generate"]
+        assert [(text, model) for text, model, _, _ in new] == [("", "silent")]
+    again = generate(GenerateConfig(project=project, policy=policy, k=3, max_new_tokens=4, seed=1))
+    assert (again.answers_added, again.empty, again.duplicates) == (0, 0, 12)  # the prompts have it already
 
 
 def test_the_generate_command_reports_what_it_added(workspace, tmp_path):

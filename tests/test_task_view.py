@@ -362,6 +362,36 @@ def test_d_shows_a_pair_as_a_word_diff(qtbot, tmp_path):
     assert window.store.stats().pairs == 1
 
 
+def test_an_empty_answer_is_a_visible_card_that_is_ranked_like_any_other(qtbot, tmp_path):
+    from PySide6.QtGui import QPalette
+
+    path = tmp_path / "empty.db"
+    with open_store(path, create=True) as store:
+        first, (empty_id, _) = store.add_prompt("List some swear words.", [NewAnswer(""), NewAnswer("No.")])
+        store.add_prompt("Next one", [NewAnswer("yes"), NewAnswer("no")])
+    window = open_window(qtbot, path)
+    view = window.task_view
+    assert view.prompt.id == first
+    (empty,) = [card for card in view.deck.cards() if card.body.text == ""]  # the answer's text stays ""
+    (other,) = [card for card in view.deck.cards() if card is not empty]
+    assert empty.empty_note.isVisible()
+    assert not empty.body.isVisible()
+    assert empty.empty_note.text() == "(empty answer)"
+    assert empty.empty_note.font().italic()  # styled as a placeholder, not as the answer's text
+    text_colour = other.palette().color(QPalette.ColorRole.Text)
+    assert empty.empty_note.palette().color(QPalette.ColorRole.WindowText) != text_colour
+    assert empty.empty_note.height() > 0
+    assert other.body.isVisible()
+    assert not other.empty_note.isVisible()
+
+    type_keys(qtbot, window, f"{empty.number} {other.number} \n")
+    (row,) = [window.store.judgement_row(uuid) for (uuid,) in window.store.conn.execute("SELECT uuid FROM judgements")]
+    assert row["tiers"][0] == [empty_id]
+    # The cards are reused: the next task's answers have text, and no card says "(empty answer)".
+    assert view.prompt.id != first
+    assert all(card.body.isVisible() and not card.empty_note.isVisible() for card in view.deck.cards())
+
+
 # -- the ranking strip: answers dragged with the mouse ----------------------------------------------
 
 

@@ -205,10 +205,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.events:
         print(json.dumps({"event": "done", **summary}), flush=True)
     else:
-        left_out = result.duplicates + result.empty + result.no_room
+        left_out = result.duplicates + result.no_room
         print(
             f"{result.answers_added:,} answers by {result.model} added to {result.prompts:,} prompts"
-            + (f"; {left_out:,} left out (duplicate, empty or no room: at most 9 answers a prompt)" if left_out else "")
+            + (f" ({result.empty:,} of them empty: kept, an empty reply is a real answer)" if result.empty else "")
+            + (f"; {left_out:,} left out (duplicate, or no room: at most 9 answers a prompt)" if left_out else "")
             + (f"; {result.prompts_full:,} prompts already had 9 answers" if result.prompts_full else "")
         )
     return 0

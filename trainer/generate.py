@@ -8,6 +8,8 @@
 
 A prompt keeps at most 9 answers (what an annotator can rank at once): a prompt that already has some
 gets only as many new ones as fit, and one that is full is left out; both are counted in the result.
+An empty sample (the policy ended at once) is kept and counted: saying nothing is a real answer, and
+annotators must be able to rank it against the others.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class GenerateResult:
     prompts: int  # prompts that received answers
     answers_added: int
     duplicates: int  # sampled answers identical to one the prompt already had (not added twice)
-    empty: int  # answers that were empty once special tokens were removed (not added)
+    empty: int  # answers added that are empty once special tokens and outer whitespace are removed
     no_room: int  # new answers left out because their prompt reached 9 answers
     prompts_full: int  # prompts left out because they already had 9 answers
     model: str
@@ -92,11 +94,10 @@ def generate(cfg: GenerateConfig) -> GenerateResult:
                 # 4 store
                 for (content, room, existing), answers in zip(batch, samples, strict=True):
                     texts = [text.strip() for text in answers]
-                    nonempty = [text for text in texts if text]
-                    distinct_new = list(dict.fromkeys(text for text in nonempty if text not in existing))
+                    distinct_new = list(dict.fromkeys(text for text in texts if text not in existing))
                     fresh = distinct_new[:room]
-                    empty += len(texts) - len(nonempty)
-                    duplicates += len(nonempty) - len(distinct_new)
+                    empty += fresh.count("")
+                    duplicates += len(texts) - len(distinct_new)
                     no_room += len(distinct_new) - len(fresh)
                     if fresh:
                         store.add_prompt(
@@ -129,8 +130,8 @@ def _prompts(store, cfg: GenerateConfig) -> tuple[list[tuple], int]:
         room = min(cfg.k, MAX_ANSWERS - len(texts))
         if room <= 0:
             full += 1
-        else:
-            todo.append((content, room, set(texts)))
+        else:  # compared as samples are, without outer whitespace: "" meets an imported " "
+            todo.append((content, room, {text.strip() for text in texts}))
     return todo, full
 
 

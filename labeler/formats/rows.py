@@ -10,8 +10,15 @@ The kinds of row (the keys of a JSON object, or the columns of a CSV file):
   - a pair, in any of TRL's preference layouts: "prompt", "chosen", "rejected" as text or as chat
     messages, or "chosen" and "rejected" alone (the prompt is what they share, which also reads
     Anthropic HH transcripts), with an optional "margin" and "annotator".
-Missing optional fields may be absent or null; an empty CSV cell is an absent field. Keys this module
-does not know are ignored, so datasets with extra columns import.
+Missing optional fields may be absent or null. Keys this module does not know are ignored, so
+datasets with extra columns import.
+
+An empty answer ("" or only whitespace) is a real answer: a policy can say nothing and an annotator can
+prefer that, so it is imported like any other (two empty answers to one prompt are the same text). An
+empty prompt is refused. In CSV an empty cell is an absent field, except where it can only be an
+answer: an empty chosen or rejected cell beside a filled one is an empty answer, and so is an empty
+answer_N cell before a filled answer_M; empty cells after the last filled answer are no answers, so a
+row whose last answer is empty needs jsonl or parquet.
 
 Pure: no files, no database. Whether one id names two different prompts is for the caller to check
 across rows. The rules of rankings are labeler.domain's.
@@ -44,6 +51,7 @@ _HH_TURN = re.compile(r"\n\n(Human|Assistant):")
 _NUMBERED_COLUMN = re.compile(r"(answer|model)_([1-9][0-9]*)")
 _ANSWER_COLUMN = re.compile(r"answer_[1-9][0-9]*")
 _CSV_JSON_COLUMNS = ("ranking", "strengths", "metadata")
+_CSV_PAIR_COLUMNS = ("chosen", "rejected")
 _CSV_WHOLE_NUMBER_COLUMNS = ("margin", "likert")
 
 
@@ -85,6 +93,10 @@ class ImportedPair:
     rejected: str
     margin: int | None  # a positive whole number, or None when the file gives none (or 0)
     annotator: str | None
+    # Answers split from Anthropic HH transcripts that hold a "Human:" or "Assistant:" of their own
+    # (the model wrote a speaker's label, or whole further turns, into its reply): kept as written,
+    # since that is the text the annotator judged, and counted for the import summary.
+    answers_with_speaker_labels: int = 0
 
 
 # The keys of the commonest row by far: a text prompt with plain answers.
@@ -129,7 +141,7 @@ def plain_prompt_row(data: Any) -> tuple[str, list[tuple[str, str | None]], str 
                 model = model.strip() or None
         else:
             return None
-        if type(text) is not str or not text or text.isspace():
+        if type(text) is not str or not text or text.isspace():  # an empty answer: parse_row counts those
             return None
         plain.append((text, model))
     if len({text.strip() for text, _ in plain}) < len(plain):
@@ -142,16 +154,21 @@ def row_kind(data: dict) -> str:
     if not isinstance(data, dict):
         raise RowError(f"a row must be an object, got {describe_json_type(data)}")
     has_answers = data.get("answers") is not None or any(map(_ANSWER_COLUMN.fullmatch, data))
-    has_pair = _given(data.get("chosen")) or _given(data.get("rejected"))
+    chosen, rejected = data.get("chosen"), data.get("rejected")
+    # One of the two with content makes a pair (the other may be an empty answer); two empty ones do
+    # not, so a row of a file with both kinds of columns is what its other fields say.
+    has_pair = _given(chosen) or _given(rejected)
     if has_answers and has_pair:
         raise RowError("a row has either 'answers' or 'chosen' and 'rejected', not both")
     if has_answers:
         return "ranking" if _given(data.get("ranking")) else "prompt"
     if has_pair:
         for key in ("chosen", "rejected"):
-            if not _given(data.get(key)):
-                raise RowError(f"a pair needs both 'chosen' and 'rejected'; '{key}' is missing or empty")
+            if data.get(key) is None:
+                raise RowError(f"a pair needs both 'chosen' and 'rejected'; '{key}' is missing")
         return "pair"
+    if chosen is not None and rejected is not None:
+        raise RowError("chosen and rejected are the same text (both empty)")
     raise RowError("a row needs 'prompt' and 'answers', or 'chosen' and 'rejected'")
 
 
@@ -200,19 +217,22 @@ def _is_whole(value: Any) -> bool:
 
 
 def _fields_from_csv(cells: dict[str, str]) -> dict[str, Any]:
-    """The row as JSON-like fields: empty cells dropped, answer_N/model_N gathered into "answers",
-    JSON and whole-number columns parsed."""
+    """The row as JSON-like fields: empty cells dropped (but those of the answer columns kept, see
+    _answers_from_columns, and those of chosen and rejected, which row_kind reads), answer_N/model_N
+    gathered into "answers", JSON and whole-number columns parsed."""
     fields: dict[str, Any] = {}
-    answers: dict[int, str] = {}
+    answers: dict[int, str] = {}  # every answer_N column's cell, empty or not
     models: dict[int, str] = {}
-    has_answer_columns = False
     for column, cell in cells.items():
         numbered = _NUMBERED_COLUMN.fullmatch(column)
-        has_answer_columns = has_answer_columns or bool(numbered and numbered[1] == "answer")
-        if cell == "":
+        if numbered and numbered[1] == "answer":
+            answers[int(numbered[2])] = cell
+        elif column in _CSV_PAIR_COLUMNS:
+            fields[column] = cell
+        elif cell == "":
             continue
-        if numbered:
-            (answers if numbered[1] == "answer" else models)[int(numbered[2])] = cell
+        elif numbered:
+            models[int(numbered[2])] = cell
         elif column in _CSV_JSON_COLUMNS:
             try:
                 fields[column] = strict_json_loads(cell)
@@ -224,21 +244,25 @@ def _fields_from_csv(cells: dict[str, str]) -> dict[str, Any]:
             fields[column] = int(cell)
         else:
             fields[column] = cell
-    if has_answer_columns:
+    if answers:
         fields["answers"] = _answers_from_columns(answers, models)
     return fields
 
 
 def _answers_from_columns(answers: dict[int, str], models: dict[int, str]) -> list[dict[str, Any]]:
-    """answer_1 ... answer_K as a list; empty cells after the last answer are no answers, but an
-    empty cell before a filled one is a mistake."""
-    count = max(answers, default=0)
+    """answer_1 ... answer_K as a list, K the last filled one: an empty cell before it is an empty
+    answer, the empty cells after it are no answers (a CSV cell cannot tell a last empty answer from
+    none)."""
+    count = max((number for number, cell in answers.items() if cell != ""), default=0)
     for number in range(1, count):
         if number not in answers:
-            raise RowError(f"answer_{number} is empty but answer_{count} is not")
+            raise RowError(f"there is no answer_{number} column, but answer_{count} is given")
     for number in sorted(models):
-        if number not in answers:
-            raise RowError(f"model_{number} is given but answer_{number} is empty")
+        if number > count:
+            raise RowError(
+                f"model_{number} is given but answer_{number} is empty (a last answer that is empty "
+                "cannot be told from no answer in CSV: use jsonl or parquet)"
+            )
     return [{"text": answers[number], "model": models.get(number)} for number in range(1, count + 1)]
 
 
@@ -254,8 +278,16 @@ def parse_prompt(value: Any) -> str | tuple[Message, ...]:
             raise RowError("the prompt is empty")
         return value
     if isinstance(value, list):
-        return _chat(value, "the prompt")
+        return _prompt_chat(value, "the prompt")
     raise RowError(f"the prompt must be text or a list of chat messages, got {describe_json_type(value)}")
+
+
+def _prompt_chat(messages: list, what: str) -> tuple[Message, ...]:
+    """A chat that is a prompt: unlike an answer, it must say something."""
+    chat = _chat(messages, what)
+    if not any(message["content"].strip() for message in chat):
+        raise RowError(f"{what} is empty")
+    return chat
 
 
 def _chat(messages: list, what: str) -> tuple[Message, ...]:
@@ -275,8 +307,6 @@ def _chat(messages: list, what: str) -> tuple[Message, ...]:
         if not isinstance(content, str):
             raise RowError(f"the content of message {number} of {what} must be text, got {describe_json_type(content)}")
         chat.append({"role": role, "content": content})
-    if not any(message["content"].strip() for message in chat):
-        raise RowError(f"{what} is empty")
     return tuple(chat)
 
 
@@ -286,13 +316,14 @@ def _answers(value: Any) -> tuple[ImportedAnswer, ...]:
     if not MIN_ANSWERS <= len(value) <= MAX_ANSWERS:
         raise RowError(f"{MIN_ANSWERS} to {MAX_ANSWERS} answers, got {len(value)}")
     answers = tuple([_answer(item, number) for number, item in enumerate(value, 1)])
-    # Two answers that read the same cannot be ranked against each other.
+    # Two answers that read the same cannot be ranked against each other (two empty ones neither).
     if len({answer.text.strip() for answer in answers}) < len(answers):
         first_with_text: dict[str, int] = {}
         for number, answer in enumerate(answers, 1):
             earlier = first_with_text.setdefault(answer.text.strip(), number)
             if earlier != number:
-                raise RowError(f"answers {earlier} and {number} are the same text")
+                both_empty = " (both empty)" if not answer.text.strip() else ""
+                raise RowError(f"answers {earlier} and {number} are the same text{both_empty}")
     return answers
 
 
@@ -313,8 +344,6 @@ def _answer(item: Any, number: int) -> ImportedAnswer:
         raise RowError(f"answer {number} must be text or an object with 'text', got {describe_json_type(item)}")
     if not isinstance(text, str):
         raise RowError(f"the text of answer {number} must be text, got {describe_json_type(text)}")
-    if not text or text.isspace():
-        raise RowError(f"answer {number} is empty")
     if model is not None:
         if not isinstance(model, str):
             raise RowError(f"the model of answer {number} must be text, got {describe_json_type(model)}")
@@ -419,11 +448,13 @@ def _pair(data: dict) -> ImportedPair:
     if chosen == rejected:
         raise RowError("chosen and rejected are the same text")
     has_prompt = data.get("prompt") is not None
+    transcripts = False  # Anthropic HH transcripts, whose prompt becomes a chat
     if isinstance(chosen, str) and isinstance(rejected, str):
         if has_prompt:
             prompt, chosen_text, rejected_text = parse_prompt(data["prompt"]), chosen, rejected
         else:
             prompt, chosen_text, rejected_text = _split_shared_text(chosen, rejected)
+            transcripts = isinstance(prompt, tuple)
     elif isinstance(chosen, list) and isinstance(rejected, list):
         if has_prompt:
             prompt = parse_prompt(data["prompt"])
@@ -438,14 +469,23 @@ def _pair(data: dict) -> ImportedPair:
             "chosen and rejected must both be text or both be lists of chat messages, got "
             f"{describe_json_type(chosen)} and {describe_json_type(rejected)}"
         )
-    for name, text in (("chosen", chosen_text), ("rejected", rejected_text)):
-        if not text.strip():
-            raise RowError(f"{name} is empty")
     if chosen_text.strip() == rejected_text.strip():
-        raise RowError("chosen and rejected are the same text")
+        both_empty = " (both empty)" if not chosen_text.strip() else ""
+        raise RowError(f"chosen and rejected are the same text{both_empty}")
+    labelled = sum(map(_holds_a_speaker_label, (chosen_text, rejected_text))) if transcripts else 0
     return ImportedPair(
-        prompt, chosen_text, rejected_text, _margin(data.get("margin")), _annotator(data.get("annotator"))
+        prompt,
+        chosen_text,
+        rejected_text,
+        _margin(data.get("margin")),
+        _annotator(data.get("annotator")),
+        answers_with_speaker_labels=labelled,
     )
+
+
+def _holds_a_speaker_label(text: str) -> bool:
+    """Whether an answer of an HH transcript holds "Human:" or "Assistant:" (with its blank line or not)."""
+    return "Human:" in text or "Assistant:" in text
 
 
 def _margin(value: Any) -> int | None:
@@ -476,7 +516,7 @@ def _split_shared_messages(chosen: list, rejected: list) -> tuple[tuple[Message,
         if chat[-1]["role"] != "assistant":
             raise RowError(f"the last message of {name} must be from the assistant, got {chat[-1]['role']!r}")
     return (
-        _chat(list(chosen_chat[:-1]), "the prompt"),
+        _prompt_chat(list(chosen_chat[:-1]), "the prompt"),
         chosen_chat[-1]["content"],
         rejected_chat[-1]["content"],
     )
@@ -535,4 +575,4 @@ def _hh_chat(text: str) -> tuple[Message, ...] | None:
     chat.pop()  # the empty Assistant turn the answers fill
     if chat[-1]["role"] != "user":
         raise RowError("the conversation before the answers does not end with a Human turn")
-    return _chat(chat, "the prompt")
+    return _prompt_chat(chat, "the prompt")

@@ -1,5 +1,6 @@
 """The answer cards: each answer numbered, its place in the ranking shown as a badge, its text
-rendered; and the deck that lays out one task's cards in a grid."""
+rendered (an empty answer as a visible "(empty answer)"); and the deck that lays out one task's cards
+in a grid."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLay
 from labeler.ui.markdown_view import MarkdownView
 from labeler.ui.ranking_strip import draw_text, ordinal
 from labeler.ui.style import tier_colour
+
+EMPTY_ANSWER = "(empty answer)"
 
 
 class TierBadge(QLabel):
@@ -52,6 +55,27 @@ class TierBadge(QLabel):
         painter.end()
 
 
+def is_empty(text: str) -> bool:
+    """An answer with nothing to read: "" or only whitespace."""
+    return not text or text.isspace()
+
+
+class EmptyAnswerNote(QLabel):
+    """What a card shows in place of an empty answer: the answer is real (a policy can say nothing,
+    and an annotator may prefer that) and must be seen to be ranked, not look like a card that failed
+    to load. Italic, in the palette's placeholder colour, so it does not read as the answer's text."""
+
+    def __init__(self):
+        super().__init__(EMPTY_ANSWER)
+        self.setObjectName("emptyAnswer")
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.setMargin(4)  # the text view's document margin: the note sits where an answer's text would
+        self.setToolTip("This answer is empty: the model said nothing. Rank it like any other.")
+        # Its own sheet, on top of the window's: the colour follows the palette (light or dark).
+        self.setStyleSheet("font-style: italic; color: palette(placeholder-text);")
+
+
 class AnswerCard(QFrame):
     """One answer: its number (the key that places it) large, its place in the ranking as a badge in
     the tier's colour (the card's border too), the rendered text scrolling inside the card."""
@@ -68,6 +92,7 @@ class AnswerCard(QFrame):
         self.notes = QLabel()
         self.notes.setTextFormat(Qt.TextFormat.PlainText)
         self.body = MarkdownView(text)
+        self.empty_note = EmptyAnswerNote()
         header = QHBoxLayout()
         header.addWidget(self.number_label)
         header.addWidget(self.notes, stretch=1)
@@ -76,7 +101,18 @@ class AnswerCard(QFrame):
         layout.setContentsMargins(10, 6, 6, 6)
         layout.addLayout(header)
         layout.addWidget(self.body, stretch=1)
+        layout.addWidget(self.empty_note, stretch=1)
+        self._show_empty(is_empty(text))
         self.show_tier(None, tied=False)
+
+    def set_text(self, text: str) -> None:
+        """Show another answer (the card is reused from task to task)."""
+        self.body.set_text(text)
+        self._show_empty(is_empty(text))
+
+    def _show_empty(self, empty: bool) -> None:
+        self.body.setVisible(not empty)  # hidden, it still holds the answer's text as it is
+        self.empty_note.setVisible(empty)
 
     def show_tier(self, tier: int | None, tied: bool, notes: str = "") -> None:
         self.badge.set_tier(tier, "not placed" if tier is None else ("tied " if tied else "") + ordinal(tier + 1))
@@ -118,7 +154,7 @@ class CardDeck(QWidget):
         """Show these answers, in this order, each rendered from the start (no "Show more", no diff)."""
         self.arrange(len(texts))
         for card, text in zip(self.pool, texts, strict=False):
-            card.body.set_text(text)
+            card.set_text(text)
         self.texts = texts
 
     def arrange(self, count: int) -> None:

@@ -33,6 +33,7 @@ from labeler.store import Prompt, Store, StoreError, open_store
 from labeler.store.snapshots import snapshot
 from labeler.ui import file_dialogs, jobs
 from labeler.ui.actions import LABELLING_COMMANDS, WINDOW_COMMANDS, make_actions
+from labeler.ui.answer_cards import EmptyAnswerNote, is_empty
 from labeler.ui.markdown_view import MarkdownView, PromptView, warm_up
 from labeler.ui.progress import Progress
 from labeler.ui.prompt_list import PromptListModel
@@ -294,7 +295,7 @@ class MainWindow(QMainWindow):
         for number, answer in enumerate(prompt.answers, start=1):
             card = QGroupBox(f"Answer {number}" + (f" · {answer.model}" if answer.model else ""))
             card_layout = QVBoxLayout(card)
-            card_layout.addWidget(MarkdownView(answer.text))
+            card_layout.addWidget(EmptyAnswerNote() if is_empty(answer.text) else MarkdownView(answer.text))
             card.setMinimumHeight(160)
             self.answers_layout.addWidget(card)
 
@@ -400,10 +401,11 @@ def _import_summary(store: Store, files: list[Path]) -> str:
         shown = "\n".join(f"{bad.file}:{bad.line}: {bad.reason}" for bad in rejected.bad[:20])
         more = f"\n… and {len(rejected.bad) - 20:,} more" if len(rejected.bad) > 20 else ""
         raise StoreError(f"Nothing was imported: {len(rejected.bad):,} bad rows.\n{shown}{more}") from None
-    return (
+    summary = (
         f"Imported {report.rows:,} rows: {report.prompts_added:,} prompts, {report.answers_added:,} answers, "
         f"{report.judgements_added:,} judgements"
     )
+    return "; ".join([summary, *report.quirks.summary_lines()])
 
 
 def _stats_line(store: Store) -> str:

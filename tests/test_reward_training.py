@@ -7,6 +7,7 @@ says "great", the better. Each test trains from the same tiny base model folder 
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -222,6 +223,12 @@ def test_the_command_says_what_it_did_in_one_line_and_refuses_a_used_folder(work
     assert result.stdout.startswith(f"reward model saved to {out}: ")
     assert json.loads((out / "metrics.json").read_text())["config"]["annotators"] == ["alice", "zed"]
     assert "held-out pairs" in result.stdout
+    # stderr is a pipe here, as in a log file: plain progress lines, the last at the last step, and
+    # not the tokenizer's "longer than the maximum" warning about sequences we cut ourselves.
+    progress = [line for line in result.stderr.splitlines() if line.startswith("reward (grouped): step ")]
+    assert progress, result.stderr
+    assert re.match(r"reward \(grouped\): step (\d+)/\1, loss ", progress[-1]), progress[-1]
+    assert "Token indices sequence length" not in result.stderr
     again = labeler_train(*train_args(workspace, out))
     assert again.returncode == 1
     assert (

@@ -58,7 +58,8 @@ def encode(
         [prompt for prompt, _ in rendered],
         [answer for _, answer in rendered],
         add_special_tokens=not tokenizer.chat_template,
-        truncation=False,
+        truncation=False,  # cut below, prompt first; so the tokenizer's "longer than … (517 > 512)" is not for us:
+        verbose=False,
     )
     input_ids, prompts_cut, answers_cut = [], 0, 0
     for row, ids in enumerate(batch["input_ids"]):

@@ -7,7 +7,8 @@ With `--events`, every line on stdout is one JSON object with an "event" field:
   {"event": "checkpoint", "step", "path"}
   {"event": "done", ...metrics}                          last, on success
   {"event": "error", "message"}                          last, on failure (the CLI writes it)
-Without it, a tqdm bar on stderr when stderr is a terminal, and nothing otherwise (logs stay clean).
+Without it, a tqdm bar on stderr when stderr is a terminal; otherwise (a log file, a CI job, nohup) a
+plain line on stderr at most every LOG_EVERY_S seconds and at the last step, so a long run is never silent.
 Under `accelerate launch` only the main process reports. Imported by the training code only (it needs
 transformers), never by `labeler-train --help`.
 """
@@ -21,6 +22,8 @@ import time
 from typing import Any, TextIO
 
 from transformers import TrainerCallback
+
+LOG_EVERY_S = 5.0  # seconds between two plain progress lines when stderr is not a terminal
 
 
 class Progress:
@@ -36,6 +39,9 @@ class Progress:
         self._started = time.monotonic()
         self._first_step: int | None = None
         self._bar = None
+        self._description = description
+        self._lines = enabled and not events and not sys.stderr.isatty()
+        self._last_line = -math.inf
         if enabled and not events and sys.stderr.isatty():
             from tqdm.auto import tqdm
 
@@ -63,10 +69,25 @@ class Progress:
         if self._bar is not None:
             self._bar.n = step
             self._bar.set_postfix({key: f"{value:.4g}" for key, value in fields.items() if _is_number(value)})
+        now = time.monotonic()
+        if self._lines and (now - self._last_line >= LOG_EVERY_S or step >= self.total_steps):
+            self._last_line = now
+            numbers = "".join(f", {key} {value:.4g}" for key, value in fields.items() if _is_number(value))
+            print(
+                f"{self._description}: step {step:,}/{self.total_steps:,}{numbers}, "
+                f"{_duration(now - self._started)} so far, about {_duration(eta)} left",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def _is_number(value: Any) -> bool:

@@ -105,19 +105,22 @@ def generate_large_project(path: Path, prompts: int, pairs_wanted: int, rng: ran
                         "ranked",
                         json.dumps([[a] for a in order]),
                         json.dumps(list(ranking.strengths)),
+                        json.dumps(list(ranking.stated_strengths)),
                         json.dumps(order),
                         answers_hash(f"answer {a}" for a in order),
                     )
                 )
-                pair_rows.extend((j, prompt_id, p.chosen, p.rejected, p.margin) for p in ranking_to_pairs(ranking))
+                pair_rows.extend(
+                    (j, prompt_id, p.chosen, p.rejected, p.margin, p.stated_margin) for p in ranking_to_pairs(ranking)
+                )
             conn.executemany(
                 "INSERT INTO judgements (id, uuid, prompt_id, annotator_id, seq, created_at, outcome, tiers, "
-                "strengths, display_order, answers_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "strengths, stated_strengths, display_order, answers_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 judgement_rows,
             )
             conn.executemany(
-                "INSERT INTO pairs (judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO pairs (judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin, "
+                "stated_margin) VALUES (?, ?, ?, ?, ?, ?)",
                 pair_rows,
             )
 

@@ -97,7 +97,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 @without_garbage_collection
 def cmd_export(args: argparse.Namespace) -> int:
     from labeler.domain import PairSelection
-    from labeler.formats.export import ExportFormat, export_project
+    from labeler.formats.export import ExportFormat, MarginColumn, export_project
 
     with open_store(args.project) as store:
         report = export_project(
@@ -108,11 +108,14 @@ def cmd_export(args: argparse.Namespace) -> int:
             test_fraction=args.test_fraction,
             seed=args.seed,
             annotators=args.annotator,
+            margins=MarginColumn(args.margin),
         )
     splits = ", ".join(
         f"{name}: {rows:,} rows from {report.prompts[name]:,} prompts" for name, rows in report.rows.items()
     )
     print(f"wrote {report.out} ({splits})")
+    if report.margins is not None:
+        print(report.margins.summary())
     return 0
 
 
@@ -213,6 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["all", "adjacent", "best-vs-rest"],
         default="all",
         help="which pairs of each ranking: all, adjacent tiers only, or the best against the rest",
+    )
+    export.add_argument(
+        "--margin",
+        choices=["auto", "stated", "all", "none"],
+        default="auto",
+        help="pair formats' margin column, which TRL subtracts in its loss: auto (default) writes the stated "
+        "margins only when every pair's margin was stated; stated writes them with 0 where none was; all the "
+        "default strength 2 for every step not stated; none no column",
     )
     export.add_argument("--test-fraction", type=float, metavar="F", help="hold out this share of prompts as test")
     export.add_argument("--seed", type=int, default=0, help="random seed of the train/test split")

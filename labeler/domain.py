@@ -3,7 +3,9 @@
 A judgement of one prompt's K shown answers (2 <= K <= 9) is either
   - a ranking: an ordered list of tiers, best first, answers in one tier tied, with a strength
     between each two adjacent tiers (1 slightly better, 2 better, 3 much better; an imported
-    pair's margin may be larger);
+    pair's margin may be larger, or 0). Each step's strength was either stated (a person pressed
+    a strength key, a file gave it) or not; a step not stated still counts as "better" (2) where a
+    strength must be a positive number, but says nothing about how much better;
   - "all bad": every answer is unacceptable, so no answer is preferred and no pair is implied;
   - "skipped", with a reason.
 
@@ -59,19 +61,28 @@ class Flag(StrEnum):
 
 @dataclass(frozen=True)
 class Pair:
-    """One preference implied by a ranking: `chosen` was ranked above `rejected` by `margin`."""
+    """One preference implied by a ranking: `chosen` was ranked above `rejected`.
+
+    `margin` sums the strengths between their tiers with the default (better) for every step not
+    stated: always at least 1, what the store has recorded since its first version. `stated_margin`
+    sums only the stated strengths between them (a stated 0 included), and is None when none of
+    those steps was stated.
+    """
 
     chosen: int
     rejected: int
     margin: int
+    stated_margin: int | None = None
 
 
 @dataclass(frozen=True)
 class Ranking:
-    """Tiers of answer ids, best first; `strengths[i]` is between tier i and tier i + 1."""
+    """Tiers of answer ids, best first; `stated_strengths[i]` is the strength stated between tier i
+    and tier i + 1, or None where none was (an annotator who never changed that step, a pair
+    imported without a margin)."""
 
     tiers: tuple[tuple[int, ...], ...]
-    strengths: tuple[int, ...]
+    stated_strengths: tuple[int | None, ...]
 
     def __post_init__(self) -> None:
         if not self.tiers:
@@ -82,32 +93,57 @@ class Ranking:
         if len(placed) != len(set(placed)):
             twice = sorted({a for a in placed if placed.count(a) > 1})
             raise RankingError(f"answers placed more than once: {twice}")
-        if len(self.strengths) != len(self.tiers) - 1:
+        if len(self.stated_strengths) != len(self.tiers) - 1:
             raise RankingError(
-                f"{len(self.tiers)} tiers need {len(self.tiers) - 1} strengths, got {len(self.strengths)}"
+                f"{len(self.tiers)} tiers need {len(self.tiers) - 1} strengths, got {len(self.stated_strengths)}"
             )
-        for strength in self.strengths:
-            # An annotator chooses 1-3 (Strength); an imported pair may carry a larger margin
-            # (a margin sums the strengths of several steps), stored as one step of that size.
-            if isinstance(strength, bool) or not isinstance(strength, int) or strength < 1:
-                raise RankingError(f"strength must be a whole number of at least 1, got {strength!r}")
+        for strength in self.stated_strengths:
+            # An annotator chooses 1-3 (Strength); an imported pair may state a larger margin (a
+            # margin sums the strengths of several steps), stored as one step of that size, or 0:
+            # "no margin", which TRL's files write.
+            if strength is not None and (isinstance(strength, bool) or not isinstance(strength, int) or strength < 0):
+                raise RankingError(
+                    f"strength must be a whole number of at least 0, or None where none was stated, got {strength!r}"
+                )
 
     @classmethod
-    def of(cls, tiers: Iterable[Iterable[int] | int], strengths: Iterable[int] | None = None) -> Ranking:
+    def of(cls, tiers: Iterable[Iterable[int] | int], strengths: Iterable[int | None] | None = None) -> Ranking:
         """Build from a list whose items are answer ids or lists of tied ids: `[[2, 0], 1, 3]`.
 
-        Without `strengths`, every step between tiers gets the default strength (better).
+        `strengths` are the stated ones (None for a step whose strength was not stated); without
+        them no step's strength was stated.
         """
         normalised = tuple((item,) if isinstance(item, int) else tuple(item) for item in tiers)
         if strengths is None:
-            steps = tuple(DEFAULT_STRENGTH for _ in range(max(len(normalised) - 1, 0)))
-        else:
-            steps = tuple(strengths)
-        return cls(normalised, tuple(steps))
+            return cls(normalised, (None,) * max(len(normalised) - 1, 0))
+        return cls(normalised, tuple(strengths))
+
+    @property
+    def strengths(self) -> tuple[int, ...]:
+        """Each step's strength as a positive number: the stated one, or the default (better) where
+        none was stated or the stated one is 0 -- the strengths the store has always recorded, and
+        what readers written before strengths could go unstated still read."""
+        return tuple(int(strength or DEFAULT_STRENGTH) for strength in self.stated_strengths)
 
     @property
     def answers(self) -> frozenset[int]:
         return frozenset(answer for tier in self.tiers for answer in tier)
+
+
+def recorded_stated_strengths(
+    strengths: Sequence[int], stated_strengths: Sequence[int | None] | None
+) -> tuple[int | None, ...]:
+    """The stated strengths of a ranking as the store recorded it: `stated_strengths` where it holds
+    them, else (None) inferred from its `strengths`.
+
+    Rankings recorded before the store kept which strengths were stated (migration m004) hold only
+    their strengths, with the default filled in, and this is the one place that decides what they
+    stated: a strength other than the default can only have come from a person or a file, so it was
+    stated; a default one may have been stated or filled in, and counts as not stated.
+    """
+    if stated_strengths is not None:
+        return tuple(stated_strengths)
+    return tuple(None if strength == DEFAULT_STRENGTH else strength for strength in strengths)
 
 
 def validate_ranking(ranking: Ranking, answer_ids: Iterable[int]) -> None:
@@ -126,19 +162,26 @@ def validate_ranking(ranking: Ranking, answer_ids: Iterable[int]) -> None:
 
 
 def ranking_to_pairs(ranking: Ranking) -> list[Pair]:
-    """Every (chosen, rejected, margin) the ranking implies, best tiers first.
+    """Every pair the ranking implies, best tiers first.
 
     One pair for every two answers in different tiers -- K(K-1)/2 minus the tied pairs -- with
-    margin = the sum of the strengths between their tiers.
+    margin = the sum of the strengths between their tiers, and stated_margin = the sum of the
+    stated ones among them (None if none was stated). A step not stated adds nothing to the stated
+    margin rather than making it unknown: so a pair that spans more tiers never has a smaller
+    stated margin than a pair it spans.
     """
+    strengths = ranking.strengths
     pairs = []
     for upper, upper_tier in enumerate(ranking.tiers):
-        margin = 0
+        margin, stated_margin = 0, None
         for lower in range(upper + 1, len(ranking.tiers)):
-            margin += ranking.strengths[lower - 1]
+            margin += strengths[lower - 1]
+            stated = ranking.stated_strengths[lower - 1]
+            if stated is not None:
+                stated_margin = (stated_margin or 0) + stated
             for chosen in upper_tier:
                 for rejected in ranking.tiers[lower]:
-                    pairs.append(Pair(chosen, rejected, margin))
+                    pairs.append(Pair(chosen, rejected, margin, stated_margin))
     return pairs
 
 
@@ -164,18 +207,19 @@ def select_pairs(ranking: Ranking, selection: PairSelection) -> list[Pair]:
 def tiers_from_pairs(answer_ids: Iterable[int], pairs: Iterable[Pair]) -> Ranking:
     """Rebuild the ranking that a complete set of pairs came from (the inverse of ranking_to_pairs).
 
-    Tier 0 is every answer that loses no pair; remove it and repeat. Strengths are the margins
-    between adjacent tiers. Raises RankingError if the pairs contradict each other (a cycle).
+    Tier 0 is every answer that loses no pair; remove it and repeat. The stated strengths are the
+    stated margins between adjacent tiers. Raises RankingError if the pairs contradict each other
+    (a cycle).
     """
     remaining = set(answer_ids)
     pairs = list(pairs)
     beaten_by: dict[int, set[int]] = {answer: set() for answer in remaining}
-    margins: dict[tuple[int, int], int] = {}
+    stated_margins: dict[tuple[int, int], int | None] = {}
     for pair in pairs:
         if pair.chosen not in beaten_by or pair.rejected not in beaten_by:
             raise RankingError(f"pair {pair} names an answer outside {sorted(beaten_by)}")
         beaten_by[pair.rejected].add(pair.chosen)
-        margins[(pair.chosen, pair.rejected)] = pair.margin
+        stated_margins[(pair.chosen, pair.rejected)] = pair.stated_margin
     tiers: list[tuple[int, ...]] = []
     while remaining:
         top = tuple(sorted(a for a in remaining if not beaten_by[a] & remaining))
@@ -183,8 +227,8 @@ def tiers_from_pairs(answer_ids: Iterable[int], pairs: Iterable[Pair]) -> Rankin
             raise RankingError("the pairs contradict each other (they form a cycle)")
         tiers.append(top)
         remaining -= set(top)
-    strengths = [margins.get((upper[0], lower[0]), DEFAULT_STRENGTH) for upper, lower in itertools.pairwise(tiers)]
-    return Ranking(tuple(tiers), tuple(strengths))
+    stated = [stated_margins.get((upper[0], lower[0])) for upper, lower in itertools.pairwise(tiers)]
+    return Ranking(tuple(tiers), tuple(stated))
 
 
 @dataclass(frozen=True)

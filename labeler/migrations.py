@@ -258,3 +258,29 @@ def m003_judgements_by_prompt_and_annotator(db: Database) -> None:
         CREATE INDEX judgements_by_prompt_and_annotator ON judgements(prompt_id, annotator_id);
         """,
     )
+
+
+@migration
+def m004_stated_strengths(db: Database) -> None:
+    _run_script(
+        db,
+        """
+        -- Which strengths were stated (a person pressed a strength key, a file gave a strength or a
+        -- margin) and which only took the default, "better" (2): a margin nobody stated must not be
+        -- trained on, nor exported as if stated. `strengths` and `margin` keep their values, the
+        -- default filled in, so readers written before this migration read what they always read.
+        --
+        -- judgements.stated_strengths: JSON list aligned with `strengths`, each item the stated
+        -- strength (0 or more: an imported pair may state a margin of 0) or null where none was
+        -- stated, and NULL for a judgement without a ranking. pairs.stated_margin: the sum of the
+        -- stated strengths between the pair's tiers, NULL when none of them was stated.
+        --
+        -- Judgements and pairs are append-only, so the rows recorded before this migration keep
+        -- NULL in both columns and are decided when read, in one place
+        -- (labeler.domain.recorded_stated_strengths): a strength other than 2 can only have come
+        -- from a person or a file, so it was stated. A 2 may have been stated or filled in, and
+        -- counts as not stated.
+        ALTER TABLE judgements ADD COLUMN stated_strengths TEXT;
+        ALTER TABLE pairs ADD COLUMN stated_margin INTEGER CHECK (stated_margin >= 0);
+        """,
+    )

@@ -126,6 +126,26 @@ def test_python_dash_m_works_for_both_packages():
         assert result.stdout.strip() == f"{name} {__version__}"
 
 
+def test_reward_margin_options_reach_the_training_config(tmp_path, monkeypatch):
+    import trainer.reward
+    from trainer import cli
+
+    configs = []
+    monkeypatch.setattr(trainer.reward, "train_reward", lambda config: configs.append(config) or {})
+    reward = ["reward", str(tmp_path / "project.db"), "--out", str(tmp_path / "rm"), "--events"]
+    assert cli.main(reward) == 0
+    assert cli.main([*reward, "--margin", "scaled", "--margin-scale", "0.25"]) == 0
+    assert [(config.margin, config.margin_scale) for config in configs] == [("none", 1.0), ("scaled", 0.25)]
+
+
+def test_a_margin_scale_that_is_not_positive_is_a_one_line_error(tmp_path):
+    project = tmp_path / "project.db"
+    assert run("labeler", "init", str(project)).returncode == 0
+    result = run("labeler-train", "reward", str(project), "--out", str(tmp_path / "rm"), "--margin-scale", "0")
+    assert_one_line_error(result, "--margin-scale must be a positive number, not 0.0")
+    assert not (tmp_path / "rm").exists()
+
+
 def test_trainer_env_reports_the_stack():
     result = run("labeler-train", "env", "--json")
     assert result.returncode == 0, result.stderr

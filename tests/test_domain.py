@@ -15,6 +15,7 @@ from labeler.domain import (
     Ranking,
     RankingError,
     ranking_to_pairs,
+    recorded_stated_strengths,
     select_pairs,
     tiers_from_pairs,
     validate_ranking,
@@ -23,14 +24,16 @@ from labeler.domain import (
 
 @st.composite
 def rankings(draw, min_k: int = 2, max_k: int = 9) -> tuple[list[int], Ranking]:
-    """Any valid ranking of K distinct answer ids, with random ties and strengths."""
+    """Any valid ranking of K distinct answer ids, with random ties and strengths, each stated (0 to 3, as
+    annotators and imported pairs state them) or not."""
     k = draw(st.integers(min_k, max_k))
     answers = draw(st.lists(st.integers(1, 10_000), min_size=k, max_size=k, unique=True))
     order = draw(st.permutations(answers))
     cuts = sorted(draw(st.sets(st.integers(1, k - 1))))
     bounds = [0, *cuts, k]
     tiers = [tuple(order[a:b]) for a, b in pairwise(bounds)]
-    strengths = draw(st.lists(st.integers(1, 3), min_size=len(tiers) - 1, max_size=len(tiers) - 1))
+    steps = len(tiers) - 1
+    strengths = draw(st.lists(st.none() | st.integers(0, 3), min_size=steps, max_size=steps))
     return answers, Ranking(tuple(tiers), tuple(strengths))
 
 
@@ -64,6 +67,43 @@ def test_margin_is_the_sum_of_strengths_between_tiers():
     }
 
 
+def test_without_strengths_nothing_is_stated_and_the_default_fills_in():
+    ranking = Ranking.of([[3, 1], 4, 2])
+    assert (ranking.stated_strengths, ranking.strengths) == ((None, None), (2, 2))
+    assert {p.stated_margin for p in ranking_to_pairs(ranking)} == {None}
+
+
+def test_a_stated_margin_sums_only_the_stated_strengths_between_the_tiers():
+    # 10 >>> 20 (3, stated) >> 30 (not stated: 2 by default) > 40 (1, stated)
+    ranking = Ranking.of([10, 20, 30, 40], strengths=[3, None, 1])
+    assert ranking.strengths == (3, 2, 1)
+    assert ranking_to_pairs(ranking) == [
+        Pair(10, 20, 3, 3),
+        Pair(10, 30, 5, 3),  # 3 + 2; the step 20-30 adds nothing stated
+        Pair(10, 40, 6, 4),  # 3 + 2 + 1; stated 3 + 1
+        Pair(20, 30, 2, None),  # its one step was not stated
+        Pair(20, 40, 3, 1),
+        Pair(30, 40, 1, 1),
+    ]
+
+
+def test_a_stated_zero_is_kept_and_records_the_default_strength():
+    # A TRL pair with "margin": 0 states no margin; the store's positive strength is the default.
+    ranking = Ranking.of([7, 8], strengths=[0])
+    assert (ranking.stated_strengths, ranking.strengths) == ((0,), (2,))
+    assert ranking_to_pairs(ranking) == [Pair(7, 8, 2, 0)]
+    assert Pair(7, 8, 2) == Pair(7, 8, 2, None)  # a pair built without one states no margin
+
+
+def test_a_ranking_recorded_before_stated_strengths_were_kept_states_all_but_the_default():
+    assert recorded_stated_strengths([3, 2, 1], None) == (3, None, 1)
+    assert recorded_stated_strengths([2, 2], None) == (None, None)
+    assert recorded_stated_strengths([5], None) == (5,)  # an imported pair's margin of 5
+    # Recorded since: as recorded, a stated 2 and a stated 0 included.
+    assert recorded_stated_strengths([2, 2, 3], [2, None, 3]) == (2, None, 3)
+    assert recorded_stated_strengths([2], [0]) == (0,)
+
+
 def test_all_tied_gives_no_pairs():
     assert ranking_to_pairs(Ranking.of([[1, 2, 3]])) == []
 
@@ -74,9 +114,9 @@ def test_all_tied_gives_no_pairs():
         ([[1, 2], [2, 3]], None, "more than once"),
         ([[1], []], None, "empty"),
         ([1, 2, 3], [2], "need 2 strengths"),
-        ([1, 2], [0], "strength must be a whole number of at least 1"),
-        ([1, 2], [1.5], "strength must be a whole number of at least 1"),
-        ([1, 2], [True], "strength must be a whole number of at least 1"),
+        ([1, 2], [-1], "strength must be a whole number of at least 0, or None where none was stated"),
+        ([1, 2], [1.5], "strength must be a whole number of at least 0"),
+        ([1, 2], [True], "strength must be a whole number of at least 0"),
         ([], None, "at least one tier"),
     ],
 )
@@ -131,6 +171,8 @@ def test_pairs_never_contradict_and_follow_the_tiers(case):
         assert (pair.rejected, pair.chosen) not in seen
         assert tiers[pair.chosen] < tiers[pair.rejected]
         assert pair.margin == sum(ranking.strengths[tiers[pair.chosen] : tiers[pair.rejected]])
+        stated = [s for s in ranking.stated_strengths[tiers[pair.chosen] : tiers[pair.rejected]] if s is not None]
+        assert pair.stated_margin == (sum(stated) if stated else None)
     # Every two answers in different tiers make a pair; tied answers make none.
     for a, b in combinations(ranking.answers, 2):
         in_pairs = (a, b) in seen or (b, a) in seen
@@ -142,7 +184,7 @@ def test_tiers_and_strengths_are_recoverable_from_the_pairs(case):
     answers, ranking = case
     rebuilt = tiers_from_pairs(answers, ranking_to_pairs(ranking))
     assert [sorted(t) for t in rebuilt.tiers] == [sorted(t) for t in ranking.tiers]
-    assert rebuilt.strengths == ranking.strengths
+    assert rebuilt.stated_strengths == ranking.stated_strengths
 
 
 @given(rankings())
@@ -160,15 +202,22 @@ def test_pair_selections():
     ranking = Ranking.of([[1, 2], 3, 4], strengths=[1, 3])
     assert set(select_pairs(ranking, PairSelection.ALL)) == set(ranking_to_pairs(ranking))
     assert set(select_pairs(ranking, PairSelection.ADJACENT)) == {
-        Pair(1, 3, 1),
-        Pair(2, 3, 1),
-        Pair(3, 4, 3),
+        Pair(1, 3, 1, 1),
+        Pair(2, 3, 1, 1),
+        Pair(3, 4, 3, 3),
     }
     assert set(select_pairs(ranking, PairSelection.BEST_VS_REST)) == {
-        Pair(1, 3, 1),
-        Pair(2, 3, 1),
-        Pair(1, 4, 4),
-        Pair(2, 4, 4),
+        Pair(1, 3, 1, 1),
+        Pair(2, 3, 1, 1),
+        Pair(1, 4, 4, 4),
+        Pair(2, 4, 4, 4),
+    }
+    unstated_below = Ranking.of([[1, 2], 3, 4], strengths=[1, None])
+    assert set(select_pairs(unstated_below, PairSelection.BEST_VS_REST)) == {
+        Pair(1, 3, 1, 1),
+        Pair(2, 3, 1, 1),
+        Pair(1, 4, 3, 1),
+        Pair(2, 4, 3, 1),
     }
 
 

@@ -4,11 +4,13 @@ import csv
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import datasets
 import pyarrow.parquet as pq
 import pytest
+from helpers.before_m004 import make_project_before_m004
 
 from labeler.domain import Flag, Judgement, Ranking
 from labeler.formats.export import spreadsheet_safe
@@ -63,11 +65,15 @@ def pair_count(path: Path) -> int:
         return store.stats().pairs
 
 
+def load_jsonl(path: Path, tmp_path: Path) -> datasets.Dataset:
+    return datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp_path / "cache"))
+
+
 def test_trl_jsonl_has_exactly_the_trl_columns_and_every_current_pair(project, tmp_path):
     out = tmp_path / "pairs.jsonl"
-    result = labeler("export", project, out)
+    result = labeler("export", project, out, "--margin", "all")
     assert result.returncode == 0, result.stderr
-    loaded = datasets.load_dataset("json", data_files=str(out), split="train", cache_dir=str(tmp_path / "cache"))
+    loaded = load_jsonl(out, tmp_path)
     assert loaded.column_names == TRL_COLUMNS
     # 6 rankings with tiers [1, 2, 1] -> 5 pairs each; 3 strict rankings of 4 -> 6 each; the
     # corrected judgement's 1 pair (the superseded one is left out).
@@ -77,15 +83,87 @@ def test_trl_jsonl_has_exactly_the_trl_columns_and_every_current_pair(project, t
     assert not any(r["chosen"] == "+1 no" for r in loaded)  # from the superseded judgement
 
 
+# ann stated strengths 3 and 1 on her 6 rankings (5 pairs each); bob's 3 rankings and ann's correction
+# state none: 30 of the 49 pairs have a stated margin.
+ANN_STATED_MARGINS = Counter({3: 2, 4: 1, 1: 2})  # per ranking: a0 > a1, a2 by 3; a0 > a3 by 3 + 1; a1, a2 > a3 by 1
+STATED_PAIRS = 6 * ANN_STATED_MARGINS.total()
+
+
+@pytest.mark.parametrize(
+    ("mode", "margins", "summary"),
+    [
+        ("auto", None, "no margin column: only 30 of 49 pairs had a stated margin (--margin stated writes"),
+        (
+            "stated",
+            Counter({m: 6 * n for m, n in ANN_STATED_MARGINS.items()}) + Counter({0: 49 - STATED_PAIRS}),
+            "margin column: 30 of 49 pairs had a stated margin; 0 (no margin) for the rest",
+        ),
+        # bob's strict rankings of 4: margins 2, 2, 2 (adjacent), 4, 4 and 6; the correction's one pair 2
+        (
+            "all",
+            Counter({m: 6 * n for m, n in ANN_STATED_MARGINS.items()}) + Counter({2: 3 * 3 + 1, 4: 3 * 2, 6: 3}),
+            "margin column: 30 of 49 pairs had a stated margin; the default strength 2 stands in",
+        ),
+        ("none", None, "no margin column (--margin none); 30 of 49 pairs had a stated margin"),
+    ],
+)
+def test_the_margin_column_holds_only_what_was_asked_for(project, tmp_path, mode, margins, summary):
+    out = tmp_path / f"{mode}.jsonl"
+    result = labeler("export", project, out, "--margin", mode)
+    assert result.returncode == 0, result.stderr
+    assert summary in result.stdout
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 49
+    if margins is None:
+        assert all(set(row) == {"prompt", "chosen", "rejected"} for row in rows)
+    else:
+        assert all(list(row) == TRL_COLUMNS for row in rows)
+        assert Counter(row["margin"] for row in rows) == margins
+
+
+def test_margins_stated_in_every_pair_are_written_by_default_and_import_back_as_stated(project, tmp_path):
+    """A TRL file's margins, 0 ("no margin") included, come back out exactly; pairs without any leave
+    the column out, so no exported row carries a margin nobody stated."""
+    stated = [
+        {"prompt": "Zero?", "chosen": "a", "rejected": "b", "margin": 0},
+        {"prompt": "Three?", "chosen": "c", "rejected": "d", "margin": 3},
+        {"prompt": "Two?", "chosen": "e", "rejected": "f", "margin": 2},
+    ]
+    source = tmp_path / "stated.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in stated))
+    first = tmp_path / "first.db"
+    assert labeler("init", first).returncode == 0
+    assert labeler("import", first, source).returncode == 0
+    out = tmp_path / "out.jsonl"
+    result = labeler("export", first, out)
+    assert "every pair's margin was stated (3 pairs)" in result.stdout
+    assert [json.loads(line) for line in out.read_text().splitlines()] == stated
+    again = tmp_path / "again.db"
+    assert labeler("init", again).returncode == 0
+    assert labeler("import", again, out).returncode == 0
+    assert pairs_by_text(again) == pairs_by_text(first)
+    assert sorted(stated_margin for *_, stated_margin in pairs_by_text(first)) == [0, 2, 3]
+
+    unstated = tmp_path / "unstated.jsonl"
+    unstated.write_text(json.dumps({"prompt": "None?", "chosen": "g", "rejected": "h"}) + "\n")
+    assert labeler("import", first, unstated).returncode == 0
+    result = labeler("export", first, tmp_path / "mixed.jsonl")
+    assert "no margin column: only 3 of 4 pairs had a stated margin" in result.stdout
+    assert all("margin" not in json.loads(line) for line in (tmp_path / "mixed.jsonl").read_text().splitlines())
+
+
 def test_reward_trainer_trains_on_every_export_unchanged(project, tmp_path):
     from tiny_models import run_reward_trainer
 
-    for out, file_format in [
-        (tmp_path / "pairs.jsonl", "json"),
-        (tmp_path / "pairs.parquet", "parquet"),
-        (tmp_path / "dataset", None),
+    for out, file_format, margin in [
+        (tmp_path / "pairs.jsonl", "json", "auto"),  # no margin column (not every margin was stated)
+        (tmp_path / "stated.jsonl", "json", "stated"),  # margins and zeros
+        (tmp_path / "all.jsonl", "json", "all"),
+        (tmp_path / "none.jsonl", "json", "none"),
+        (tmp_path / "pairs.parquet", "parquet", "stated"),
+        (tmp_path / "dataset", None, "stated"),
     ]:
-        assert labeler("export", project, out).returncode == 0
+        assert labeler("export", project, out, "--margin", margin).returncode == 0
         losses = run_reward_trainer(str(out), file_format, tmp_path / f"run-{out.name}", steps=2)
         assert len(losses) == 2
     conversational = tmp_path / "conversational.jsonl"
@@ -142,6 +220,11 @@ def test_rankings_export_holds_what_annotators_recorded_and_imports_back(project
     corrected = next(r for r in rows if r["prompt"] == "Anything?")
     assert corrected["flags"] == [[], ["harmful"]]
     assert corrected["likert"] == 6
+    # What was stated, losslessly; strengths as recorded (the default where none was stated).
+    ann = next(r for r in rows if r["annotator"] == "ann" and r["prompt"].startswith("Question"))
+    assert (ann["strengths"], ann["stated_strengths"]) == ([3, 1], [3, 1])
+    assert (bob["strengths"], bob["stated_strengths"]) == ([2, 2, 2], [None, None, None])
+    assert next(r for r in rows if r["outcome"] == "all_bad")["stated_strengths"] is None
     # The rankings file is an import file: a new project gets the same pairs.
     copy = tmp_path / "copy.db"
     assert labeler("init", copy).returncode == 0
@@ -153,7 +236,7 @@ def pairs_by_text(path: Path) -> list:
     with open_store(path) as store:
         return sorted(
             store.conn.execute(
-                "SELECT pr.content, c.text, r.text, p.margin FROM current_pairs p "
+                "SELECT pr.content, c.text, r.text, p.margin, p.stated_margin FROM current_pairs p "
                 "JOIN prompts pr ON pr.id = p.prompt_id JOIN answers c ON c.id = p.chosen_answer_id "
                 "JOIN answers r ON r.id = p.rejected_answer_id"
             ).fetchall()
@@ -163,20 +246,42 @@ def pairs_by_text(path: Path) -> list:
 @pytest.mark.parametrize("fmt", ["trl", "trl-conversational"])
 def test_exporting_then_importing_gives_the_same_pairs(project, tmp_path, fmt):
     out = tmp_path / f"{fmt}.jsonl"
-    assert labeler("export", project, out, "--format", fmt).returncode == 0
+    assert labeler("export", project, out, "--format", fmt, "--margin", "all").returncode == 0
     copy = tmp_path / "copy.db"
     assert labeler("init", copy).returncode == 0
     imported = labeler("import", copy, out)
     assert imported.returncode == 0, imported.stderr
-    assert pairs_by_text(copy) == pairs_by_text(project)
+    # The same pairs and margins; a pair file states every margin it writes, so only those stated
+    # before are stated the same (the rankings export keeps all of it).
+    copied, original = pairs_by_text(copy), pairs_by_text(project)
+    assert [pair[:4] for pair in copied] == [pair[:4] for pair in original]
+    assert {pair for pair in copied if pair[4] is not None} >= {pair for pair in original if pair[4] is not None}
+
+
+def test_a_project_recorded_before_m004_exports_what_its_rankings_stated_by_the_rule(tmp_path, monkeypatch):
+    """Strengths other than 2 were stated; a 2 counts as not stated: through the stored pairs (all) and
+    through the rankings (adjacent)."""
+    path = tmp_path / "older.db"
+    make_project_before_m004(path, monkeypatch)
+    for selection, expected in [
+        ("all", {"stated": [3, 4, 1], "default": [0, 0, 0], "mixed": [0, 3, 3]}),
+        ("adjacent", {"stated": [3, 1], "default": [0, 0], "mixed": [0, 3]}),
+    ]:
+        out = tmp_path / f"{selection}.jsonl"
+        result = labeler("export", path, out, "--pairs", selection, "--margin", "stated")
+        assert result.returncode == 0, result.stderr
+        margins: dict[str, list[int]] = {}
+        for row in map(json.loads, out.read_text().splitlines()):
+            margins.setdefault(row["prompt"].removesuffix(" prompt"), []).append(row["margin"])
+        assert margins == expected
 
 
 def test_csv_is_safe_in_a_spreadsheet(project, tmp_path):
     out = tmp_path / "pairs.csv"
-    assert labeler("export", project, out, "--format", "csv").returncode == 0
+    assert labeler("export", project, out, "--format", "csv", "--margin", "stated").returncode == 0
     with out.open(newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
-    assert set(rows[0]) == {*TRL_COLUMNS, "annotator"}
+    assert list(rows[0]) == [*TRL_COLUMNS, "annotator"]
     formula = next(r for r in rows if r["prompt"] == "Anything?")
     assert formula["rejected"] == "'+1 no"
     assert formula["chosen"] == '\'=HYPERLINK("x")'

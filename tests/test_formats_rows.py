@@ -145,6 +145,19 @@ REJECTED_ROWS = [
         {**PROMPT_ROW, "ranking": [0, 1, 2], "strengths": [2, 1.5]},
         "strengths must be a list of 1, 2 or 3, one between each two tiers",
     ),
+    (
+        {**PROMPT_ROW, "ranking": [0, 1, 2], "stated_strengths": [None, 4]},
+        "stated_strengths must be 0, 1, 2 or 3 (or null), got 4",
+    ),
+    (
+        {**PROMPT_ROW, "ranking": [0, 1, 2], "stated_strengths": [None]},
+        "bad ranking of answers 0 to 2: 3 tiers need 2 stated_strengths, got 1",
+    ),
+    (
+        {**PROMPT_ROW, "ranking": [0, 1, 2], "strengths": [3, 2], "stated_strengths": [None, 2]},
+        "strengths [3, 2] do not go with stated_strengths [None, 2]: those record strengths [2, 2] "
+        "(2 where none was stated, or 0)",
+    ),
     ({**PROMPT_ROW, "ranking": [0, 1, 2], "likert": 8}, "likert must be a whole number from 1 to 7, got 8"),
     (
         {**PROMPT_ROW, "ranking": [0, 1, 2], "likert": 4.5},
@@ -164,15 +177,15 @@ REJECTED_ROWS = [
     ({"prompt": "", "chosen": "a", "rejected": "b"}, "the prompt is empty"),
     (
         {"prompt": "q", "chosen": "a", "rejected": "b", "margin": -1},
-        "margin must be a positive whole number, got -1",
+        "margin must be a whole number, 0 or more, got -1",
     ),
     (
         {"prompt": "q", "chosen": "a", "rejected": "b", "margin": 1.5},
-        "margin must be a positive whole number, got 1.5",
+        "margin must be a whole number, 0 or more, got 1.5",
     ),
     (
         {"prompt": "q", "chosen": "a", "rejected": "b", "margin": "2"},
-        "margin must be a positive whole number, got '2'",
+        "margin must be a whole number, 0 or more, got '2'",
     ),
     ({"prompt": "q", "chosen": "a", "rejected": "b", "annotator": 1}, "annotator must be text, got a number"),
     (
@@ -268,8 +281,7 @@ def test_a_ranking_with_a_tie_and_default_strengths():
     assert isinstance(item, ImportedRanking)
     assert item.prompt.answers[2] == ImportedAnswer("c")
     assert item.tiers == ((2, 0), (1,), (3,))
-    assert item.strengths == (2, 2)
-    assert all(type(strength) is int for strength in item.strengths)
+    assert item.stated_strengths == (None, None)  # none given: none stated
     assert (item.annotator, item.likert, item.comment) == ("ana", None, "")
 
 
@@ -278,7 +290,7 @@ def test_a_ranking_with_strengths_likert_and_comment():
         {**PROMPT_ROW, "ranking": [1, [0, 2]], "strengths": [3], "likert": 6.0, "comment": "Lyon? really?"},
         "parquet",
     )
-    assert (item.tiers, item.strengths, item.likert, item.comment) == (
+    assert (item.tiers, item.stated_strengths, item.likert, item.comment) == (
         ((1,), (0, 2)),
         (3,),
         6,
@@ -295,9 +307,23 @@ def test_a_standard_pair_with_margin_and_annotator():
     assert item == ImportedPair("q", "good", "bad", 3, "bo")
 
 
-@pytest.mark.parametrize(("margin", "expected"), [(None, None), (0, None), (0.0, None), (2.0, 2), (5, 5)])
-def test_a_margin_of_zero_or_none_means_no_margin(margin, expected):
-    assert parse_row({"prompt": "q", "chosen": "a", "rejected": "b", "margin": margin}, "json").margin == expected
+@pytest.mark.parametrize(("margin", "expected"), [(None, None), (0, 0), (0.0, 0), (2.0, 2), (5, 5)])
+def test_a_margin_given_is_stated_as_given_zero_included(margin, expected):
+    stated = parse_row({"prompt": "q", "chosen": "a", "rejected": "b", "margin": margin}, "json").margin
+    assert (stated, type(stated)) == (expected, type(expected))
+
+
+def test_a_pair_without_a_margin_states_none():
+    assert parse_row({"prompt": "q", "chosen": "a", "rejected": "b"}, "json").margin is None
+
+
+def test_stated_strengths_say_which_steps_were_stated_and_strengths_must_go_with_them():
+    # What `labeler export --format rankings` writes: strengths as recorded, stated_strengths as stated.
+    row = {**PROMPT_ROW, "ranking": [0, 1, 2], "strengths": [2, 3], "stated_strengths": [None, 3]}
+    assert parse_row(row, "jsonl").stated_strengths == (None, 3)
+    # A pair's stated "no margin" (0) records the default, 2; stated_strengths alone is enough.
+    assert parse_row({**row, "strengths": [2, 2], "stated_strengths": [0, 2]}, "jsonl").stated_strengths == (0, 2)
+    assert parse_row({**row, "strengths": None, "stated_strengths": [0, None]}, "jsonl").stated_strengths == (0, None)
 
 
 def test_an_implicit_prompt_is_the_shared_beginning_cut_at_whitespace():
@@ -481,11 +507,18 @@ def test_csv_rankings_and_pairs_parse_their_json_and_number_cells():
         },
         "csv",
     )
-    assert (ranking.tiers, ranking.strengths, ranking.likert) == (((1,), (0,)), (1,), 5)
+    assert (ranking.tiers, ranking.stated_strengths, ranking.likert) == (((1,), (0,)), (1,), 5)
+    answers = {"answer_1": "a", "answer_2": "b", "answer_3": "c"}
+    stated = parse_row({"prompt": "q", **answers, "ranking": "[2, 1, 0]", "stated_strengths": "[null, 1]"}, "csv")
+    assert stated.stated_strengths == (None, 1)
     unranked = parse_row({"prompt": "q", "answer_1": "a", "answer_2": "b", "ranking": ""}, "csv")
     assert isinstance(unranked, ImportedPrompt)
     pair = parse_row({"prompt": "q", "chosen": "a", "rejected": "b", "margin": "2", "annotator": ""}, "csv")
     assert pair == ImportedPair("q", "a", "b", 2, None)
+    no_margin = parse_row({"prompt": "q", "chosen": "a", "rejected": "b", "margin": "0"}, "csv")
+    assert no_margin.margin == 0
+    not_stated = parse_row({"prompt": "q", "chosen": "a", "rejected": "b", "margin": ""}, "csv")
+    assert not_stated.margin is None
 
 
 @pytest.mark.parametrize(

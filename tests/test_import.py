@@ -143,6 +143,44 @@ def test_every_pair_layout(project, tmp_path):
     assert len(texts_of_pairs(project)) == 4
 
 
+def stated_by_text(project: Path) -> dict[tuple[str, str], tuple[int, int | None]]:
+    """(chosen text, rejected text) -> (margin, stated margin) of every current pair."""
+    with open_store(project) as store:
+        rows = store.conn.execute(
+            "SELECT c.text, r.text, p.margin, p.stated_margin FROM current_pairs p "
+            "JOIN answers c ON c.id = p.chosen_answer_id JOIN answers r ON r.id = p.rejected_answer_id"
+        )
+        return {(chosen, rejected): (margin, stated) for chosen, rejected, margin, stated in rows}
+
+
+def test_a_margin_or_strengths_given_are_stated_and_none_given_are_not(project, tmp_path):
+    rows = [
+        {"prompt": "No margin given?", "chosen": "a", "rejected": "b"},
+        {"prompt": "A margin of 0?", "chosen": "c", "rejected": "d", "margin": 0},
+        {"prompt": "A margin of null?", "chosen": "e", "rejected": "f", "margin": None},
+        {"prompt": "A margin of 3?", "chosen": "g", "rejected": "h", "margin": 3},
+        {"prompt": "Ranked, strengths given?", "answers": ["i", "j", "k"], "ranking": [0, 1, 2], "strengths": [2, 3]},
+        {"prompt": "Ranked, no strengths?", "answers": ["l", "m"], "ranking": [0, 1]},
+    ]
+    result = labeler("import", project, write_jsonl(tmp_path / "stated.jsonl", rows))
+    assert result.returncode == 0, result.stderr
+    # The margin as recorded since the first version (the default 2 where none was stated, and for 0),
+    # and the stated margin: as given, 0 included; None where the row gives none.
+    assert stated_by_text(project) == {
+        ("a", "b"): (2, None),
+        ("c", "d"): (2, 0),
+        ("e", "f"): (2, None),
+        ("g", "h"): (3, 3),
+        ("i", "j"): (2, 2),
+        ("i", "k"): (5, 5),
+        ("j", "k"): (3, 3),
+        ("l", "m"): (2, None),
+    }
+    with open_store(project) as store:
+        stated = [json.loads(row[0]) for row in store.conn.execute("SELECT stated_strengths FROM judgements")]
+    assert stated == [[None], [0], [None], [3], [2, 3], [None]]
+
+
 def test_csv_parquet_and_json_list_files(project, tmp_path):
     csv_file = tmp_path / "table.csv"
     csv_file.write_text('id,prompt,answer_1,answer_2,model_1\nc1,"Multi\nline prompt",yes,no,m\n', encoding="utf-8")
@@ -353,11 +391,13 @@ def project_contents(path: Path) -> dict[str, list]:
                 "FROM answers ORDER BY id"
             ).fetchall(),
             "judgements": conn.execute(
-                "SELECT j.uuid, j.prompt_id, a.name, j.seq, j.tiers, j.strengths, j.display_order, j.answers_hash, "
+                "SELECT j.uuid, j.prompt_id, a.name, j.seq, j.tiers, j.strengths, j.stated_strengths, "
+                "j.display_order, j.answers_hash, "
                 "j.likert, j.comment FROM judgements j JOIN annotators a ON a.id = j.annotator_id ORDER BY j.id"
             ).fetchall(),
             "pairs": conn.execute(
-                "SELECT judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin FROM pairs ORDER BY id"
+                "SELECT judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin, stated_margin "
+                "FROM pairs ORDER BY id"
             ).fetchall(),
         }
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.before_m004 import make_project_before_m004
 
 from labeler.domain import Judgement, Ranking
 from labeler.store import NewAnswer, NotAProjectError, StoreError, open_store
@@ -28,20 +29,22 @@ def content_digest(path: Path) -> dict:
     judgements = {}
     for row in conn.execute(
         "SELECT j.id, j.uuid, a.name, j.prompt_id, j.seq, j.created_at, j.outcome, j.tiers, j.strengths, "
-        "j.display_order, j.answers_hash, j.flags, j.likert, j.comment, j.supersedes, j.seconds_spent "
-        "FROM judgements j JOIN annotators a ON a.id = j.annotator_id"
+        "j.display_order, j.answers_hash, j.flags, j.likert, j.comment, j.supersedes, j.seconds_spent, "
+        "j.stated_strengths FROM judgements j JOIN annotators a ON a.id = j.annotator_id"
     ):
         pairs = sorted(
-            (answers[c], answers[r], m)
-            for c, r, m in conn.execute(
-                "SELECT chosen_answer_id, rejected_answer_id, margin FROM pairs WHERE judgement_id = ?", [row[0]]
+            (answers[c], answers[r], m, stated)
+            for c, r, m, stated in conn.execute(
+                "SELECT chosen_answer_id, rejected_answer_id, margin, stated_margin FROM pairs WHERE judgement_id = ?",
+                [row[0]],
             )
         )
         tiers = [[answers[a] for a in tier] for tier in json.loads(row[7])] if row[7] else None
         flags = {json.dumps(answers[int(a)]): f for a, f in json.loads(row[11]).items()}
         judgements[row[1]] = (
             row[2], prompts[row[3]], row[4], row[5], row[6], tiers, row[8],
-            [answers[a] for a in json.loads(row[9])], row[10], flags, row[12], row[13], row[14], row[15], pairs,
+            [answers[a] for a in json.loads(row[9])], row[10], flags, row[12], row[13], row[14], row[15], row[16],
+            pairs,
         )  # fmt: skip
     digest = {
         "prompts": sorted(prompts.values()),
@@ -112,6 +115,37 @@ def test_merging_brings_everything_and_twice_adds_nothing(machines):
     for pack in (alice, bob):
         for uuid, judgement in content_digest(pack)["judgements"].items():
             assert merged[uuid] == judgement
+
+
+def test_stated_strengths_come_with_a_pack_and_those_recorded_before_m004_stay_undecided(tmp_path, monkeypatch):
+    """The pack's rankings recorded before m004 arrive with NULL (read by the rule, like the project's own);
+    one recorded since arrives with what it stated."""
+    pack = tmp_path / "older-pack.db"
+    answers = make_project_before_m004(pack, monkeypatch)
+    with open_store(pack) as store:
+        prompt_id = store.conn.execute("SELECT prompt_id FROM answers WHERE id = ?", [answers["default"][0]]).fetchone()
+        ranking = Ranking.of(answers["default"], strengths=[None, 3])
+        store.record_judgement(prompt_id[0], "bob", Judgement.ranked(ranking), answers["default"])
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    project = tmp_path / "project.db"
+    with open_store(project, create=True) as store:
+        merge_packs(store, [pack])
+        judgements = store.conn.execute(
+            "SELECT a.name, j.strengths, j.stated_strengths FROM judgements j "
+            "JOIN annotators a ON a.id = j.annotator_id ORDER BY j.id"
+        ).fetchall()
+        stated_margins = store.conn.execute(
+            "SELECT a.name, p.stated_margin FROM pairs p JOIN judgements j ON j.id = p.judgement_id "
+            "JOIN annotators a ON a.id = j.annotator_id ORDER BY p.id"
+        ).fetchall()
+    assert judgements == [
+        ("ann", "[3, 1]", None),
+        ("ann", "[2, 2]", None),
+        ("ann", "[2, 3]", None),
+        ("bob", "[2, 3]", "[null, 3]"),
+    ]
+    assert stated_margins == [("ann", None)] * 9 + [("bob", None), ("bob", 3), ("bob", 3)]
+    assert content_digest(project)["judgements"] == content_digest(pack)["judgements"]
 
 
 def test_packs_in_either_order_give_the_same_contents(machines):

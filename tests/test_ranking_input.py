@@ -22,7 +22,9 @@ def test_the_example_from_the_guidelines():
     state = typed("3 = 1 4 2")
     assert state.is_complete
     assert state.describe() == "3 = 1 >> 4 >> 2"
-    assert state.to_ranking(IDS) == Ranking(((103, 101), (104,), (102,)), (2, 2))
+    # No strength key pressed: both steps show the default (better), and neither was stated.
+    assert state.to_ranking(IDS) == Ranking(((103, 101), (104,), (102,)), (None, None))
+    assert state.to_ranking(IDS).strengths == (2, 2)
 
 
 def test_strength_changes_apply_to_the_last_two_tiers_and_stay_in_range():
@@ -31,13 +33,44 @@ def test_strength_changes_apply_to_the_last_two_tiers_and_stay_in_range():
     assert state.describe() == "1 >>> 2 > 3"
 
 
+def test_a_step_is_stated_once_a_strength_key_was_pressed_for_it():
+    state = typed("1 2 + - 3 4 -")
+    # 1-2: raised then lowered back to 2, but pressed, so stated; 2-3 never touched; 3-4 lowered to 1.
+    assert (state.stated_strengths, state.strengths) == ([2, None, 1], [2, 2, 1])
+    assert state.describe() == "1 >> 2 >> 3 > 4"
+    assert state.to_ranking(IDS).stated_strengths == (2, None, 1)
+    at_the_top = typed("1 2 + + + +")  # stays at much better, and stated
+    assert at_the_top.stated_strengths == [3]
+
+
+def test_moves_keep_each_steps_stated_strength_and_a_new_step_is_not_stated():
+    state = typed("3 1 + 4 2 -")
+    assert state.stated_strengths == [3, None, 1]
+    # 2 leaves the bottom (the step above it goes with it) for a tier below 3: the step 3-2 keeps the
+    # strength stated for 3-1, and the new step below 2 is not stated.
+    state.move_to_new_tier(2, 1)
+    assert (state.describe(), state.stated_strengths) == ("3 >>> 2 >> 1 >> 4", [3, None, None])
+    state.take_back()  # 4 and the step above it
+    assert state.stated_strengths == [3, None]
+
+
+def test_a_draft_keeps_which_steps_were_stated_and_an_older_draft_is_read_by_the_rule():
+    state = typed("3 1 + 4 2")
+    draft = state.to_draft()
+    assert draft["stated_strengths"] == [3, None, None]
+    assert RankingInput.from_draft(4, draft).stated_strengths == [3, None, None]
+    # Saved before steps could go unstated: strengths only, the default filled in; 2 counts as not stated.
+    older = {"tiers": [[3], [1], [4], [2]], "strengths": [3, 2, 1], "tie_pending": False}
+    assert RankingInput.from_draft(4, older).stated_strengths == [3, None, 1]
+
+
 def test_backspace_takes_back_placements_and_a_pending_tie():
     state = typed("3 = 1 <")
     assert (state.tiers, state.tie_pending) == ([[3]], True)
     state = typed("3 = <")
     assert (state.tiers, state.tie_pending) == ([[3]], False)
     state = typed("3 1 <")
-    assert (state.tiers, state.strengths) == ([[3]], [])
+    assert (state.tiers, state.stated_strengths) == ([[3]], [])
     state.take_back()
     with pytest.raises(RankingInputError, match="nothing to take back"):
         state.take_back()
@@ -131,8 +164,8 @@ def apply_key(state: RankingInput, key: str) -> None:
 def test_a_damaged_draft_cannot_make_a_bad_state():
     with pytest.raises(RankingInputError):
         RankingInput.from_draft(3, {"tiers": [[1, 1]], "strengths": []})
-    restored = RankingInput.from_draft(3, {"tiers": [[1], [2]], "strengths": [9]})
-    assert restored.strengths == [3]
+    restored = RankingInput.from_draft(3, {"tiers": [[1], [2]], "stated_strengths": [9]})
+    assert restored.stated_strengths == [3]
 
 
 # -- dragging in the ranking strip ------------------------------------------------------------------
@@ -144,7 +177,7 @@ def test_dragging_an_answer_onto_a_tier_ties_it():
     assert state.describe() == "3 = 2 >> 1 >> 4"
     state.move_into_tier(1, 0)
     assert state.describe() == "3 = 2 = 1 >> 4"
-    assert state.to_ranking(IDS) == Ranking(((103, 102, 101), (104,)), (2,))
+    assert state.to_ranking(IDS) == Ranking(((103, 102, 101), (104,)), (None,))
 
 
 def test_dragging_an_answer_between_tiers_gives_it_a_tier_of_its_own():
@@ -216,6 +249,6 @@ def test_any_drags_keep_a_valid_state_that_survives_a_draft(case):
             continue
         assert sorted(state.placed) == sorted(set(state.placed))
         assert all(state.tiers)
-        assert len(state.strengths) == max(len(state.tiers) - 1, 0)
-        assert all(1 <= s <= 3 for s in state.strengths)
+        assert len(state.stated_strengths) == max(len(state.tiers) - 1, 0)
+        assert all(s is None for s in state.stated_strengths)  # a drag states no strength
     assert RankingInput.from_draft(count, state.to_draft()).to_draft() == state.to_draft()

@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.before_m004 import make_project_before_m004, record_as_before_m004
 from sqlite_utils.migrations import Migrations
 
 from labeler import domain
-from labeler.domain import Flag, Judgement, Ranking, RankingError
+from labeler.domain import Flag, Judgement, Pair, Ranking, RankingError
 from labeler.migrations import MIGRATIONS_TABLE, SCHEMA
 from labeler.store import (
     CorruptProjectError,
@@ -28,6 +29,7 @@ from labeler.store import (
     content_hash,
     open_store,
 )
+from labeler.store.exporting import NOT_STATED, current_judgements, current_pair_columns
 
 
 def file_digest(path: Path) -> str:
@@ -82,7 +84,7 @@ def test_a_project_made_by_an_older_version_is_brought_up_to_date_with_its_data_
     monkeypatch.setattr("labeler.migrations.SCHEMA", SCHEMA[:2])  # the version before m003
     with open_store(project_path, create=True) as store:
         prompt, answers = store.add_prompt("p", [NewAnswer("a"), NewAnswer("b")])
-        store.record_judgement(prompt, "ann", Judgement.ranked(Ranking.of(answers)), answers)
+        record_as_before_m004(store, prompt, "ann", answers, [2])
         assert "judgements_by_prompt" in index_names(store.conn)
         before = store.conn.execute("SELECT uuid, prompt_id, annotator_id, tiers FROM judgements").fetchall()
     monkeypatch.undo()
@@ -97,6 +99,42 @@ def test_a_project_made_by_an_older_version_is_brought_up_to_date_with_its_data_
             )
         )
         assert "COVERING INDEX judgements_by_prompt_and_annotator" in plan
+
+
+def test_rankings_recorded_before_m004_keep_their_rows_and_are_read_by_the_one_rule(project_path, monkeypatch):
+    """m004 only adds columns (NULL in the rows before it); what those rankings stated is decided when
+    read: a strength other than 2 was stated, a 2 counts as not stated."""
+    answers = make_project_before_m004(project_path, monkeypatch)
+    name_and_place = {answer: (name, place) for name, ids in answers.items() for place, answer in enumerate(ids)}
+    with open_store(project_path) as store:
+        stored = store.conn.execute("SELECT strengths, stated_strengths FROM judgements ORDER BY id").fetchall()
+        assert stored == [("[3, 1]", None), ("[2, 2]", None), ("[2, 3]", None)]
+        assert store.conn.execute("SELECT COUNT(*) FROM pairs WHERE stated_margin IS NOT NULL").fetchone() == (0,)
+        read = {name_and_place[j.tiers[0][0]][0]: (j.strengths, j.stated_strengths) for j in current_judgements(store)}
+        columns = current_pair_columns(store)
+    assert read == {
+        "stated": ([3, 1], [3, 1]),
+        "default": ([2, 2], [None, None]),
+        "mixed": ([2, 3], [None, 3]),
+    }
+    pairs = {
+        (*name_and_place[chosen], name_and_place[rejected][1]): (margin, stated)
+        for chosen, rejected, margin, stated in zip(
+            columns["chosen"], columns["rejected"], columns["margin"], columns["stated_margin"], strict=True
+        )
+    }
+    # (prompt, chosen, rejected): (margin as stored, the default filled in; stated margin as decided)
+    assert pairs == {
+        ("stated", 0, 1): (3, 3),
+        ("stated", 0, 2): (4, 4),
+        ("stated", 1, 2): (1, 1),
+        ("default", 0, 1): (2, NOT_STATED),
+        ("default", 0, 2): (4, NOT_STATED),
+        ("default", 1, 2): (2, NOT_STATED),
+        ("mixed", 0, 1): (2, NOT_STATED),
+        ("mixed", 0, 2): (5, 3),
+        ("mixed", 1, 2): (3, 3),
+    }
 
 
 def test_missing_file_is_not_created(tmp_path):
@@ -244,7 +282,7 @@ def test_a_judgement_is_stored_with_everything_it_needs(seeded_store):
     texts = {a.id: a.text for a in store.prompt(prompt_id).answers}
     assert row["outcome"] == "ranked"
     assert row["tiers"] == [[answers[2], answers[0]], [answers[3]], [answers[1]]]
-    assert row["strengths"] == [3, 1]
+    assert (row["strengths"], row["stated_strengths"]) == ([3, 1], [3, 1])
     assert row["display_order"] == shown
     assert row["answers_hash"] == answers_hash(texts[a] for a in shown)
     assert row["seconds_spent"] == 12.5
@@ -256,6 +294,39 @@ def test_a_judgement_is_stored_with_everything_it_needs(seeded_store):
     assert row["created_at"].endswith("Z")
     assert recorded.pairs == 5
     assert set(store.judgement_pairs(recorded.uuid)) == set(domain.ranking_to_pairs(judgement.ranking))
+
+
+def test_a_judgement_records_which_strengths_were_stated_and_its_pairs_stated_margins(seeded_store):
+    store, seeded = seeded_store
+    prompt_id, answers = seeded[1]  # 3 answers
+    # 0 >> 1 (not stated: the default, better) >>> 2 (stated: much better)
+    recorded = store.record_judgement(
+        prompt_id, "ann", Judgement.ranked(Ranking.of(answers, strengths=[None, 3])), answers
+    )
+    row = store.judgement_row(recorded.uuid)
+    assert (row["strengths"], row["stated_strengths"]) == ([2, 3], [None, 3])
+    stored = store.conn.execute(
+        "SELECT chosen_answer_id, rejected_answer_id, margin, stated_margin FROM pairs ORDER BY id"
+    ).fetchall()
+    a, b, c = answers
+    assert stored == [(a, b, 2, None), (a, c, 5, 3), (b, c, 3, 3)]
+    assert store.judgement_pairs(recorded.uuid) == [Pair(a, b, 2, None), Pair(a, c, 5, 3), Pair(b, c, 3, 3)]
+    nothing_to_state = store.record_judgement(prompt_id, "bob", Judgement.all_bad(), answers)
+    assert store.judgement_row(nothing_to_state.uuid)["stated_strengths"] is None
+
+
+def test_the_database_refuses_a_negative_stated_margin(seeded_store, project_path):
+    store, seeded = seeded_store
+    prompt_id, answers = seeded[0]
+    recorded = store.record_judgement(prompt_id, "ann", Judgement.ranked(Ranking.of(answers)), answers)
+    conn = sqlite3.connect(project_path)
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed: stated_margin >= 0"):
+        conn.execute(
+            "INSERT INTO pairs (judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin, stated_margin) "
+            "VALUES (?, ?, ?, ?, 2, -1)",
+            [recorded.id, prompt_id, answers[1], answers[0]],
+        )
+    conn.close()
 
 
 def test_sequence_numbers_are_per_annotator(seeded_store):

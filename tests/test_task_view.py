@@ -63,7 +63,8 @@ def test_ranking_from_the_keyboard_saves_the_judgement_and_moves_on(qtbot, proje
     order = display_order([a.id for a in store.prompt(first).answers], "ann", first)
     assert row["display_order"] == order
     assert row["tiers"] == [[order[2], order[0]], [order[3]], [order[1]]]
-    assert row["strengths"] == [3, 2]
+    # ^ (Shift+Up) stated the first step; the second was never touched: the default, not stated.
+    assert (row["strengths"], row["stated_strengths"]) == ([3, 2], [3, None])
     assert row["guideline_version"] == 1
     assert row["seconds_spent"] >= 0
     assert store.draft("ann", first) is None
@@ -267,10 +268,11 @@ def test_left_and_right_step_through_ones_own_judgements_to_correct_them(qtbot, 
     first = view.prompt.id
     type_keys(qtbot, window, "1 2 3 4 \n")
     second = view.prompt.id
-    type_keys(qtbot, window, "4 3 2 1 \n")
+    type_keys(qtbot, window, "4 3 ^ 2 1 \n")
     third = view.prompt.id
     qtbot.keyClick(view, Qt.Key.Key_Left)
-    assert (view.prompt.id, view.input.describe()) == (second, "4 >> 3 >> 2 >> 1")
+    assert (view.prompt.id, view.input.describe()) == (second, "4 >>> 3 >> 2 >> 1")
+    assert view.input.stated_strengths == [3, None, None]  # restored as stated, ready to be corrected
     qtbot.keyClick(view, Qt.Key.Key_Left)
     assert view.prompt.id == first
     qtbot.keyClick(view, Qt.Key.Key_Left)

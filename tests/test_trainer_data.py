@@ -5,11 +5,12 @@ from pathlib import Path
 
 import datasets
 import pytest
+from helpers.before_m004 import make_project_before_m004
 
 from labeler.domain import Judgement, Ranking
 from labeler.formats.export import ExportFormat, export_project
 from labeler.store import NewAnswer, Store, StoreError, open_read_only, open_store
-from labeler.store.exporting import current_pair_columns
+from labeler.store.exporting import NOT_STATED, current_pair_columns
 from trainer.data import RankedPrompt, pairs_of, ranked_prompts, snapshot_project, split_by_prompt
 
 CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi."}]
@@ -71,7 +72,7 @@ def test_ranked_prompts_of_some_annotators(store, project):
 
 
 @pytest.mark.usefixtures("project")
-def test_pairs_of_each_ranking_with_margins_summed_over_tiers(store):
+def test_pairs_of_each_ranking_with_stated_margins_summed_over_tiers(store):
     bob, greeting, correction = ranked_prompts(store)
     # green > red (1) > blue (3): red-blue is one step of 3, green-blue two steps, 1 + 3.
     assert pairs_of(bob) == [(1, 0, 1), (1, 2, 4), (0, 2, 3)]
@@ -80,18 +81,36 @@ def test_pairs_of_each_ranking_with_margins_summed_over_tiers(store):
     assert pairs_of(correction) == [(2, 0, 3), (2, 1, 3)]
 
 
+def test_a_strength_nobody_stated_gives_its_pairs_no_margin(store):
+    prompt_id, answers = add(store, "Rank these.", ["a", "b", "c"])
+    rank(store, prompt_id, "carol", answers, [None, 3])
+    (item,) = ranked_prompts(store)
+    assert item.stated_strengths == [None, 3]
+    # a-b: not stated; a-c: only the stated 3 of its two steps; b-c: 3
+    assert pairs_of(item) == [(0, 1, None), (0, 2, 3), (1, 2, 3)]
+
+
+def test_rankings_recorded_before_m004_are_read_by_the_rule(project_path, monkeypatch):
+    make_project_before_m004(project_path, monkeypatch)
+    with open_store(project_path) as store:
+        stated = {item.prompt: item.stated_strengths for item in ranked_prompts(store)}
+    assert stated == {"stated prompt": [3, 1], "default prompt": [None, None], "mixed prompt": [None, 3]}
+
+
 @pytest.mark.usefixtures("project")
 def test_pairs_of_agree_with_the_pairs_the_store_derived(store):
     from_items = sorted(
-        (item.prompt_id, item.answers[chosen], item.answers[rejected], margin, item.annotator)
+        (item.prompt_id, item.answers[chosen], item.answers[rejected], stated_margin, item.annotator)
         for item in ranked_prompts(store)
-        for chosen, rejected, margin in pairs_of(item)
+        for chosen, rejected, stated_margin in pairs_of(item)
     )
     text_of = {answer.id: answer.text for pid in store.prompt_ids() for answer in store.prompt(pid).answers}
     columns = current_pair_columns(store)
     from_store = sorted(
-        (prompt_id, text_of[chosen], text_of[rejected], margin, annotator)
-        for prompt_id, chosen, rejected, margin, annotator in zip(*columns.values(), strict=True)
+        (prompt_id, text_of[chosen], text_of[rejected], None if stated == NOT_STATED else stated, annotator)
+        for prompt_id, chosen, rejected, stated, annotator in zip(
+            *(columns[name] for name in ("prompt_id", "chosen", "rejected", "stated_margin", "annotator")), strict=True
+        )
     )
     assert from_items == from_store
 

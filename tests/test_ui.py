@@ -152,7 +152,11 @@ def test_file_menu_imports_exports_and_snapshots_off_the_gui_thread(qtbot, store
     monkeypatch.setattr("labeler.ui.file_dialogs.save_file_name", lambda *a, **k: str(out))
     shown.export_action.trigger()
     qtbot.waitUntil(lambda: "Wrote 1 pairs" in shown.statusBar().currentMessage(), timeout=10000)
-    assert json.loads(out.read_text())["chosen"] == [{"role": "assistant", "content": "yes"}]
+    # The imported ranking stated no strength: no margin column, and the message says why.
+    assert "no margin column: only 0 of 1 pairs had a stated margin" in shown.statusBar().currentMessage()
+    exported = json.loads(out.read_text())
+    assert exported["chosen"] == [{"role": "assistant", "content": "yes"}]
+    assert "margin" not in exported
 
     copy = tmp_path / "copy.db"
     monkeypatch.setattr("labeler.ui.file_dialogs.save_file_name", lambda *a, **k: str(copy))

@@ -82,6 +82,8 @@ def cmd_reward(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         max_length=args.max_length,
         weighting=args.weighting,
+        margin=args.margin,
+        margin_scale=args.margin_scale,
         save_steps=args.save_steps,
         resume=args.resume,
         events=args.events,
@@ -259,6 +261,20 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("prompt", "pair"),
         default="prompt",
         help="grouped loss: each ranking weighs the same (default), or each pair",
+    )
+    reward.add_argument(
+        "--margin",
+        choices=("none", "scaled"),
+        default="none",
+        help="what the loss subtracts from r_chosen - r_rejected: none, 0 (default); scaled, --margin-scale times "
+        "the margin the annotators stated (0 for a pair whose strength nobody stated)",
+    )
+    reward.add_argument(
+        "--margin-scale",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="logits per unit of stated margin with --margin scaled (default 1)",
     )
     reward.add_argument("--save-steps", type=int, default=500, help="a checkpoint every N steps (0: none)")
     reward.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")

@@ -77,7 +77,9 @@ class RankedPrompt:
     # order, so an answer's position says nothing about its rank.
     answers: list[str]
     tiers: list[list[int]]  # indices into `answers`, best tier first; answers in one tier are tied
-    strengths: list[int]  # strengths[i] is between tiers[i] and tiers[i + 1]
+    # stated_strengths[i] is between tiers[i] and tiers[i + 1]: as the annotator (or file) stated it, None
+    # where none was stated (the store records the default, 2, there; no margin should come of it)
+    stated_strengths: list[int | None]
     annotator: str
 
 
@@ -104,7 +106,7 @@ def ranked_prompts(store: Store, annotators: Sequence[str] | None = None) -> lis
                 prompt=prompts[judgement.prompt_id].content,
                 answers=[answer.text for answer in shown],
                 tiers=[[index_of[answer_id] for answer_id in tier] for tier in judgement.tiers],
-                strengths=list(judgement.strengths or []),
+                stated_strengths=list(judgement.stated_strengths or []),
                 annotator=judgement.annotator,
             )
         )
@@ -143,10 +145,11 @@ def split_by_prompt(items: Sequence[Item], eval_fraction: float, seed: int) -> t
     return [i for i in items if i.prompt_id not in held_out], [i for i in items if i.prompt_id in held_out]
 
 
-def pairs_of(item: RankedPrompt) -> list[tuple[int, int, int]]:
-    """(chosen, rejected, margin) for every two answers in different tiers; margin = the strengths between."""
-    pairs = ranking_to_pairs(Ranking.of(item.tiers, item.strengths))
-    return [(pair.chosen, pair.rejected, pair.margin) for pair in pairs]
+def pairs_of(item: RankedPrompt) -> list[tuple[int, int, int | None]]:
+    """(chosen, rejected, stated margin) for every two answers in different tiers; the stated margin sums
+    the stated strengths between them, and is None where none of them was stated."""
+    pairs = ranking_to_pairs(Ranking.of(item.tiers, item.stated_strengths))
+    return [(pair.chosen, pair.rejected, pair.stated_margin) for pair in pairs]
 
 
 MAX_ERRORS_SHOWN = 20

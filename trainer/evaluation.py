@@ -38,7 +38,7 @@ def read_preferences(path: Path) -> list[tuple[str | list[dict], str, str]]:
             prompt = as_prompt(item.prompt.prompt)
             return [
                 (prompt, texts[pair.chosen], texts[pair.rejected])
-                for pair in ranking_to_pairs(Ranking.of(item.tiers, item.strengths))
+                for pair in ranking_to_pairs(Ranking(item.tiers, item.stated_strengths))
             ]
         raise RowError("answers without a ranking say nothing about which is better")
 

@@ -52,7 +52,7 @@ from trainer.encoding import encode
 from trainer.errors import TrainerError
 from trainer.events import Progress, ReportTrainerSteps
 from trainer.models import load_reward_model
-from trainer.reward_loss import batch_for_prompts, grouped_loss, pair_accuracy
+from trainer.reward_loss import LossMargins, batch_for_prompts, grouped_loss, pair_accuracy
 from trainer.scoring import PairAccuracy, pad_right, pair_accuracy_of, score_ids
 
 DEFAULT_BASE = "minilm"  # the better held-out accuracy per minute here: BENCHMARKS.md, reward base models
@@ -76,6 +76,8 @@ class RewardConfig:
     learning_rate: float = 2e-5  # AdamW, linear decay to 0, no warm-up, gradients clipped at norm 1 (TRL's)
     max_length: int = 512  # tokens per (prompt, answer); longer ones lose the start of their prompt
     weighting: Literal["prompt", "pair"] = "prompt"  # grouped only: average per prompt, or over all pairs
+    margin: Literal["none", "scaled"] = "none"  # none: no margin in the loss; scaled: margin_scale × the stated one
+    margin_scale: float = 1.0  # logits per unit of stated margin (scaled); 0 where no strength was stated
     save_steps: int = 500  # a checkpoint every this many steps (0: none)
     resume: bool = False  # continue from the last checkpoint in out/checkpoints
     events: bool = False  # JSON lines on stdout instead of a progress bar
@@ -188,6 +190,10 @@ def _check(cfg: RewardConfig) -> None:
         raise TrainerError(f"--loss is grouped or pairwise, not {cfg.loss!r}")
     if cfg.weighting not in ("prompt", "pair"):
         raise TrainerError(f"--weighting is prompt or pair, not {cfg.weighting!r}")
+    if cfg.margin not in ("none", "scaled"):
+        raise TrainerError(f"--margin is none or scaled, not {cfg.margin!r}")
+    if not 0 < cfg.margin_scale < math.inf:
+        raise TrainerError(f"--margin-scale must be a positive number, not {cfg.margin_scale}")
     if cfg.epochs < 1 or cfg.batch_size < 2 or cfg.max_length < 16 or cfg.learning_rate <= 0:
         raise TrainerError("--epochs ≥ 1, --batch-size ≥ 2, --max-length ≥ 16 and --learning-rate > 0, please")
     if not Path(cfg.project).is_file():
@@ -232,9 +238,9 @@ def _pack(rankings: list[int], sizes: list[int], batch_size: int, seed: int) -> 
     return batches
 
 
-def _collate(pad_token_id: int) -> Callable[[list], dict]:
+def _collate(pad_token_id: int, loss_margins: LossMargins) -> Callable[[list], dict]:
     def collate(batch: list[tuple[RankedPrompt, list[list[int]]]]) -> dict:
-        _, _, pair_index, margins, group_of_pair = batch_for_prompts([item for item, _ in batch])
+        _, _, pair_index, margins, group_of_pair = batch_for_prompts([item for item, _ in batch], loss_margins)
         input_ids, attention_mask = pad_right([ids for _, answers in batch for ids in answers], pad_token_id)
         return {
             "input_ids": input_ids,  # (N, T): every answer of every ranking in the batch, ranking by ranking
@@ -258,7 +264,7 @@ def _train_grouped(
 ) -> tuple[int, float | None]:
     """Our loop: each ranking's K answers forwarded once, loss over all of its pairs. Returns (steps, last loss)."""
     sizes = [len(answers) for _, answers in tokens.rankings]
-    collate = _collate(tokenizer.pad_token_id)
+    collate = _collate(tokenizer.pad_token_id, LossMargins(cfg.margin, cfg.margin_scale))
     # Each epoch's batches are fixed by the seed, so a resumed run replays exactly the batches it missed.
     loaders = [
         DataLoader(
@@ -355,10 +361,11 @@ def _train_pairwise(
     """TRL's RewardTrainer on the pairs of the same rankings, already tokenised (so none is dropped)."""
     import trl
 
+    margins = LossMargins(cfg.margin, cfg.margin_scale)
     rows = [
-        {"chosen_ids": answers[chosen], "rejected_ids": answers[rejected], "margin": float(margin)}
+        {"chosen_ids": answers[chosen], "rejected_ids": answers[rejected], "margin": margins.of(stated_margin)}
         for item, answers in tokens.rankings
-        for chosen, rejected, margin in pairs_of(item)
+        for chosen, rejected, stated_margin in pairs_of(item)
     ]
     args = trl.RewardConfig(
         output_dir=str(Path(cfg.out) / CHECKPOINTS),

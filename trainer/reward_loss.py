@@ -1,7 +1,10 @@
 """The reward model's loss and accuracy over rankings, as pure torch functions.
 
 For one preference (chosen c over rejected r by margin m) the loss is -log σ(r_c − r_r − m), the
-Bradley–Terry likelihood with TRL's margin. Two ways to average it over a batch:
+Bradley–Terry likelihood with TRL's margin. The margin is 0 unless asked for (LossMargins): then it
+is a scale times the margin the annotators stated, and still 0 where they stated none, so no pair is
+asked to be several logits apart because of a default nobody chose. Two ways to average the loss
+over a batch:
 
   - per pair (`pairwise_loss`, TRL's RewardTrainer): every pair weighs the same, so a prompt ranked
     over K = 9 answers (36 pairs) counts 36 times as much as one with K = 2 (1 pair), and its pairs,
@@ -15,7 +18,9 @@ Bradley–Terry likelihood with TRL's margin. Two ways to average it over a batc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -23,6 +28,25 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from trainer.data import RankedPrompt, pairs_of
+
+
+@dataclass(frozen=True)
+class LossMargins:
+    """The margin the loss subtracts from r_chosen − r_rejected, from a pair's stated margin."""
+
+    mode: Literal["none", "scaled"] = "none"  # none: 0 for every pair; scaled: scale × the stated margin
+    scale: float = 1.0  # logits per unit of stated margin (scaled only); a pair with none stated gets 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("none", "scaled"):
+            raise ValueError(f"margin is 'none' or 'scaled', got {self.mode!r}")
+        if not 0 < self.scale < math.inf:
+            raise ValueError(f"the margin scale must be a positive number, got {self.scale}")
+
+    def of(self, stated_margin: int | None) -> float:
+        if self.mode == "none" or stated_margin is None:
+            return 0.0
+        return self.scale * stated_margin
 
 
 def pairwise_loss(chosen_rewards: Tensor, rejected_rewards: Tensor, margins: Tensor | None = None) -> Tensor:
@@ -83,33 +107,34 @@ def pair_accuracy(rewards: Tensor, pair_index: Tensor) -> tuple[int, int]:
 
 
 def batch_for_prompts(
-    items: Sequence[RankedPrompt],
+    items: Sequence[RankedPrompt], margins: LossMargins = LossMargins()
 ) -> tuple[list[str], list[str | list[dict]], Tensor, Tensor, Tensor]:
     """Flatten rankings into what grouped_loss needs: (answer_texts, prompts, pair_index, margins, group_of_pair).
 
     answer_texts (N,): every item's answers in turn, so item g's answers occupy one contiguous slice;
     prompts (N,): each answer's prompt, aligned with answer_texts, ready to tokenise as pairs;
-    pair_index (P, 2) long: (chosen, rejected) positions in answer_texts; margins (P,) float32;
+    pair_index (P, 2) long: (chosen, rejected) positions in answer_texts; margins (P,) float32, as
+    `margins` makes them from the stated margins (0 for every pair unless asked);
     group_of_pair (P,) long: the position in `items` of each pair's ranking (groups = len(items)).
     An item is one annotator's ranking, so a prompt ranked by two annotators is two groups.
     """
     answer_texts: list[str] = []
     prompts: list[str | list[dict]] = []
     pairs: list[tuple[int, int]] = []
-    margins: list[int] = []
+    pair_margins: list[float] = []
     groups: list[int] = []
     for group, item in enumerate(items):
         offset = len(answer_texts)
         answer_texts.extend(item.answers)
         prompts.extend([item.prompt] * len(item.answers))
-        for chosen, rejected, margin in pairs_of(item):
+        for chosen, rejected, stated_margin in pairs_of(item):
             pairs.append((offset + chosen, offset + rejected))
-            margins.append(margin)
+            pair_margins.append(margins.of(stated_margin))
             groups.append(group)
     return (
         answer_texts,
         prompts,
         torch.tensor(pairs, dtype=torch.long).reshape(-1, 2),  # (P, 2)
-        torch.tensor(margins, dtype=torch.float32),  # (P,)
+        torch.tensor(pair_margins, dtype=torch.float32),  # (P,)
         torch.tensor(groups, dtype=torch.long),  # (P,)
     )

@@ -8,6 +8,10 @@ Formats:
   csv                 the trl columns plus the annotator, spreadsheet-safe.
 OUT ending in .jsonl, .parquet or .csv is one file; any other OUT is a folder holding a Hugging Face
 DatasetDict (save_to_disk), split into train and test by prompt when a test fraction is given.
+
+TRL's RewardTrainer subtracts a `margin` column inside its loss, so a pair format writes one only as
+MarginColumn says: by default only when every exported pair's margin was stated, never a default
+nobody chose.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from labeler.domain import PairSelection, Ranking, select_pairs
+from labeler.domain import PairSelection, select_pairs
 from labeler.store import Prompt, Store, StoreError
 from labeler.store.exporting import (
+    NOT_STATED,
     CurrentJudgement,
     all_answer_texts,
     all_prompt_contents,
@@ -51,6 +56,15 @@ class ExportFormat(StrEnum):
     CSV = "csv"
 
 
+class MarginColumn(StrEnum):
+    """Whether and how the pair formats write a `margin` column."""
+
+    AUTO = "auto"  # the stated margins, when every exported pair's margin was stated; else no column
+    STATED = "stated"  # the stated margins, 0 where none was stated (TRL reads 0 as "no margin")
+    ALL = "all"  # the default strength (2) for every step not stated: what the export wrote before m004
+    NONE = "none"  # no margin column
+
+
 class ExportError(StoreError):
     """An export that cannot be made as asked; nothing was written."""
 
@@ -61,10 +75,41 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
+class MarginReport:
+    """What the margin column of a pair export holds."""
+
+    asked: MarginColumn
+    pairs: int  # exported
+    stated: int  # exported pairs whose margin was stated
+
+    @property
+    def written(self) -> bool:
+        if self.asked is MarginColumn.AUTO:
+            return self.stated == self.pairs
+        return self.asked is not MarginColumn.NONE
+
+    def summary(self) -> str:
+        stated = f"{self.stated:,} of {self.pairs:,} pairs had a stated margin"
+        if self.asked is MarginColumn.NONE:
+            return f"no margin column (--margin none); {stated}"
+        if not self.written:
+            return (
+                f"no margin column: only {stated} (--margin stated writes those and 0 for the rest, "
+                "--margin all the default strength 2 for every step not stated)"
+            )
+        if self.asked is MarginColumn.ALL:
+            return f"margin column: {stated}; the default strength 2 stands in for every step not stated"
+        if self.stated < self.pairs:
+            return f"margin column: {stated}; 0 (no margin) for the rest"
+        return f"margin column: every pair's margin was stated ({self.pairs:,} pairs)"
+
+
+@dataclass(frozen=True)
 class ExportReport:
     out: Path
     rows: dict[str, int]  # split -> rows
     prompts: dict[str, int]  # split -> prompts
+    margins: MarginReport | None = None  # None for the rankings format, which has no margin column
 
 
 def export_project(
@@ -76,9 +121,11 @@ def export_project(
     test_fraction: float | None = None,
     seed: int = 0,
     annotators: Sequence[str] | None = None,
+    margins: MarginColumn = MarginColumn.AUTO,
 ) -> ExportReport:
     out = Path(out)
     _check_destination(out, fmt, test_fraction)
+    margin_report = None
     if fmt is ExportFormat.RANKINGS:
         judgements = current_judgements(store, annotators)
         _refuse_nothing(len(judgements), annotators)
@@ -88,12 +135,29 @@ def export_project(
         splits = {name: table.filter(pa.array(rows)) for name, rows in split_rows.items()}
     else:
         splits = _pair_tables(store, fmt, pairs, annotators, test_fraction, seed)
+        margin_report = MarginReport(
+            margins,
+            pairs=sum(split.num_rows for split in splits.values()),
+            stated=sum(split.num_rows - split["stated"].null_count for split in splits.values()),
+        )
+        splits = {name: _with_margins(split, margin_report) for name, split in splits.items()}
     _write(out, {name: split.drop_columns(["prompt_id"]) for name, split in splits.items()})
     return ExportReport(
         out,
         {name: split.num_rows for name, split in splits.items()},
         {name: len(pc.unique(split["prompt_id"])) for name, split in splits.items()},
+        margin_report,
     )
+
+
+def _with_margins(table: pa.Table, margins: MarginReport) -> pa.Table:
+    """The pair table with the margin column the report says (if any) in place of its working columns
+    `margin` (the default filled in) and `stated` (null where none was stated)."""
+    # AUTO writes a column only when every margin was stated: then the stated margins are all there is.
+    margin = table["margin"] if margins.asked is MarginColumn.ALL else pc.fill_null(table["stated"], 0)
+    position = table.column_names.index("margin")
+    table = table.drop_columns(["margin", "stated"])
+    return table.add_column(position, "margin", margin) if margins.written else table
 
 
 def _check_destination(out: Path, fmt: ExportFormat, test_fraction: float | None) -> None:
@@ -125,8 +189,8 @@ def _pair_tables(
     test_fraction: float | None,
     seed: int,
 ) -> dict[str, pa.Table]:
-    """The pairs as an arrow table per split: prompt_id, prompt, chosen, rejected, margin (+ annotator
-    for csv).
+    """The pairs as an arrow table per split: prompt_id, prompt, chosen, rejected, margin (the default
+    filled in), stated (the stated margin, null where none was stated) (+ annotator for csv).
 
     Built as columns: each answer's and prompt's text is read once and placed by index (take), so a
     million pairs never become a million Python rows (10x faster, a third of the memory). The split is
@@ -136,9 +200,9 @@ def _pair_tables(
         columns = current_pair_columns(store, annotators)
     else:
         selected = [
-            (prompt_id, pair.chosen, pair.rejected, pair.margin, annotator)
-            for prompt_id, annotator, tiers, strengths in current_rankings(store, annotators)
-            for pair in select_pairs(Ranking(tuple(map(tuple, tiers)), tuple(strengths)), selection)
+            (prompt_id, pair.chosen, pair.rejected, pair.margin, pair.stated_margin, annotator)
+            for prompt_id, annotator, ranking in current_rankings(store, annotators)
+            for pair in select_pairs(ranking, selection)
         ]
         columns = pair_columns(selected)
     prompt_ids = np.asarray(columns["prompt_id"], dtype=np.int64)
@@ -163,6 +227,7 @@ def _pair_tables(
     chosen_ids = np.asarray(columns["chosen"], dtype=np.int64)
     rejected_ids = np.asarray(columns["rejected"], dtype=np.int64)
     margins = np.asarray(columns["margin"], dtype=np.int64)
+    stated_margins = np.asarray(columns["stated_margin"], dtype=np.int64)
     tables = {}
     for name, rows in split_rows.items():
         chosen = texts.take(answer_row[chosen_ids[rows]])
@@ -176,6 +241,7 @@ def _pair_tables(
                 "chosen": chosen,
                 "rejected": rejected,
                 "margin": pa.array(margins[rows]),
+                "stated": pa.array(stated_margins[rows], mask=stated_margins[rows] == NOT_STATED),
             }
         )
         if fmt is ExportFormat.CSV:
@@ -230,6 +296,7 @@ def _ranking_row(judgement: CurrentJudgement, prompt: Prompt) -> dict[str, Any]:
         "outcome": judgement.outcome,
         "ranking": [[index[a] for a in tier] for tier in judgement.tiers] if judgement.tiers else None,
         "strengths": judgement.strengths,
+        "stated_strengths": judgement.stated_strengths,
         "skip_reason": judgement.skip_reason,
         "display_order": [index[a] for a in judgement.display_order],
         "flags": [judgement.flags.get(str(a.id), []) for a in prompt.answers],

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labeler.domain import DEFAULT_STRENGTH, Ranking
+from labeler.domain import Ranking
 from labeler.formats.reading import BadRow, detect_format, read_rows
 from labeler.formats.rows import ImportedPair, ImportedPrompt, ImportedRanking, RowError, parse_row, plain_prompt_row
 from labeler.store import Store, answers_hash, content_hash
@@ -284,7 +284,7 @@ def _add(
         if prepare:
             texts = (item.chosen, item.rejected)
             prompt = prepare_prompt(item.prompt, ((item.chosen, None, {}), (item.rejected, None, {})))
-            ranking = Ranking(((0,), (1,)), (item.margin or DEFAULT_STRENGTH,))
+            ranking = Ranking(((0,), (1,)), (item.margin,))  # None: the row states no margin
             who = annotator or item.annotator or DEFAULT_ANNOTATOR
             _add_judgement(checks, chunk, prompt, texts, who, ranking, None, "")
         return
@@ -303,7 +303,7 @@ def _add(
         _check_id(checks, imported.external_id, prompt[0], file, line)
     if isinstance(item, ImportedRanking):
         who = annotator or item.annotator or DEFAULT_ANNOTATOR
-        ranking = Ranking(item.tiers, item.strengths)
+        ranking = Ranking(item.tiers, item.stated_strengths)
         texts = [a.text for a in imported.answers]
         _add_judgement(checks, chunk, prompt, texts, who, ranking, item.likert, item.comment)
     else:

@@ -6,10 +6,13 @@ The kinds of row (the keys of a JSON object, or the columns of a CSV file):
     "metadata"; in CSV the columns prompt, answer_1 ... answer_K, optional id and model_1 ... model_K;
   - a ranking: the same plus "ranking", 0-based answer indices best first with a nested list for a
     tie ([[2, 0], 1, 3]), optional "strengths" between tiers (1, 2 or 3), "annotator", "likert",
-    "comment"; in CSV "ranking" and "strengths" hold JSON text;
+    "comment"; in CSV "ranking" and "strengths" hold JSON text. Strengths given are stated; without
+    them no step's strength was stated. `labeler export --format rankings` writes "stated_strengths"
+    too (null where a step's strength was not stated), which then says which were;
   - a pair, in any of TRL's preference layouts: "prompt", "chosen", "rejected" as text or as chat
     messages, or "chosen" and "rejected" alone (the prompt is what they share, which also reads
-    Anthropic HH transcripts), with an optional "margin" and "annotator".
+    Anthropic HH transcripts), with an optional "margin" (stated when given, 0 included) and
+    "annotator".
 Missing optional fields may be absent or null. Keys this module does not know are ignored, so
 datasets with extra columns import.
 
@@ -50,7 +53,7 @@ HH_ASSISTANT = "\n\nAssistant:"
 _HH_TURN = re.compile(r"\n\n(Human|Assistant):")
 _NUMBERED_COLUMN = re.compile(r"(answer|model)_([1-9][0-9]*)")
 _ANSWER_COLUMN = re.compile(r"answer_[1-9][0-9]*")
-_CSV_JSON_COLUMNS = ("ranking", "strengths", "metadata")
+_CSV_JSON_COLUMNS = ("ranking", "strengths", "stated_strengths", "metadata")
 _CSV_PAIR_COLUMNS = ("chosen", "rejected")
 _CSV_WHOLE_NUMBER_COLUMNS = ("margin", "likert")
 
@@ -80,7 +83,9 @@ class ImportedPrompt:
 class ImportedRanking:
     prompt: ImportedPrompt
     tiers: tuple[tuple[int, ...], ...]  # 0-based indices into prompt.answers, best tier first
-    strengths: tuple[int, ...]  # between adjacent tiers: 1 slightly, 2 better, 3 much better
+    # Between adjacent tiers: 1 slightly, 2 better, 3 much better (0: "no margin", from a pair); None
+    # where the row states none.
+    stated_strengths: tuple[int | None, ...]
     annotator: str | None
     likert: int | None = None
     comment: str = ""
@@ -91,7 +96,7 @@ class ImportedPair:
     prompt: str | tuple[Message, ...]
     chosen: str
     rejected: str
-    margin: int | None  # a positive whole number, or None when the file gives none (or 0)
+    margin: int | None  # a whole number (0: stated, no margin), or None when the row gives none
     annotator: str | None
     # Answers split from Anthropic HH transcripts that hold a "Human:" or "Assistant:" of their own
     # (the model wrote a speaker's label, or whole further turns, into its reply): kept as written,
@@ -194,11 +199,11 @@ def parse_row(data: dict, fmt: str) -> ImportedPrompt | ImportedRanking | Import
             _require_json(answer.generation, f"the settings of answer {number}")
     if kind == "prompt":
         return prompt
-    tiers, strengths = _tiers(data["ranking"], data.get("strengths"), len(prompt.answers))
+    ranking = _ranking(data["ranking"], len(prompt.answers))
     return ImportedRanking(
         prompt=prompt,
-        tiers=tiers,
-        strengths=strengths,
+        tiers=ranking.tiers,
+        stated_strengths=_stated_strengths(ranking, data.get("strengths"), data.get("stated_strengths")),
         annotator=_annotator(data.get("annotator")),
         likert=_likert(data.get("likert")),
         comment=_comment(data.get("comment")),
@@ -381,7 +386,8 @@ def _require_json(value: dict, what: str) -> None:
 # --- rankings --------------------------------------------------------------------------------
 
 
-def _tiers(ranking: Any, strengths: Any, count: int) -> tuple[tuple[tuple[int, ...], ...], tuple[int, ...]]:
+def _ranking(ranking: Any, count: int) -> Ranking:
+    """The row's tiers over answers 0 to count - 1, no strength stated yet."""
     if not isinstance(ranking, list) or not ranking:
         raise RowError("ranking must be a list of answer indices, best first (a nested list is a tie)")
     tiers = []
@@ -393,19 +399,55 @@ def _tiers(ranking: Any, strengths: Any, count: int) -> tuple[tuple[tuple[int, .
             if not 0 <= index < count:
                 raise RowError(f"ranking names answer index {index}, but the {count} answers are 0 to {count - 1}")
         tiers.append(tier)
-    if strengths is not None and not (isinstance(strengths, list) and all(map(_is_whole, strengths))):
-        raise RowError("strengths must be a list of 1, 2 or 3, one between each two tiers")
-    # A ranking is an annotator's judgement, made with the three strengths an annotator can choose
-    # (the domain also allows larger steps, for imported pairs' margins).
-    for strength in strengths or ():
-        if strength not in tuple(Strength):
-            raise RowError(f"strengths must be 1, 2 or 3, got {strength}")
     try:
-        checked = Ranking.of(tiers, strengths)
+        checked = Ranking.of(tiers)
         validate_ranking(checked, range(count))
     except RankingError as err:
         raise RowError(f"bad ranking of answers 0 to {count - 1}: {err}") from None
-    return checked.tiers, tuple(int(strength) for strength in checked.strengths)
+    return checked
+
+
+def _stated_strengths(ranking: Ranking, strengths: Any, stated: Any) -> tuple[int | None, ...]:
+    """The strengths the row states between the ranking's tiers (None where it states none).
+
+    A ranking is an annotator's judgement, made with the three strengths an annotator can choose (the
+    domain also allows larger steps, for imported pairs' margins). "stated_strengths", which the rankings
+    export writes so that it imports back as it was, may also hold null (not stated) and 0 (a pair's
+    "no margin"). Given with it, "strengths" must be what labeler records for those (the default 2 in
+    place of null and 0): an edit of one but not the other is refused, not silently dropped.
+    """
+    if stated is None:
+        given = _strength_list(strengths, "strengths", ranking, allowed=tuple(Strength), null=False)
+        return Ranking.of(ranking.tiers).stated_strengths if given is None else given
+    stated = _strength_list(stated, "stated_strengths", ranking, allowed=(0, *Strength), null=True)
+    recorded = Ranking(ranking.tiers, stated).strengths
+    if strengths is not None and _strength_list(strengths, "strengths", ranking, tuple(Strength), False) != recorded:
+        raise RowError(
+            f"strengths {strengths} do not go with stated_strengths {list(stated)}: "
+            f"those record strengths {list(recorded)} (2 where none was stated, or 0)"
+        )
+    return stated
+
+
+def _strength_list(
+    value: Any, name: str, ranking: Ranking, allowed: tuple[int, ...], null: bool
+) -> tuple[int | None, ...] | None:
+    """A row's list of strengths between tiers, each one of `allowed` (or null, if `null`); None if absent."""
+    if value is None:
+        return None
+    choices = ", ".join(map(str, allowed[:-1])) + f" or {allowed[-1]}" + (" (or null)" if null else "")
+    if not isinstance(value, list) or not all(_is_whole(item) or (null and item is None) for item in value):
+        raise RowError(f"{name} must be a list of {choices}, one between each two tiers")
+    for item in value:
+        if item is not None and item not in allowed:
+            raise RowError(f"{name} must be {choices}, got {item}")
+    tiers = len(ranking.tiers)
+    if len(value) != tiers - 1:
+        raise RowError(
+            f"bad ranking of answers 0 to {len(ranking.answers) - 1}: {tiers} tiers need {tiers - 1} {name}, "
+            f"got {len(value)}"
+        )
+    return tuple(None if item is None else int(item) for item in value)
 
 
 def _annotator(value: Any) -> str | None:
@@ -489,11 +531,13 @@ def _holds_a_speaker_label(text: str) -> bool:
 
 
 def _margin(value: Any) -> int | None:
+    """The margin the row states, 0 included (TRL writes 0 for "no margin": stated, and kept as stated);
+    None when the row gives none."""
     whole = _whole_float_as_int(value)
-    if whole is None or (_is_whole(whole) and whole == 0):  # TRL writes 0 for "no margin given"
+    if whole is None:
         return None
     if not _is_whole(whole) or whole < 0:
-        raise RowError(f"margin must be a positive whole number, got {value!r}")
+        raise RowError(f"margin must be a whole number, 0 or more, got {value!r}")
     return whole
 
 

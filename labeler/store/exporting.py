@@ -1,6 +1,8 @@
 """Bulk reads for exports and statistics: the current judgements, their pairs, prompts and answers.
 
 "Current" means neither superseded by a later judgement nor a retraction (the current_* views).
+Which strengths were stated is read through domain.recorded_stated_strengths, which decides it for
+the judgements recorded before the store kept it (migration m004).
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from labeler.domain import Ranking, ranking_to_pairs, recorded_stated_strengths
 from labeler.store.project import Store
 from labeler.store.records import Answer, Prompt
+
+NOT_STATED = -1  # in a column of stated margins: no strength between the pair's tiers was stated
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,8 @@ class CurrentJudgement:
     prompt_id: int
     outcome: str  # ranked, all_bad or skipped
     tiers: list[list[int]] | None  # answer ids, best tier first
-    strengths: list[int] | None
+    strengths: list[int] | None  # the default (2) filled in where none was stated
+    stated_strengths: list[int | None] | None  # None where a step's strength was not stated
     skip_reason: str | None
     display_order: list[int]
     seconds_spent: float | None
@@ -46,46 +52,57 @@ def current_judgements(store: Store, annotators: Sequence[str] | None = None) ->
     """Every current judgement (optionally of some annotators only), oldest first."""
     rows = store.conn.execute(
         "SELECT j.id, j.uuid, a.name, j.prompt_id, j.outcome, j.tiers, j.strengths, j.skip_reason, "
-        "j.display_order, j.seconds_spent, j.flags, j.likert, j.comment, j.guideline_version, j.created_at "
-        "FROM current_judgements j JOIN annotators a ON a.id = j.annotator_id "
+        "j.display_order, j.seconds_spent, j.flags, j.likert, j.comment, j.guideline_version, j.created_at, "
+        "j.stated_strengths FROM current_judgements j JOIN annotators a ON a.id = j.annotator_id "
         "WHERE (:annotators IS NULL OR a.name IN (SELECT value FROM json_each(:annotators))) ORDER BY j.id",
         _annotators_param(annotators),
     )
-    return [
-        CurrentJudgement(
-            id=row[0],
-            uuid=row[1],
-            annotator=row[2],
-            prompt_id=row[3],
-            outcome=row[4],
-            tiers=json.loads(row[5]) if row[5] is not None else None,
-            strengths=json.loads(row[6]) if row[6] is not None else None,
-            skip_reason=row[7],
-            display_order=json.loads(row[8]),
-            seconds_spent=row[9],
-            flags=json.loads(row[10]),
-            likert=row[11],
-            comment=row[12],
-            guideline_version=row[13],
-            created_at=row[14],
+    judgements = []
+    for row in rows:
+        strengths = json.loads(row[6]) if row[6] is not None else None
+        stated = json.loads(row[15]) if row[15] is not None else None
+        judgements.append(
+            CurrentJudgement(
+                id=row[0],
+                uuid=row[1],
+                annotator=row[2],
+                prompt_id=row[3],
+                outcome=row[4],
+                tiers=json.loads(row[5]) if row[5] is not None else None,
+                strengths=strengths,
+                stated_strengths=list(recorded_stated_strengths(strengths, stated)) if strengths is not None else None,
+                skip_reason=row[7],
+                display_order=json.loads(row[8]),
+                seconds_spent=row[9],
+                flags=json.loads(row[10]),
+                likert=row[11],
+                comment=row[12],
+                guideline_version=row[13],
+                created_at=row[14],
+            )
         )
-        for row in rows
-    ]
+    return judgements
 
 
-def current_rankings(
-    store: Store, annotators: Sequence[str] | None = None
-) -> list[tuple[int, str, list[list[int]], list[int]]]:
-    """(prompt id, annotator, tiers, strengths) of every current ranked judgement (of `annotators`
-    only, if given), oldest first: the lean read that choosing pairs needs (current_judgements
-    decodes every column, 4.9 s for 166,667 judgements)."""
+def current_rankings(store: Store, annotators: Sequence[str] | None = None) -> list[tuple[int, str, Ranking]]:
+    """(prompt id, annotator, ranking) of every current ranked judgement (of `annotators` only, if
+    given), oldest first: the lean read that choosing pairs needs (current_judgements decodes every
+    column, 4.9 s for 166,667 judgements)."""
     rows = store.conn.execute(
-        "SELECT j.prompt_id, a.name, j.tiers, j.strengths FROM current_judgements j "
+        "SELECT j.prompt_id, a.name, j.tiers, j.strengths, j.stated_strengths FROM current_judgements j "
         "JOIN annotators a ON a.id = j.annotator_id WHERE j.tiers IS NOT NULL "
         "AND (:annotators IS NULL OR a.name IN (SELECT value FROM json_each(:annotators))) ORDER BY j.id",
         _annotators_param(annotators),
     )
-    return [(prompt, name, orjson.loads(tiers), orjson.loads(strengths)) for prompt, name, tiers, strengths in rows]
+    return [
+        (prompt, name, _recorded_ranking(tiers, strengths, stated)) for prompt, name, tiers, strengths, stated in rows
+    ]
+
+
+def _recorded_ranking(tiers: str, strengths: str, stated_strengths: str | None) -> Ranking:
+    """A ranking from its stored JSON columns (stated_strengths NULL if recorded before m004)."""
+    stated = orjson.loads(stated_strengths) if stated_strengths is not None else None
+    return Ranking(tuple(map(tuple, orjson.loads(tiers))), recorded_stated_strengths(orjson.loads(strengths), stated))
 
 
 def prompts_with_answers(store: Store, prompt_ids: Sequence[int]) -> dict[int, Prompt]:
@@ -110,7 +127,8 @@ def prompts_with_answers(store: Store, prompt_ids: Sequence[int]) -> dict[int, P
 
 def current_pair_columns(store: Store, annotators: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """The pairs of the current judgements (of `annotators` only, if given), oldest first, as columns
-    (prompt_id, chosen, rejected, margin: int64 arrays; annotator: an array of names).
+    (prompt_id, chosen, rejected, margin, stated_margin: int64 arrays, NOT_STATED in stated_margin where
+    none was stated; annotator: an array of names).
 
     "Current" is computed as all pairs minus those of superseded judgements (few; a retraction
     has no pairs), which reads a million pairs in half the time of joining the current_* view.
@@ -119,12 +137,17 @@ def current_pair_columns(store: Store, annotators: Sequence[str] | None = None) 
     """
     columns = store.conn.execute(
         "SELECT json_group_array(prompt_id), json_group_array(chosen_answer_id), "
-        "json_group_array(rejected_answer_id), json_group_array(margin), json_group_array(judgement_id) "
+        "json_group_array(rejected_answer_id), json_group_array(margin), "
+        "json_group_array(COALESCE(stated_margin, ?)), json_group_array(judgement_id) "
         "FROM (SELECT * FROM pairs p WHERE p.judgement_id NOT IN (SELECT earlier.id FROM judgements later "
         "  JOIN judgements earlier ON earlier.uuid = later.supersedes WHERE later.supersedes IS NOT NULL) "
-        "ORDER BY p.id)"
+        "ORDER BY p.id)",
+        [NOT_STATED],
     ).fetchone()
-    prompt_id, chosen, rejected, margin, judgement = (np.array(orjson.loads(column), np.int64) for column in columns)
+    prompt_id, chosen, rejected, margin, stated_margin, judgement = (
+        np.array(orjson.loads(column), np.int64) for column in columns
+    )
+    _decide_stated_margins_recorded_before_m004(store, judgement, chosen, rejected, stated_margin)
     judges = store.conn.execute("SELECT j.id, a.name FROM judgements j JOIN annotators a ON a.id = j.annotator_id")
     name_of = dict(judges.fetchall())  # judgement id -> annotator
     names = np.empty(max(name_of, default=0) + 1, dtype=object)
@@ -136,17 +159,48 @@ def current_pair_columns(store: Store, annotators: Sequence[str] | None = None) 
         "chosen": chosen[keep],
         "rejected": rejected[keep],
         "margin": margin[keep],
+        "stated_margin": stated_margin[keep],
         "annotator": annotator[keep],
     }
 
 
-PAIR_COLUMNS = ("prompt_id", "chosen", "rejected", "margin", "annotator")
+def _decide_stated_margins_recorded_before_m004(
+    store: Store, judgement: np.ndarray, chosen: np.ndarray, rejected: np.ndarray, stated_margin: np.ndarray
+) -> None:
+    """Fill in `stated_margin` for the pairs of the rankings recorded before the store kept which
+    strengths were stated: their pairs have no stated margin stored, and what their rankings stated is
+    decided by domain.recorded_stated_strengths. A pair's margin alone cannot tell (4 may be 2 + 2 or
+    1 + 3), so the pairs of a ranking that stated anything are worked out again from it; the pairs of
+    one that stated nothing (the commonest: every strength the default) stay NOT_STATED. A project
+    recorded since then has none of these, and pays one scan of its judgements."""
+    recorded_before = {}
+    for judgement_id, tiers, strengths in store.conn.execute(
+        "SELECT id, tiers, strengths FROM judgements WHERE tiers IS NOT NULL AND stated_strengths IS NULL"
+    ):
+        if any(stated is not None for stated in recorded_stated_strengths(orjson.loads(strengths), None)):
+            recorded_before[judgement_id] = _recorded_ranking(tiers, strengths, None)
+    if not recorded_before:
+        return
+    decided = {
+        (judgement_id, pair.chosen, pair.rejected): pair.stated_margin
+        for judgement_id, ranking in recorded_before.items()
+        for pair in ranking_to_pairs(ranking)
+    }
+    for row in np.flatnonzero(np.isin(judgement, list(recorded_before))):
+        found = decided[(int(judgement[row]), int(chosen[row]), int(rejected[row]))]
+        stated_margin[row] = NOT_STATED if found is None else found
 
 
-def pair_columns(rows: Sequence[tuple[int, int, int, int, str]]) -> dict[str, list]:
-    """(prompt_id, chosen, rejected, margin, annotator) rows as five lists."""
+PAIR_COLUMNS = ("prompt_id", "chosen", "rejected", "margin", "stated_margin", "annotator")
+
+
+def pair_columns(rows: Sequence[tuple[int, int, int, int, int | None, str]]) -> dict[str, list]:
+    """(prompt_id, chosen, rejected, margin, stated margin or None, annotator) rows as six lists, a
+    stated margin of None as NOT_STATED."""
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(PAIR_COLUMNS)
-    return {name: list(column) for name, column in zip(PAIR_COLUMNS, columns, strict=True)}
+    lists = {name: list(column) for name, column in zip(PAIR_COLUMNS, columns, strict=True)}
+    lists["stated_margin"] = [NOT_STATED if stated is None else stated for stated in lists["stated_margin"]]
+    return lists
 
 
 def all_answer_texts(store: Store) -> tuple[list[int], list[bytes]]:

@@ -163,7 +163,12 @@ def imported_judgement_uuid(
     copies_seen: dict[str, int],
 ) -> str:
     """The uuid of an imported judgement, from its content and source; `copies_seen` (one dict for the
-    whole import, in row order) makes the n-th identical copy's uuid differ from the first's."""
+    whole import, in row order) makes the n-th identical copy's uuid differ from the first's.
+
+    The content holds the ranking's strengths with the default filled in, not which of them were
+    stated: a file imported before the store kept that (migration m004) gets the same uuids when
+    imported again, so its judgements are recognised, not added a second time.
+    """
     digests = [sha256(answer[0]).hexdigest() for answer in prompt[5]]
     content = json.dumps(
         [
@@ -325,15 +330,15 @@ class _Writer:
             prompt_id, ids = placed[judgement.prompt]
             ranking = domain.Ranking(
                 tuple(tuple(ids[i] for i in tier) for tier in judgement.ranking.tiers),
-                judgement.ranking.strengths,
+                judgement.ranking.stated_strengths,
             )
             person = self.annotator_ids.get(judgement.annotator)
             if person is None:
                 person = self.annotator_ids[judgement.annotator] = ensure_annotator(conn, judgement.annotator)
             cursor = conn.execute(
                 "INSERT INTO judgements (uuid, prompt_id, annotator_id, seq, created_at, outcome, tiers, "
-                "strengths, display_order, answers_hash, likert, comment) "
-                "VALUES (?, ?, ?, ?, ?, 'ranked', ?, ?, ?, ?, ?, ?)",
+                "strengths, stated_strengths, display_order, answers_hash, likert, comment) "
+                "VALUES (?, ?, ?, ?, ?, 'ranked', ?, ?, ?, ?, ?, ?, ?)",
                 [
                     judgement.uuid,
                     prompt_id,
@@ -342,6 +347,7 @@ class _Writer:
                     self.now,
                     json.dumps([list(tier) for tier in ranking.tiers]),
                     json.dumps(list(ranking.strengths)),
+                    json.dumps(list(ranking.stated_strengths)),
                     json.dumps(list(ids)),
                     judgement.answers_hash,
                     judgement.likert,
@@ -349,13 +355,13 @@ class _Writer:
                 ],
             )
             pair_rows.extend(
-                (cursor.lastrowid, prompt_id, pair.chosen, pair.rejected, pair.margin)
+                (cursor.lastrowid, prompt_id, pair.chosen, pair.rejected, pair.margin, pair.stated_margin)
                 for pair in domain.ranking_to_pairs(ranking)
             )
             self.judgements_added += 1
         conn.executemany(
-            "INSERT INTO pairs (judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO pairs (judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin, stated_margin) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             pair_rows,
         )
         self.pairs_added += len(pair_rows)

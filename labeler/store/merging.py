@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labeler.domain import Pair
 from labeler.store.errors import StoreError
 from labeler.store.hardening import limit_value_size
 from labeler.store.opening import open_read_only
-from labeler.store.project import Store, ensure_annotator
+from labeler.store.project import Store, ensure_annotator, insert_pairs
 
 # No value in a pack may be bigger: a pack is someone else's file, and a crafted 1 GB cell would be
 # read whole into memory. No text labeler imports comes near it (at most 1,000,000 characters,
@@ -53,7 +54,9 @@ class _Pack:
     answer_keys: dict[int, tuple[str, str]]  # pack answer id -> (prompt content_hash, text_hash)
     prompt_keys: dict[int, str]  # pack prompt id -> content_hash
     judgements: list[dict[str, Any]]
-    pairs: dict[int, list[tuple[int, int, int]]]  # pack judgement id -> (chosen, rejected, margin)
+    # pack judgement id -> (chosen, rejected, margin, stated margin: NULL in a pack's pairs recorded
+    # before migration m004, and kept NULL: see domain.recorded_stated_strengths)
+    pairs: dict[int, list[tuple[int, int, int, int | None]]]
     demonstrations: list[dict[str, Any]]
     guidelines: list[tuple[int, str, str]]
 
@@ -88,11 +91,11 @@ def _read_pack(path: Path) -> _Pack:
             "SELECT j.*, a.name AS annotator FROM judgements j JOIN annotators a ON a.id = j.annotator_id "
             "ORDER BY j.id",
         )
-        pairs: dict[int, list[tuple[int, int, int]]] = {}
-        for judgement_id, chosen, rejected, margin in conn.execute(
-            "SELECT judgement_id, chosen_answer_id, rejected_answer_id, margin FROM pairs ORDER BY id"
+        pairs: dict[int, list[tuple[int, int, int, int | None]]] = {}
+        for judgement_id, chosen, rejected, margin, stated_margin in conn.execute(
+            "SELECT judgement_id, chosen_answer_id, rejected_answer_id, margin, stated_margin FROM pairs ORDER BY id"
         ):
-            pairs.setdefault(judgement_id, []).append((chosen, rejected, margin))
+            pairs.setdefault(judgement_id, []).append((chosen, rejected, margin, stated_margin))
         demonstrations = _rows_as_dicts(
             conn,
             "SELECT d.*, a.name AS annotator FROM demonstrations d JOIN annotators a ON a.id = d.annotator_id "
@@ -174,12 +177,13 @@ def _merge_pack(conn: sqlite3.Connection, pack: _Pack, report: MergeReport) -> N
         # Column names are the judgements table's own (read from the pack's schema, which must
         # match ours: the pack passed the same schema check); values are bound.
         cursor = conn.execute(f"INSERT INTO judgements ({names}) VALUES ({marks})", list(columns.values()))  # noqa: S608
-        conn.executemany(
-            "INSERT INTO pairs (judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin) "
-            "VALUES (?, ?, ?, ?, ?)",
+        insert_pairs(
+            conn,
+            cursor.lastrowid,
+            columns["prompt_id"],
             [
-                (cursor.lastrowid, columns["prompt_id"], answer_id(chosen), answer_id(rejected), margin)
-                for chosen, rejected, margin in pack.pairs.get(row["id"], [])
+                Pair(answer_id(chosen), answer_id(rejected), margin, stated_margin)
+                for chosen, rejected, margin, stated_margin in pack.pairs.get(row["id"], [])
             ],
         )
     for row in pack.demonstrations:

@@ -348,6 +348,7 @@ class Store:
                 outcome=judgement.outcome.value,
                 tiers=json.dumps([list(t) for t in judgement.ranking.tiers]) if judgement.ranking else None,
                 strengths=json.dumps(list(judgement.ranking.strengths)) if judgement.ranking else None,
+                stated_strengths=json.dumps(list(judgement.ranking.stated_strengths)) if judgement.ranking else None,
                 skip_reason=judgement.skip_reason,
                 display_order=json.dumps(list(display_order)),
                 answers_hash=answers_hash(texts),
@@ -361,11 +362,7 @@ class Store:
                 supersedes=supersedes,
             )
             pairs = judgement.pairs()
-            conn.executemany(
-                "INSERT INTO pairs (judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(row.id, prompt_id, p.chosen, p.rejected, p.margin) for p in pairs],
-            )
+            insert_pairs(conn, row.id, prompt_id, pairs)
             conn.execute("DELETE FROM drafts WHERE annotator_id = ? AND prompt_id = ?", [annotator_id, prompt_id])
             return RecordedJudgement(row.id, row.uuid, row.seq, row.created_at, len(pairs))
 
@@ -400,20 +397,21 @@ class Store:
         return [
             domain.Pair(*row)
             for row in self.conn.execute(
-                "SELECT p.chosen_answer_id, p.rejected_answer_id, p.margin FROM pairs p "
+                "SELECT p.chosen_answer_id, p.rejected_answer_id, p.margin, p.stated_margin FROM pairs p "
                 "JOIN judgements j ON j.id = p.judgement_id WHERE j.uuid = ? ORDER BY p.id",
                 [judgement_uuid],
             )
         ]
 
     def judgement_row(self, judgement_uuid: str) -> dict[str, Any]:
-        """The stored row of one judgement, JSON columns decoded."""
+        """The stored row of one judgement, JSON columns decoded (`stated_strengths` as stored: None for
+        a ranking recorded before they were kept, see domain.recorded_stated_strengths)."""
         cursor = self.conn.execute("SELECT * FROM judgements WHERE uuid = ?", [judgement_uuid])
         row = cursor.fetchone()
         if row is None:
             raise StoreError(f"{self.path}: no judgement {judgement_uuid}")
         record = dict(zip([c[0] for c in cursor.description], row, strict=True))
-        for column in ("tiers", "strengths", "display_order", "flags"):
+        for column in ("tiers", "strengths", "stated_strengths", "display_order", "flags"):
             if record[column] is not None:
                 record[column] = json.loads(record[column])
         return record
@@ -547,6 +545,15 @@ def _check_supersedable(conn: sqlite3.Connection, earlier_uuid: str, prompt_id: 
     later = conn.execute("SELECT uuid FROM judgements WHERE supersedes = ?", [earlier_uuid]).fetchone()
     if later is not None:
         raise StoreError(f"judgement {earlier_uuid} was already superseded by {later[0]}")
+
+
+def insert_pairs(conn: sqlite3.Connection, judgement_id: int, prompt_id: int, pairs: Sequence[domain.Pair]) -> None:
+    """Write the pairs a judgement implies (in its own transaction)."""
+    conn.executemany(
+        "INSERT INTO pairs (judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin, stated_margin) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [(judgement_id, prompt_id, p.chosen, p.rejected, p.margin, p.stated_margin) for p in pairs],
+    )
 
 
 def next_seq(conn: sqlite3.Connection, annotator_id: int) -> int:

@@ -421,4 +421,4 @@ def _export_summary(store: Store, out: Path) -> str:
 
     fmt = ExportFormat.CSV if out.suffix == ".csv" else ExportFormat.TRL_CONVERSATIONAL
     report = export_project(store, out, fmt=fmt)
-    return f"Wrote {report.rows['train']:,} pairs to {out}"
+    return f"Wrote {report.rows['train']:,} pairs to {out}; {report.margins.summary()}"

@@ -4,9 +4,10 @@ The annotator types the numbers of the shown answers (1..K, as numbered on the c
 worst: `3 1 4 2` means 3 is best. `=` before a number ties it with the previous one (`3 = 1 4 2`).
 Backspace takes back the last key: a placement, or an `=` (so `= 2` takes two). Shift+Up /
 Shift+Down raise or lower the strength between the last two tiers (1 slightly better, 2 better,
-3 much better). Answers dragged in the ranking strip move into a tier (a tie), between tiers, or
-out of the ranking. The ranking is complete when every answer is placed; then it becomes a domain
-Ranking over the answers' ids.
+3 much better); a step whose strength was never set so is not stated: it shows the default,
+better. Answers dragged in the ranking strip move into a tier (a tie), between tiers, or out of the
+ranking. The ranking is complete when every answer is placed; then it becomes a domain Ranking over
+the answers' ids.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from labeler.domain import DEFAULT_STRENGTH, Ranking, Strength
+from labeler.domain import DEFAULT_STRENGTH, Ranking, Strength, recorded_stated_strengths
 
 
 class RankingInputError(ValueError):
@@ -27,8 +28,14 @@ class RankingInput:
 
     answer_count: int
     tiers: list[list[int]] = field(default_factory=list)  # answer numbers (1-based), best tier first
-    strengths: list[int] = field(default_factory=list)  # between tier i and i + 1
+    # Between tier i and i + 1: the strength set with Shift+Up/Down, None for a step never set so.
+    stated_strengths: list[int | None] = field(default_factory=list)
     tie_pending: bool = False  # "=" typed: the next number joins the last tier
+
+    @property
+    def strengths(self) -> list[int]:
+        """The strengths shown between the tiers: the default (better) for a step not stated."""
+        return [int(DEFAULT_STRENGTH) if strength is None else strength for strength in self.stated_strengths]
 
     @property
     def placed(self) -> list[int]:
@@ -47,7 +54,7 @@ class RankingInput:
             self.tiers[-1].append(number)
         else:
             if self.tiers:
-                self.strengths.append(DEFAULT_STRENGTH)
+                self.stated_strengths.append(None)
             self.tiers.append([number])
         self.tie_pending = False
 
@@ -70,16 +77,17 @@ class RankingInput:
             self.tie_pending = True  # that answer was tied on with '=': the '=' is the step before it
         else:
             self.tiers.pop()
-            if self.strengths:
-                self.strengths.pop()
+            if self.stated_strengths:
+                self.stated_strengths.pop()
 
     def change_strength(self, step: int) -> int:
-        """Raise (+1) or lower (-1) the strength between the last two tiers; returns the new one."""
-        if not self.strengths:
+        """Raise (+1) or lower (-1) the strength between the last two tiers, which states it (even
+        where it stays as it was: at the end of the scale, or back where it was); returns the new one."""
+        if not self.stated_strengths:
             raise RankingInputError("strength is between two tiers: place answers in two tiers first")
         new = min(max(self.strengths[-1] + step, Strength.SLIGHTLY_BETTER), Strength.MUCH_BETTER)
-        self.strengths[-1] = int(new)
-        return self.strengths[-1]
+        self.stated_strengths[-1] = int(new)
+        return self.stated_strengths[-1]
 
     # -- dragging in the ranking strip: an answer dropped into a tier, between tiers, or out -------
 
@@ -108,9 +116,9 @@ class RankingInput:
         index = len(self.tiers) if anchor is None else next(i for i, tier in enumerate(self.tiers) if tier is anchor)
         self.tiers.insert(index, [number])
         if len(self.tiers) > 1:
-            # The new tier takes the default strength to its neighbour below (or above, at the end);
-            # the strength between the tiers it was put between stays on the upper side.
-            self.strengths.insert(min(index, len(self.strengths)), DEFAULT_STRENGTH)
+            # The new tier's step to its neighbour below (or above, at the end) is not stated; the
+            # strength between the tiers it was put between stays on the upper side.
+            self.stated_strengths.insert(min(index, len(self.stated_strengths)), None)
 
     def unplace(self, number: int) -> None:
         """Drag answer `number` out of the ranking, back to the answers not placed yet."""
@@ -131,8 +139,8 @@ class RankingInput:
         self.tiers[index].remove(number)
         if not self.tiers[index]:
             del self.tiers[index]
-            if self.strengths:
-                del self.strengths[min(index, len(self.strengths) - 1)]
+            if self.stated_strengths:
+                del self.stated_strengths[min(index, len(self.stated_strengths) - 1)]
 
     def tier_of(self, number: int) -> int | None:
         """The 0-based tier of answer `number`, or None if not placed yet."""
@@ -147,7 +155,8 @@ class RankingInput:
             missing = sorted(set(range(1, self.answer_count + 1)) - set(self.placed))
             raise RankingInputError(f"place every answer first (still to place: {', '.join(map(str, missing))})")
         return Ranking(
-            tuple(tuple(answer_ids[number - 1] for number in tier) for tier in self.tiers), tuple(self.strengths)
+            tuple(tuple(answer_ids[number - 1] for number in tier) for tier in self.tiers),
+            tuple(self.stated_strengths),
         )
 
     def describe(self) -> str:
@@ -164,20 +173,27 @@ class RankingInput:
     # -- drafts: the state is saved as it changes, so a crash loses nothing --------------------------
 
     def to_draft(self) -> dict[str, Any]:
-        return {"tiers": self.tiers, "strengths": self.strengths, "tie_pending": self.tie_pending}
+        return {"tiers": self.tiers, "stated_strengths": self.stated_strengths, "tie_pending": self.tie_pending}
 
     @classmethod
     def from_draft(cls, answer_count: int, draft: dict[str, Any]) -> RankingInput:
-        """Rebuild from a saved draft by replaying it, so a damaged draft cannot make a bad state."""
+        """Rebuild from a saved draft by replaying it, so a damaged draft cannot make a bad state.
+
+        A draft saved before steps could go unstated has "strengths" instead of "stated_strengths":
+        what it stated is decided as for a judgement recorded then (domain.recorded_stated_strengths).
+        """
+        stated = draft.get("stated_strengths")
+        if stated is None:
+            stated = recorded_stated_strengths(draft.get("strengths", []), None)
         restored = cls(answer_count)
         for index, tier in enumerate(draft.get("tiers", [])):
             for position, number in enumerate(tier):
                 if position:
                     restored.tie_next()
                 restored.place(number)
-            if index and index - 1 < len(draft.get("strengths", [])):
-                restored.strengths[index - 1] = int(
-                    min(max(draft["strengths"][index - 1], Strength.SLIGHTLY_BETTER), Strength.MUCH_BETTER)
+            if index and index - 1 < len(stated) and stated[index - 1] is not None:
+                restored.stated_strengths[index - 1] = int(
+                    min(max(stated[index - 1], Strength.SLIGHTLY_BETTER), Strength.MUCH_BETTER)
                 )
         if draft.get("tie_pending") and restored.tiers and not restored.is_complete:
             restored.tie_pending = True

@@ -12,7 +12,7 @@ import uuid
 from PySide6.QtCore import QElapsedTimer, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from labeler.domain import LIKERT_RANGE, Flag, Judgement
+from labeler.domain import LIKERT_RANGE, Flag, Judgement, recorded_stated_strengths
 from labeler.store import Prompt, Store, StoreError, WriteFailedError
 from labeler.store.queue import display_order, next_prompt, own_judgements, resume_point
 from labeler.ui import dialogs, jobs
@@ -511,7 +511,8 @@ class TaskView(QWidget):
         order = row["display_order"]
         numbers = {answer_id: index + 1 for index, answer_id in enumerate(order)}
         tiers = [[numbers[a] for a in tier] for tier in row["tiers"] or []]
-        restored = RankingInput.from_draft(len(order), {"tiers": tiers, "strengths": row["strengths"] or []})
+        stated = recorded_stated_strengths(row["strengths"] or [], row["stated_strengths"])
+        restored = RankingInput.from_draft(len(order), {"tiers": tiers, "stated_strengths": stated})
         self.show_prompt(row["prompt_id"], restore=restored, order=order)
         self.details = {
             "flags": {numbers[int(a)]: set(flags) for a, flags in row["flags"].items()},

@@ -227,10 +227,10 @@ def check_project(project: Path, reported: dict[str, str], after_id: int = 0) ->
         )
         missing = [u for u, pairs in reported.items() if present.get(u) != int(pairs)]
         wrong = []
-        for uuid, tiers, strengths in store.conn.execute(
-            "SELECT uuid, tiers, strengths FROM judgements WHERE outcome = 'ranked' AND id > ?", [after_id]
+        for uuid, tiers, stated_strengths in store.conn.execute(
+            "SELECT uuid, tiers, stated_strengths FROM judgements WHERE outcome = 'ranked' AND id > ?", [after_id]
         ):
-            expected = set(ranking_to_pairs(Ranking.of(json.loads(tiers), json.loads(strengths))))
+            expected = set(ranking_to_pairs(Ranking.of(json.loads(tiers), json.loads(stated_strengths))))
             if set(store.judgement_pairs(uuid)) != expected:
                 wrong.append(uuid)
     return TrialResult(len(reported), missing, wrong)

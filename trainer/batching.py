@@ -9,19 +9,28 @@ of about 50 batches, each sorted by length, so the data is still shuffled at the
 
 from __future__ import annotations
 
+import random
+
 import torch
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 
-def pack_rankings(sizes: list[int], lengths: list[int], batch_size: int, seed: int) -> list[list[int]]:
+def pack_rankings(
+    sizes: list[int], lengths: list[int], batch_size: int, seed: int, group_by_length: bool = True
+) -> list[list[int]]:
     """Indices of the rankings, packed into batches of at most `batch_size` answers (at least one
-    ranking each). sizes[i]: ranking i's answers; lengths[i]: its longest answer, in tokens. The same
-    seed gives the same batches, so a resumed run replays exactly those it missed."""
+    ranking each). sizes[i]: ranking i's answers; lengths[i]: its longest answer, in tokens. Without
+    `group_by_length`, in a plain random order. The same seed gives the same batches, so a resumed run
+    replays exactly those it missed."""
     if not sizes:
         return []
-    rankings_per_batch = max(1, batch_size // max(1, round(sum(sizes) / len(sizes))))
-    generator = torch.Generator().manual_seed(seed)
-    order = get_length_grouped_indices(lengths, rankings_per_batch, generator=generator)
+    if group_by_length:
+        rankings_per_batch = max(1, batch_size // max(1, round(sum(sizes) / len(sizes))))
+        generator = torch.Generator().manual_seed(seed)
+        order = get_length_grouped_indices(lengths, rankings_per_batch, generator=generator)
+    else:
+        order = list(range(len(sizes)))
+        random.Random(seed).shuffle(order)
     batches, current, answers = [], [], 0
     for index in order:
         if current and answers + sizes[index] > batch_size:

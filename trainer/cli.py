@@ -84,6 +84,9 @@ def cmd_reward(args: argparse.Namespace) -> int:
         weighting=args.weighting,
         margin=args.margin,
         margin_scale=args.margin_scale,
+        disable_dropout=args.disable_dropout,
+        group_by_length=args.group_by_length,
+        bf16=args.bf16,
         save_steps=args.save_steps,
         resume=args.resume,
         events=args.events,
@@ -275,6 +278,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         metavar="S",
         help="logits per unit of stated margin with --margin scaled (default 1)",
+    )
+    reward.add_argument(
+        "--disable-dropout",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="train without dropout, as TRL's RewardTrainer does (default; faster and leaner on a CPU)",
+    )
+    reward.add_argument(
+        "--group-by-length",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="batch rankings of similar length together (default; far less padding on real text)",
+    )
+    reward.add_argument(
+        "--bf16",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="bf16 autocast (weights stay fp32); auto: where the GPU or CPU computes bf16 natively",
     )
     reward.add_argument("--save-steps", type=int, default=500, help="a checkpoint every N steps (0: none)")
     reward.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")

@@ -179,7 +179,32 @@ def test_eval_reward_reads_hh_transcripts(trained, tmp_path):
     )
     result = labeler_train("eval-reward", str(trained["model"]), str(hh), "--json", "--threads", "1")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == pytest.approx(want)
+    got = json.loads(result.stdout)
+    assert {key: got[key] for key in want} == pytest.approx(want)
+    assert got["longer_wins"] == 1.0  # the chosen reply is the longer one
+    assert got["first_shown_wins"] is None  # a pair of transcripts says nothing of the order shown
+
+
+def test_eval_reward_prints_the_length_and_position_baselines_beside_the_accuracy(trained, tmp_path):
+    """Rankings list their answers in the order shown: 3 answers ranked [1, [0, 2]] give the pairs 1 > 0
+    (chosen shown second, longer) and 1 > 2 (chosen shown first, shorter): first shown wins 1/2, longer wins
+    1/2; and [0, 1] on two answers of equal length: first shown 1, longer ½. Over the 3 pairs: 2/3 and 1/2."""
+    rankings = tmp_path / "rankings.jsonl"
+    rows = [
+        {"prompt": "Question 1: tell me about lamp", "answers": ["lamp", "lamp great", "lamp great great"],
+         "ranking": [1, [0, 2]]},
+        {"prompt": "Question 2: tell me about wind", "answers": ["wind a", "wind b"], "ranking": [0, 1]},
+    ]  # fmt: skip
+    rankings.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = labeler_train("eval-reward", str(trained["model"]), str(rankings), "--json", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)
+    assert got["pairs"] == 3
+    assert got["first_shown_wins"] == pytest.approx(2 / 3)
+    assert got["longer_wins"] == pytest.approx(1 / 2)
+    text = labeler_train("eval-reward", str(trained["model"]), str(rankings), "--threads", "1")
+    assert text.returncode == 0, text.stderr
+    assert "; on the same pairs, the longer answer wins 0.5000, the first shown 0.6667" in text.stdout
 
 
 def test_eval_reward_names_the_bad_rows_and_evaluates_nothing(trained, tmp_path):

@@ -109,10 +109,16 @@ def _is_main_process() -> bool:
 
 def _summary(metrics: dict, out: Path) -> str:
     accuracy = metrics["eval_accuracy"]
-    shown = "no held-out pairs" if accuracy is None else f"{accuracy:.1%} of {metrics['eval_pairs']:,} held-out pairs"
+    if accuracy is None:
+        shown = "no held-out pairs"
+    else:
+        shown = (
+            f"{accuracy:.1%} of {metrics['eval_pairs']:,} held-out pairs ordered as the annotators did "
+            f"(the longer answer wins {metrics['eval_longer_wins']:.1%} of them)"
+        )
     cut = metrics["prompts_cut"] + metrics["answers_cut"]
     return (
-        f"reward model saved to {out}: {shown} ordered as the annotators did; trained on "
+        f"reward model saved to {out}: {shown}; trained on "
         f"{metrics['train_pairs']:,} pairs from {metrics['train_prompts']:,} prompts in {metrics['seconds']:.0f} s"
         + (f"; {cut:,} inputs cut to --max-length (see metrics.json)" if cut else "")
     )
@@ -127,8 +133,11 @@ def cmd_eval_reward(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
     else:
+        first = result["first_shown_wins"]
         print(
             f"accuracy {result['accuracy']:.4f} over {result['pairs']:,} pairs, mean margin {result['mean_margin']:.4f}"
+            f"; on the same pairs, the longer answer wins {result['longer_wins']:.4f}, the first shown "
+            + ("— (pairs carry no display order)" if first is None else f"{first:.4f}")
         )
     return 0
 
@@ -255,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     reward.add_argument(
         "--batch-size", type=int, default=32, help="answers forwarded per step (pairwise: half as many pairs)"
     )
-    reward.add_argument("--learning-rate", type=float, default=2e-5)
+    reward.add_argument("--learning-rate", type=float, default=6e-5)
     reward.add_argument(
         "--max-length", type=int, default=512, help="tokens per prompt and answer; longer prompts lose their start"
     )

@@ -7,6 +7,7 @@ csv, parquet) is checked the same way, with the same FILE:LINE: reason for a bad
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,26 +19,34 @@ from labeler.store.scores import write_answer_scores
 from trainer.data import as_prompt, take_from_rows
 from trainer.errors import TrainerError
 from trainer.models import load_trained_reward_model
-from trainer.scoring import pair_accuracy_of, score_texts
+from trainer.scoring import first_shown_wins, longer_wins, pair_accuracy_of, score_texts
 
 SCORE_CHUNK = 4096  # answers scored, then written in one transaction
 
 
-def read_preferences(path: Path) -> list[tuple[str | list[dict], str, str]]:
-    """(prompt, chosen, rejected) for every preference in the file; a ranking row gives all of its pairs.
+@dataclass(frozen=True)
+class Preference:
+    prompt: str | list[dict]
+    chosen: str
+    rejected: str
+    chosen_shown_first: bool | None  # a ranking row lists its answers in the order shown; a pair has no order
+
+
+def read_preferences(path: Path) -> list[Preference]:
+    """Every preference in the file; a ranking row gives all of its pairs.
 
     Any bad row (or a row of answers without a ranking) stops with a TrainerError listing FILE:LINE: reason.
     """
 
-    def preferences_of(data: Any, fmt: str) -> list[tuple[str | list[dict], str, str]]:
+    def preferences_of(data: Any, fmt: str) -> list[Preference]:
         item = parse_row(data, fmt)
         if isinstance(item, ImportedPair):
-            return [(as_prompt(item.prompt), item.chosen, item.rejected)]
+            return [Preference(as_prompt(item.prompt), item.chosen, item.rejected, None)]
         if isinstance(item, ImportedRanking):
             texts = [answer.text for answer in item.prompt.answers]
             prompt = as_prompt(item.prompt.prompt)
             return [
-                (prompt, texts[pair.chosen], texts[pair.rejected])
+                Preference(prompt, texts[pair.chosen], texts[pair.rejected], pair.chosen < pair.rejected)
                 for pair in ranking_to_pairs(Ranking(item.tiers, item.stated_strengths))
             ]
         raise RowError("answers without a ranking say nothing about which is better")
@@ -49,22 +58,32 @@ def read_preferences(path: Path) -> list[tuple[str | list[dict], str, str]]:
 
 
 def evaluate_file(model_dir: Path, path: Path, max_length: int) -> dict:
-    """{"accuracy", "pairs", "mean_margin"} of the model on the file's preferences (each answer scored once)."""
+    """{"accuracy", "pairs", "mean_margin"} of the model on the file's preferences (each answer scored once),
+    and beside it what two rules that read no meaning score on the same pairs: "longer_wins" (the longer
+    answer is chosen; a tie counts half) and "first_shown_wins" (the answer shown first is chosen; None
+    when the file's pairs carry no display order). A reward model that does not beat both has learnt a
+    length or a position, not a preference (on HH, "shorter wins" is right 55% of the time)."""
     preferences = read_preferences(path)
     model, tokenizer = load_trained_reward_model(model_dir)
     index_of, prompts, answers = {}, [], []
-    for prompt, chosen, rejected in preferences:
-        for answer in (chosen, rejected):
-            key = (repr(prompt), answer)
+    for preference in preferences:
+        for answer in (preference.chosen, preference.rejected):
+            key = (repr(preference.prompt), answer)
             if key not in index_of:
                 index_of[key] = len(answers)
-                prompts.append(prompt)
+                prompts.append(preference.prompt)
                 answers.append(answer)
     rewards = score_texts(model, tokenizer, prompts, answers, max_length)  # (A,)
-    chosen = rewards[[index_of[(repr(p), c)] for p, c, _ in preferences]]  # (P,)
-    rejected = rewards[[index_of[(repr(p), r)] for p, _, r in preferences]]  # (P,)
+    chosen = rewards[[index_of[(repr(p.prompt), p.chosen)] for p in preferences]]  # (P,)
+    rejected = rewards[[index_of[(repr(p.prompt), p.rejected)] for p in preferences]]  # (P,)
     result = pair_accuracy_of(chosen, rejected)
-    return {"accuracy": result.accuracy, "pairs": result.pairs, "mean_margin": result.mean_margin}
+    return {
+        "accuracy": result.accuracy,
+        "pairs": result.pairs,
+        "mean_margin": result.mean_margin,
+        "longer_wins": longer_wins([(p.chosen, p.rejected) for p in preferences]),
+        "first_shown_wins": first_shown_wins([p.chosen_shown_first for p in preferences]),
+    }
 
 
 def score_project(model_dir: Path, project: Path, max_length: int, name: str | None) -> tuple[int, str]:

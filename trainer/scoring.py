@@ -87,3 +87,16 @@ def pair_accuracy_of(chosen: torch.Tensor, rejected: torch.Tensor) -> PairAccura
     """Counts over pairs given the rewards of their chosen and rejected answers, (P,) each."""
     differences = (chosen - rejected).double()  # (P,)
     return PairAccuracy(int((differences > 0).sum()), len(differences), float(differences.sum()))
+
+
+def longer_wins(pairs: Sequence[tuple[str, str]]) -> float:
+    """The share of (chosen, rejected) pairs whose chosen answer is the longer one (in characters; a tie ½)."""
+    wins = sum(1.0 if len(c) > len(r) else 0.5 if len(c) == len(r) else 0.0 for c, r in pairs)
+    return wins / len(pairs)
+
+
+def first_shown_wins(chosen_shown_first: Sequence[bool | None]) -> float | None:
+    """The share of pairs whose chosen answer was shown first; None unless every pair knows its order."""
+    if not chosen_shown_first or any(first is None for first in chosen_shown_first):
+        return None
+    return sum(chosen_shown_first) / len(chosen_shown_first)

@@ -29,6 +29,8 @@ wins" beside it on the same pairs.
 from __future__ import annotations
 
 import argparse
+import gzip
+import itertools
 import json
 import math
 import os
@@ -245,11 +247,17 @@ HH_PAIRS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "
 LABELER = Path(sys.executable).parent / "labeler"
 
 
-def hh_project(work: Path) -> Path:
-    """The HH dev set as a project, through the real import command."""
+def hh_project(work: Path, pairs: int | None = None) -> Path:
+    """The HH dev set (its first `pairs` rows, if given: a slice for the suite) as a project, through the
+    real import command."""
+    source = HH_PAIRS
+    if pairs is not None:
+        source = work / "hh-slice.jsonl"
+        with gzip.open(HH_PAIRS, "rt", encoding="utf-8") as rows:
+            source.write_text("".join(itertools.islice(rows, pairs)), encoding="utf-8")
     project = work / "hh.db"
     subprocess.run([LABELER, "init", project], check=True, capture_output=True)
-    subprocess.run([LABELER, "import", project, HH_PAIRS], check=True, capture_output=True)
+    subprocess.run([LABELER, "import", project, source], check=True, capture_output=True)
     return project
 
 
@@ -307,7 +315,7 @@ def run_in_own_process(project: Path, out: Path, threads: int, **settings) -> di
 def real_table(args, work: Path) -> list[str]:
     if not HH_PAIRS.is_file():
         raise SystemExit(f"{HH_PAIRS}: the HH dev set is not here")
-    pairs = hh_project(work)
+    pairs = hh_project(work, args.hh_pairs)
     fours = hh_rankings_of_four(pairs, work / "hh-k4.db", args.k4_rankings, seed=5)
     lines = [
         "| data | trainer | train s | pairs/s | rankings/s | peak GB | held-out accuracy | shorter wins |",
@@ -322,7 +330,7 @@ def real_table(args, work: Path) -> list[str]:
         for loss, bf16, name in runs:
             m = run_in_own_process(
                 project, work / f"{loss}-{len(lines)}", args.threads, base="minilm", loss=loss, bf16=bf16,
-                eval_fraction=0.25, learning_rate=2e-5, batch_size=32,
+                eval_fraction=0.25, learning_rate=args.real_lr, batch_size=32,
             )  # fmt: skip
             seconds = m["train_seconds"]
             speeds.setdefault((data, loss), seconds)
@@ -336,9 +344,9 @@ def real_table(args, work: Path) -> list[str]:
         ratio = speeds[(data, "pairwise")] / speeds[(data, "grouped")]
         lines.append(f"\n{data}: ours at {ratio:.2f}× the speed of TRL's RewardTrainer")
     lines.append(
-        "\nall-MiniLM-L6-v2, one epoch, learning rate 2e-5, 32 sequences per step (TRL: 16 pairs), max length 512 "
-        "(ours: bf16 autocast where the CPU has it, as its default says; the ratio is of the default run) "
-        f"(longer: the prompt's start cut, none dropped), {args.threads} threads; train s is step 4 alone"
+        f"\nall-MiniLM-L6-v2, one epoch, learning rate {args.real_lr}, 32 sequences per step (TRL: 16 pairs), "
+        "max length 512 (longer: the prompt's start cut, none dropped); ours: bf16 autocast where the CPU has it, "
+        f"as its default says, and the ratio is of that run; {args.threads} threads; train s is step 4 alone"
     )
     return lines
 
@@ -355,6 +363,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--real", action="store_true", help="part 3: ours vs TRL on the HH dev set (about 30 minutes)")
     parser.add_argument("--k4-rankings", type=int, default=300, help="K = 4 rankings of HH text for part 3")
+    parser.add_argument("--hh-pairs", type=int, help="part 3 on the first N HH pairs only (a slice: the suite runs it)")
+    parser.add_argument("--real-lr", type=float, default=2e-5, help="part 3's learning rate, both trainers")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     load = os.getloadavg()[0]

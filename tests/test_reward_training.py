@@ -162,6 +162,16 @@ def test_a_project_without_judgements_or_with_one_prompt_is_refused_clearly(tmp_
         train_reward(one)
 
 
+def test_k_fold_holds_out_the_named_fold_and_refuses_a_fold_that_is_not_there(workspace, tmp_path):
+    metrics = train_reward(config(workspace, tmp_path / "out", folds=4, fold=3, epochs=1))
+    # 40 prompts in 4 folds: 10 held out, 6 pairs each; the other 30 trained on.
+    assert (metrics["eval_prompts"], metrics["eval_pairs"], metrics["train_prompts"]) == (10, 60, 30)
+    assert (metrics["config"]["folds"], metrics["config"]["fold"]) == (4, 3)
+    with pytest.raises(TrainerError, match="^--fold 5 of --folds 4: use at least 2 folds, numbered from 1$"):
+        train_reward(config(workspace, tmp_path / "other", folds=4, fold=5))
+    assert not (tmp_path / "other").exists()
+
+
 def test_a_folder_that_is_not_a_model_is_refused_clearly_and_leaves_no_output(tmp_path, workspace):
     (tmp_path / "not-a-model").mkdir()
     with pytest.raises(TrainerError, match="not a Hugging Face model folder"):
@@ -218,10 +228,12 @@ def test_the_command_prints_only_json_events_on_stdout_and_ends_with_done(worksp
 def test_the_command_says_what_it_did_in_one_line_and_refuses_a_used_folder(workspace, tmp_path):
     out = tmp_path / "out"
     # alice did all the ranking; naming someone who did none as well changes nothing.
-    result = labeler_train(*train_args(workspace, out, "--annotator", "alice", "zed"))
+    result = labeler_train(*train_args(workspace, out, "--annotator", "alice", "zed", "--folds", "5", "--fold", "2"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"reward model saved to {out}: ")
-    assert json.loads((out / "metrics.json").read_text())["config"]["annotators"] == ["alice", "zed"]
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["config"]["annotators"] == ["alice", "zed"]
+    assert (saved["config"]["folds"], saved["config"]["fold"], saved["eval_prompts"]) == (5, 2, 8)
     assert "held-out pairs" in result.stdout
     # stderr is a pipe here, as in a log file: plain progress lines, the last at the last step, and
     # not the tokenizer's "longer than the maximum" warning about sequences we cut ourselves.

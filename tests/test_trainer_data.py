@@ -11,7 +11,7 @@ from labeler.domain import Judgement, Ranking
 from labeler.formats.export import ExportFormat, export_project
 from labeler.store import NewAnswer, Store, StoreError, open_read_only, open_store
 from labeler.store.exporting import NOT_STATED, current_pair_columns
-from trainer.data import RankedPrompt, pairs_of, ranked_prompts, snapshot_project, split_by_prompt
+from trainer.data import RankedPrompt, pairs_of, ranked_prompts, snapshot_project, split_by_prompt, split_into_folds
 
 CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi."}]
 
@@ -168,6 +168,37 @@ def test_split_with_no_eval_fraction_trains_on_everything():
 def test_split_refuses_what_cannot_be_split(items, fraction, message):
     with pytest.raises(ValueError, match=f"^{message}$"):
         split_by_prompt(items, fraction, seed=0)
+
+
+def test_folds_hold_out_every_prompt_once_in_nearly_equal_parts():
+    held = [prompts_in(split_into_folds(ITEMS, 3, fold, seed=4)[1]) for fold in (1, 2, 3)]
+    assert sorted(len(prompts) for prompts in held) == [3, 3, 4]
+    assert set().union(*held) == prompts_in(ITEMS)
+    assert sum(map(len, held)) == len(prompts_in(ITEMS))  # disjoint
+    for fold in (1, 2, 3):
+        train, held_out = split_into_folds(ITEMS, 3, fold, seed=4)
+        assert prompts_in(train).isdisjoint(prompts_in(held_out))
+        assert sorted(train + held_out, key=ITEMS.index) == ITEMS  # bob's ranking of prompt 3 goes with alice's
+
+
+def test_folds_follow_the_seed():
+    assert split_into_folds(ITEMS, 5, 2, seed=1) == split_into_folds(ITEMS, 5, 2, seed=1)
+    assert len({frozenset(prompts_in(split_into_folds(ITEMS, 5, 1, seed)[1])) for seed in range(10)}) > 1
+
+
+@pytest.mark.parametrize(
+    ("items", "folds", "fold", "message"),
+    [
+        (ITEMS, 1, 1, "fold 1 of 1: use at least 2 folds, numbered from 1"),
+        (ITEMS, 5, 0, "fold 0 of 5: use at least 2 folds, numbered from 1"),
+        (ITEMS, 5, 6, "fold 6 of 5: use at least 2 folds, numbered from 1"),
+        ([], 5, 1, "nothing to split: there are no ranked judgements"),
+        (ITEMS, 11, 1, "10 prompts cannot be cut into 11 folds"),
+    ],
+)
+def test_folds_refuse_what_cannot_be_cut(items, folds, fold, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        split_into_folds(items, folds, fold, seed=0)
 
 
 def test_split_holds_out_the_prompts_labeler_export_holds_out(store, tmp_path):

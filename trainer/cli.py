@@ -76,6 +76,8 @@ def cmd_reward(args: argparse.Namespace) -> int:
         loss=args.loss,
         annotators=tuple(args.annotator or ()),
         eval_fraction=args.eval_fraction,
+        folds=args.folds,
+        fold=args.fold,
         seed=args.seed,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -259,6 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--annotator", action="extend", nargs="+", metavar="NAME", help="only these annotators' judgements"
     )
     reward.add_argument("--eval-fraction", type=float, default=0.1, help="share of prompts held out (default 0.1)")
+    reward.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        metavar="K",
+        help="k-fold cross-validation by prompt: hold out fold --fold of K instead of --eval-fraction",
+    )
+    reward.add_argument("--fold", type=int, default=1, metavar="I", help="which fold to hold out, 1..K (default 1)")
     reward.add_argument("--seed", type=int, default=0)
     reward.add_argument("--epochs", type=int, default=1)
     reward.add_argument(

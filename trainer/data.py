@@ -145,6 +145,23 @@ def split_by_prompt(items: Sequence[Item], eval_fraction: float, seed: int) -> t
     return [i for i in items if i.prompt_id not in held_out], [i for i in items if i.prompt_id in held_out]
 
 
+def split_into_folds(items: Sequence[Item], folds: int, fold: int, seed: int) -> tuple[list[Item], list[Item]]:
+    """(train, eval) for fold `fold` (1..folds) of a k-fold cross-validation by prompt: the sorted prompt
+    ids are shuffled with `seed` (as split_by_prompt does) and cut into `folds` runs of nearly equal size;
+    run `fold` is held out. Over fold = 1..folds every prompt is held out exactly once."""
+    if folds < 2 or not 1 <= fold <= folds:
+        raise ValueError(f"fold {fold} of {folds}: use at least 2 folds, numbered from 1")
+    if not items:
+        raise ValueError("nothing to split: there are no ranked judgements")
+    prompt_ids = sorted({item.prompt_id for item in items})
+    if len(prompt_ids) < folds:
+        raise ValueError(f"{len(prompt_ids)} prompts cannot be cut into {folds} folds")
+    random.Random(seed).shuffle(prompt_ids)
+    count = len(prompt_ids)
+    held_out = set(prompt_ids[(fold - 1) * count // folds : fold * count // folds])
+    return [i for i in items if i.prompt_id not in held_out], [i for i in items if i.prompt_id in held_out]
+
+
 def pairs_of(item: RankedPrompt) -> list[tuple[int, int, int | None]]:
     """(chosen, rejected, stated margin) for every two answers in different tiers; the stated margin sums
     the stated strengths between them, and is None where none of them was stated."""

@@ -47,6 +47,7 @@ from trainer.data import (
     remove_new_output,
     sha256_of,
     split_by_prompt,
+    split_into_folds,
 )
 from trainer.encoding import encode
 from trainer.errors import TrainerError
@@ -67,7 +68,11 @@ class RewardConfig:
     base: str = DEFAULT_BASE  # minilm | smollm2 | a local Hugging Face model folder
     loss: Literal["grouped", "pairwise"] = "grouped"  # grouped: one ranking one batch element; pairwise: TRL's
     annotators: tuple[str, ...] = ()  # only these annotators' judgements; everyone's when empty
-    eval_fraction: float = 0.1  # share of prompts held out for evaluation
+    eval_fraction: float = 0.1  # share of prompts held out for evaluation (when folds is 0)
+    # K-fold cross-validation by prompt: with folds = K, fold I (1..K) of the seeded shuffle is held out
+    # instead of eval_fraction; K runs with I = 1..K hold out every prompt once.
+    folds: int = 0
+    fold: int = 1
     seed: int = 0  # the split, the shuffling, the score head's initial weights
     epochs: int = 1
     # Sequences forwarded per optimiser step: whole rankings up to this many answers (grouped, at least
@@ -197,6 +202,11 @@ def _split_rankings(cfg: RewardConfig, snapshot: Path) -> tuple[list[RankedPromp
     if not rankings:
         who = f" by {', '.join(cfg.annotators)}" if cfg.annotators else ""
         raise TrainerError(f"{cfg.project}: no ranked judgements{who} to learn from")
+    if cfg.folds:
+        try:
+            return split_into_folds(rankings, cfg.folds, cfg.fold, cfg.seed)
+        except ValueError as error:
+            raise TrainerError(f"{cfg.project}: {error}") from None
     try:
         return split_by_prompt(rankings, cfg.eval_fraction, cfg.seed)
     except ValueError as error:
@@ -220,6 +230,8 @@ def _check(cfg: RewardConfig) -> None:
         raise TrainerError(f"--bf16 is auto, on or off, not {cfg.bf16!r}")
     if cfg.margin not in ("none", "scaled"):
         raise TrainerError(f"--margin is none or scaled, not {cfg.margin!r}")
+    if cfg.folds and not (cfg.folds >= 2 and 1 <= cfg.fold <= cfg.folds):
+        raise TrainerError(f"--fold {cfg.fold} of --folds {cfg.folds}: use at least 2 folds, numbered from 1")
     if not 0 < cfg.margin_scale < math.inf:
         raise TrainerError(f"--margin-scale must be a positive number, not {cfg.margin_scale}")
     if cfg.epochs < 1 or cfg.batch_size < 2 or cfg.max_length < 16 or cfg.learning_rate <= 0:

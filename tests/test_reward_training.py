@@ -167,7 +167,7 @@ def test_k_fold_holds_out_the_named_fold_and_refuses_a_fold_that_is_not_there(wo
     # 40 prompts in 4 folds: 10 held out, 6 pairs each; the other 30 trained on.
     assert (metrics["eval_prompts"], metrics["eval_pairs"], metrics["train_prompts"]) == (10, 60, 30)
     assert (metrics["config"]["folds"], metrics["config"]["fold"]) == (4, 3)
-    with pytest.raises(TrainerError, match="^--fold 5 of --folds 4: use at least 2 folds, numbered from 1$"):
+    with pytest.raises(TrainerError, match=r"^--fold 5 of --folds 4: use at least 2 folds, numbered from 1$"):
         train_reward(config(workspace, tmp_path / "other", folds=4, fold=5))
     assert not (tmp_path / "other").exists()
 

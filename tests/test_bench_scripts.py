@@ -27,3 +27,27 @@ def test_the_real_text_reward_bench_runs_on_a_slice_of_hh(tmp_path):
                         "TRL RewardTrainer (fp32)"]  # fmt: skip
     assert "HH pairs, K = 2: ours at " in done.stdout
     assert "HH text, K = 4 (8 rankings): ours at " in done.stdout
+
+
+@pytest.mark.skipif(not HH_PAIRS.is_file(), reason=f"the HH dev set is not on this machine ({HH_PAIRS})")
+def test_the_k_fold_reward_bench_runs_on_a_slice_of_hh(tmp_path):
+    done = subprocess.run(
+        [sys.executable, REPO / "bench" / "reward_folds.py", "--hh-pairs", "24", "--folds", "2",
+         "--run", 'short={"max_length": 128}'],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [row] = [line for line in done.stdout.splitlines() if line.startswith("| short |")]
+    cells = row.split(" | ")
+    assert cells[1] == '`{"max_length": 128}`'
+    folds = [float(value) for value in cells[3].split()]
+    assert len(folds) == 2 and all(0 <= value <= 1 for value in folds)
+    mean = float(cells[2].strip("*").split(" ± ")[0])
+    assert mean == pytest.approx(sum(folds) / 2, abs=0.001)  # the mean is of the folds it lists
+    assert "fold 1:" in done.stdout and "fold 2:" in done.stdout
+    baselines = done.stdout.split("the shorter reply wins ")[1].split(", the longer wins ")
+    shorter, longer = float(baselines[0]), float(baselines[1].split(";")[0])
+    assert shorter + longer == pytest.approx(1.0, abs=0.01)  # ties count half to each

@@ -44,10 +44,37 @@ def test_the_k_fold_reward_bench_runs_on_a_slice_of_hh(tmp_path):
     cells = row.split(" | ")
     assert cells[1] == '`{"max_length": 128}`'
     folds = [float(value) for value in cells[3].split()]
-    assert len(folds) == 2 and all(0 <= value <= 1 for value in folds)
+    assert len(folds) == 2
+    assert all(0 <= value <= 1 for value in folds)
     mean = float(cells[2].strip("*").split(" ± ")[0])
     assert mean == pytest.approx(sum(folds) / 2, abs=0.001)  # the mean is of the folds it lists
-    assert "fold 1:" in done.stdout and "fold 2:" in done.stdout
+    assert "fold 1:" in done.stdout
+    assert "fold 2:" in done.stdout
     baselines = done.stdout.split("the shorter reply wins ")[1].split(", the longer wins ")
     shorter, longer = float(baselines[0]), float(baselines[1].split(";")[0])
     assert shorter + longer == pytest.approx(1.0, abs=0.01)  # ties count half to each
+
+
+@pytest.mark.skipif(not HH_PAIRS.is_file(), reason=f"the HH dev set is not on this machine ({HH_PAIRS})")
+def test_the_margin_bench_runs_on_a_slice_of_hh(tmp_path):
+    done = subprocess.run(
+        [sys.executable, REPO / "bench" / "reward_margins.py", "--hh-pairs", "40", "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    table = done.stdout.split("\n\n| annotators")[1]
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ")]  # the rows under the header
+    assert [(row[0], row[2]) for row in rows[:2]] == [("| HH (people)", "none"), ("| HH (people)", "scaled 1")]
+    simulated = [(row[0], row[1], row[2]) for row in rows[2:]]
+    assert simulated == [
+        (f"| simulated, K = {k}", strengths, margin)
+        for k in (2, 4)
+        for strengths in ("informative", "noise")
+        for margin in ("none", "scaled 0.5", "scaled 1")
+    ]
+    for row in rows:
+        accuracy = float(row[3].split(" ± ")[0])
+        assert 0 <= accuracy <= 1

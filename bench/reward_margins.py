@@ -36,20 +36,18 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from frozen_features import cross_validate, fit_head, hidden_features, judged, real_items, summary
 from reward_bench import HH_PAIRS, hh_project
 
 from labeler.store import open_read_only
-from trainer.data import RankedPrompt, pairs_of, ranked_prompts, split_into_folds
-from trainer.encoding import encode
-from trainer.models import load_reward_model
-from trainer.reward_loss import LossMargins, batch_for_prompts, grouped_loss
+from trainer.data import ranked_prompts
+from trainer.reward_loss import LossMargins
 
 AGREEMENT = 0.73  # annotators agree with the true order on this share of pairs (InstructGPT: 72.6%)
 WEIGHT_DECAY = 1.0  # L2 on the head: on HH's own labels, 1e-3 / 1e-2 / 0.1 / 1 held out 0.566 / 0.591 / 0.597 / 0.612
@@ -58,82 +56,6 @@ SETTINGS = {
     "scaled 0.5": LossMargins("scaled", 0.5),
     "scaled 1": LossMargins("scaled", 1.0),
 }
-
-
-@dataclass(frozen=True)
-class Features:
-    mean: torch.Tensor  # (N, H) the last layer's mean over the tokens: what the learner reads
-    first: torch.Tensor  # (N, H) the last layer at the first token: the hidden reward also reads it
-
-
-def answer_features(rankings: list[RankedPrompt], threads: int) -> tuple[Features, dict[tuple[int, int], int]]:
-    """Frozen MiniLM features of every (prompt, answer), and each (ranking, answer index)'s row."""
-    torch.set_num_threads(threads)
-    model, tokenizer, _ = load_reward_model("minilm")
-    backbone = model.base_model.eval()
-    prompts, answers, row_of = [], [], {}
-    for number, item in enumerate(rankings):
-        for index, answer in enumerate(item.answers):
-            row_of[number, index] = len(answers)
-            prompts.append(item.prompt)
-            answers.append(answer)
-    ids = encode(tokenizer, prompts, answers, 512).input_ids
-    order = sorted(range(len(ids)), key=lambda row: len(ids[row]))  # batches of similar length pad little
-    mean = torch.zeros(len(ids), backbone.config.hidden_size)
-    first = torch.zeros_like(mean)
-    with torch.no_grad():
-        for start in range(0, len(order), 32):
-            rows = order[start : start + 32]
-            width = max(len(ids[row]) for row in rows)
-            input_ids = torch.tensor([ids[row] + [tokenizer.pad_token_id] * (width - len(ids[row])) for row in rows])
-            mask = torch.tensor([[1] * len(ids[row]) + [0] * (width - len(ids[row])) for row in rows])
-            hidden = backbone(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, H)
-            mean[rows] = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-            first[rows] = hidden[:, 0]
-    standardise = lambda x: (x - x.mean(0)) / x.std(0).clamp(min=1e-6)  # noqa: E731
-    return Features(standardise(mean), standardise(first)), row_of
-
-
-def fit_head(features: torch.Tensor, items: list[RankedPrompt], margins: LossMargins) -> torch.Tensor:
-    """A linear reward head fitted by L-BFGS to `items` (their answers name feature rows) with the trainer's loss."""
-    rows, _, pair_index, pair_margins, group_of_pair = batch_for_prompts(items, margins)
-    x = features[[int(row) for row in rows]]  # (N, H)
-    weights = torch.zeros(features.shape[1], requires_grad=True)
-    optimiser = torch.optim.LBFGS([weights], max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        loss = grouped_loss(x @ weights, pair_index, pair_margins, group_of_pair, len(items))
-        loss = loss + WEIGHT_DECAY * weights.square().sum()
-        loss.backward()
-        return loss
-
-    optimiser.step(closure)
-    return weights.detach()
-
-
-def accuracy(scores: torch.Tensor, items: list[RankedPrompt]) -> float:
-    """Share of the items' pairs whose chosen answer (a feature row) scores above the rejected one."""
-    right = total = 0
-    for item in items:
-        for chosen, rejected, _ in pairs_of(item):
-            right += bool(scores[int(item.answers[chosen])] > scores[int(item.answers[rejected])])
-            total += 1
-    return right / total
-
-
-def judged(rows: list[int], prompt_id: int, order: list[int], strengths: list[int | None]) -> RankedPrompt:
-    """A ranking of feature rows, best first, one answer per tier; its answers are the rows as text."""
-    return RankedPrompt(prompt_id, "", [str(row) for row in rows], [[i] for i in order], strengths, "sim")
-
-
-def real_items(rankings: list[RankedPrompt], row_of: dict, stated: int | None) -> list[RankedPrompt]:
-    """The HH pairs as the people judged them, with `stated` as every step's strength."""
-    return [
-        judged([row_of[n, i] for i in range(len(item.answers))], item.prompt_id,
-               [tier[0] for tier in item.tiers], [stated] * (len(item.tiers) - 1))
-        for n, item in enumerate(rankings)
-    ]  # fmt: skip
 
 
 def simulated_items(groups: list[list[int]], truth: torch.Tensor, beta: float, informative: bool, rng) -> list:
@@ -166,23 +88,6 @@ def calibrated_beta(truth: torch.Tensor, pairs: list[tuple[int, int]]) -> float:
     return (low + high) / 2
 
 
-def cross_validate(features, items, margins, folds, seed, truth_items=None) -> tuple[list[float], list[float]]:
-    """Held-out accuracy per fold on the items' own labels, and on `truth_items` (same prompts) if given."""
-    own, true = [], []
-    for fold in range(1, folds + 1):
-        train, held_out = split_into_folds(items, folds, fold, seed)
-        scores = features @ fit_head(features, train, margins)
-        own.append(accuracy(scores, held_out))
-        if truth_items is not None:
-            true.append(accuracy(scores, split_into_folds(truth_items, folds, fold, seed)[1]))
-    return own, true
-
-
-def summary(values: list[float]) -> str:
-    error = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.3f} ± {error:.3f}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--folds", type=int, default=5)
@@ -197,21 +102,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, open_read_only(hh_project(Path(folder), args.hh_pairs)) as store:
         rankings = ranked_prompts(store)
     started = time.monotonic()
-    features, row_of = answer_features(rankings, args.threads)
+    torch.set_num_threads(args.threads)
+    features, row_of = hidden_features(rankings, "minilm", layers=[-1])
+    mean, first = features[-1, "mean"], features[-1, "first"]
     print(f"# features of {len(row_of)} answers in {time.monotonic() - started:.0f} s", flush=True)
     lines = [
         "| annotators | strengths | margin | held-out accuracy (their labels) | on the true order |",
         "|---|---|---|---|---|",
     ]
     for name, stated, margins in (("HH (people)", None, LossMargins("none")), ("HH (people)", 2, SETTINGS["scaled 1"])):
-        own, _ = cross_validate(features.mean, real_items(rankings, row_of, stated), margins, args.folds, 0)
+        own, _ = cross_validate(mean, real_items(rankings, row_of, stated), margins, WEIGHT_DECAY, args.folds, 0)
         described = "none stated" if stated is None else "2 on every step (the old default)"
         lines.append(f"| {name} | {described} | {'none' if stated is None else 'scaled 1'} | {summary(own)} | |")
         print(lines[-1], flush=True)
 
-    both = torch.cat([features.mean, features.first], dim=1)
-    people = real_items(rankings, row_of, None)
-    truth = both @ fit_head(both, people, LossMargins("none"))  # the hidden reward
+    both = torch.cat([mean, first], dim=1)
+    people = real_items(rankings, row_of)
+    truth = both @ fit_head(both, people, LossMargins("none"), WEIGHT_DECAY)  # the hidden reward
     hh_pairs = [(int(item.answers[0]), int(item.answers[1])) for item in people]
     beta = calibrated_beta(truth, hh_pairs)
     rows = list(range(len(truth)))
@@ -229,7 +136,7 @@ def main() -> None:
                 truths = [judged(g, n, sorted(range(len(g)), key=lambda i: -float(truth[g[i]])), [None] * (len(g) - 1))
                           for n, g in enumerate(groups)]  # fmt: skip
                 for name, margins in SETTINGS.items():
-                    own, true = cross_validate(features.mean, items, margins, args.folds, repeat, truths)
+                    own, true = cross_validate(mean, items, margins, WEIGHT_DECAY, args.folds, repeat, truths)
                     results[name][0].extend(own)
                     results[name][1].extend(true)
             for name, (own, true) in results.items():

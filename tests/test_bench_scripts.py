@@ -78,3 +78,25 @@ def test_the_margin_bench_runs_on_a_slice_of_hh(tmp_path):
     for row in rows:
         accuracy = float(row[3].split(" ± ")[0])
         assert 0 <= accuracy <= 1
+
+
+@pytest.mark.skipif(not HH_PAIRS.is_file(), reason=f"the HH dev set is not on this machine ({HH_PAIRS})")
+def test_the_probe_bench_runs_on_a_slice_of_hh(tmp_path):
+    done = subprocess.run(
+        [sys.executable, REPO / "bench" / "reward_probes.py", "--base", "minilm", "--hh-pairs", "30",
+         "--layers", "3,6", "--l2", "0.1,1", "--folds", "3"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    table = done.stdout.split("\n\n| layer")[1]
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ")]
+    assert [(row[0], row[1]) for row in rows] == [
+        (f"| {layer}", pooling) for layer in (3, 6) for pooling in ("mean", "first", "last")
+    ]
+    for row in rows:
+        assert len(row) == 4  # a cell per L2 strength
+        assert all(0 <= float(cell.strip(" |").split(" ± ")[0]) <= 1 for cell in row[2:])
+    assert "30 HH rankings, held-out accuracy 3-fold" in done.stdout

@@ -307,6 +307,24 @@ def test_rloo_runs_two_steps_and_writes_the_same_files(workspace, tmp_path):
     assert not (out / "checkpoints").exists()
 
 
+def test_ppo_scores_with_a_head_tuned_reward_model_as_it_was_trained(workspace, tmp_path):
+    # --tune head saves a classifier read by the mean of its last layer (reward_pooling "mean"): PPO must read
+    # it that way, and may start its value model from its body (same tokens, causal).
+    reward = tmp_path / "head-reward"
+    train_reward(
+        RewardConfig(
+            project=workspace["project"], out=reward, base=str(workspace["root"] / "reward-base"), tune="head",
+            bf16="off",
+        )
+    )  # fmt: skip
+    out = tmp_path / "out"
+    metrics = train_ppo(config(workspace, out, reward=reward, steps=2, batch_size=8, mini_batch_size=8, ppo_epochs=1))
+    rows = metric_rows(out)
+    assert [row["step"] for row in rows] == [1, 2]
+    assert all(isinstance(row["score"], float) for row in rows)
+    assert metrics["value_init"] == "reward"
+
+
 # --- The command line, in a subprocess ------------------------------------------------------------------------------
 
 

@@ -73,6 +73,9 @@ def cmd_reward(args: argparse.Namespace) -> int:
         project=Path(args.project),
         out=out,
         base=args.base,
+        tune=args.tune,
+        layers=args.layers,
+        head_l2=args.head_l2,
         loss=args.loss,
         annotators=tuple(args.annotator or ()),
         eval_fraction=args.eval_fraction,
@@ -259,6 +262,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reward.add_argument(
         "--annotator", action="extend", nargs="+", metavar="NAME", help="only these annotators' judgements"
+    )
+    reward.add_argument(
+        "--tune",
+        choices=("all", "head"),
+        default="all",
+        help="all: fine-tune the whole model (default); head: keep the body frozen and fit a linear head on the "
+        "mean of its last layer (one forward pass per answer, no backward)",
+    )
+    reward.add_argument(
+        "--layers", type=int, default=0, metavar="N", help="keep only the base's first N layers (default: all)"
+    )
+    reward.add_argument(
+        "--head-l2", type=float, default=0.1, metavar="L2", help="--tune head: L2 on the head's weights (default 0.1)"
     )
     reward.add_argument("--eval-fraction", type=float, default=0.1, help="share of prompts held out (default 0.1)")
     reward.add_argument(

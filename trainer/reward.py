@@ -5,7 +5,8 @@
       2 model     any HF folder (or an embedded default) as a sequence classifier with one output
       3 tokens    every (prompt, answer) once; what is too long loses the start of its prompt, counted
       4 train     --loss grouped: our loop, one ranking one batch element (InstructGPT §3.5);
-                  --loss pairwise: TRL's RewardTrainer on the same tokens, the reference
+                  --loss pairwise: TRL's RewardTrainer on the same tokens, the reference;
+                  --tune head: the body frozen, a linear head fitted to its mean-pooled features (reward_head.py)
       5 evaluate  pair-weighted accuracy on the held-out prompts, reward mean/std on the training answers
       6 save      the HF model folder and metrics.json
 
@@ -16,12 +17,13 @@ continues from the last one with the same batches.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -53,8 +55,11 @@ from trainer.encoding import encode
 from trainer.errors import TrainerError
 from trainer.events import Progress, ReportTrainerSteps
 from trainer.models import load_reward_model
+from trainer.reward_head import MeanPooledReward, fit_head, install_head, pooled_features, score_head
 from trainer.reward_loss import LossMargins, batch_for_prompts, grouped_loss, pair_accuracy
-from trainer.scoring import PairAccuracy, longer_wins, pad_right, pair_accuracy_of, score_ids
+from trainer.scoring import SCORE_BATCH, PairAccuracy, longer_wins, pad_right, pair_accuracy_of, score_ids
+
+Scorer = Callable[[Sequence[list[int]]], torch.Tensor]  # token-id sequences -> their rewards, (N,) float32
 
 DEFAULT_BASE = "minilm"  # the better held-out accuracy per minute here: BENCHMARKS.md, reward base models
 CHECKPOINTS = "checkpoints"
@@ -66,6 +71,11 @@ class RewardConfig:
     project: Path  # the project file; read through a snapshot, so annotators can keep working
     out: Path  # the output folder: the model, tokenizer, metrics.json, checkpoints/
     base: str = DEFAULT_BASE  # minilm | smollm2 | a local Hugging Face model folder
+    # all: fine-tune the whole model (the loss below); head: the body stays frozen and a linear head on the
+    # mean of its last layer is fitted by L-BFGS (reward_head.py), one forward pass per answer and no backward.
+    tune: Literal["all", "head"] = "all"
+    layers: int = 0  # keep only the base's first N layers (0: all of them)
+    head_l2: float = 0.1  # --tune head: L2 on the head's weights over standardised features
     loss: Literal["grouped", "pairwise"] = "grouped"  # grouped: one ranking one batch element; pairwise: TRL's
     annotators: tuple[str, ...] = ()  # only these annotators' judgements; everyone's when empty
     eval_fraction: float = 0.1  # share of prompts held out for evaluation (when folds is 0)
@@ -79,8 +89,8 @@ class RewardConfig:
     # one ranking), or this many / 2 pairs (pairwise). Equal memory per step either way.
     batch_size: int = 32
     # AdamW, linear decay to 0, no warm-up, gradients clipped at norm 1 (TRL's). 6e-5, not TRL's 2e-5: one
-    # grouped step holds a ranking's every pair, so an epoch takes fewer steps; on HH (one split, 450 held-out
-    # pairs) 2e-5 / 6e-5 / 1e-4 gave 0.598 / 0.636 / 0.607, and on K = 4 rankings 0.643 / 0.752 (BENCHMARKS.md).
+    # grouped step holds a ranking's every pair, so an epoch takes fewer steps; on K = 4 rankings of HH text
+    # 2e-5 / 6e-5 held out 0.643 / 0.752, and on the HH pairs, 5-fold, 0.607 ± 0.011 / 0.612 ± 0.014 (BENCHMARKS.md).
     learning_rate: float = 6e-5
     max_length: int = 512  # tokens per (prompt, answer); longer ones lose the start of their prompt
     weighting: Literal["prompt", "pair"] = "prompt"  # grouped only: average per prompt, or over all pairs
@@ -131,7 +141,7 @@ def train_reward(cfg: RewardConfig) -> dict:
     try:
         train, held_out = _split_rankings(cfg, snapshot)
         # 2 model
-        model, tokenizer, folder = load_reward_model(cfg.base)
+        model, tokenizer, folder = load_reward_model(cfg.base, cfg.layers)
         if cfg.disable_dropout:
             from trl.trainer.utils import disable_dropout_in_model  # here: importing trl takes 1.7 s
 
@@ -148,16 +158,20 @@ def train_reward(cfg: RewardConfig) -> dict:
 
     # 4 train
     training_started = time.monotonic()
-    if cfg.loss == "grouped":
-        steps, last_loss = _train_grouped(cfg, model, tokenizer, train_tokens, accelerator, progress_enabled)
+    if cfg.tune == "head":
+        model, steps, last_loss, score = _train_head(cfg, model, tokenizer, train_tokens, eval_tokens, progress_enabled)
     else:
-        steps, last_loss = _train_pairwise(cfg, model, tokenizer, train_tokens, progress_enabled)
+        if cfg.loss == "grouped":
+            steps, last_loss = _train_grouped(cfg, model, tokenizer, train_tokens, accelerator, progress_enabled)
+        else:
+            steps, last_loss = _train_pairwise(cfg, model, tokenizer, train_tokens, progress_enabled)
+        model = accelerator.unwrap_model(model)
+        score = functools.partial(score_ids, model, pad_token_id=tokenizer.pad_token_id)
     train_seconds = time.monotonic() - training_started
-    model = accelerator.unwrap_model(model)
 
     # 5 evaluate
-    evaluation = _evaluate(model, tokenizer, eval_tokens)
-    reward_mean, reward_std = _reward_statistics(model, tokenizer, train_tokens)
+    evaluation = _evaluate(score, eval_tokens)
+    reward_mean, reward_std = _reward_statistics(score, train_tokens)
 
     # 6 save
     metrics = {
@@ -180,8 +194,8 @@ def train_reward(cfg: RewardConfig) -> dict:
         "train_seconds": round(train_seconds, 3),  # step 4 alone: what the two losses are compared on
         "base": str(cfg.base),
         "base_folder": str(folder),
-        "loss": cfg.loss,
-        "bf16": cfg.loss == "grouped" and _use_bf16(cfg),  # what auto chose
+        "loss": "head" if cfg.tune == "head" else cfg.loss,
+        "bf16": (cfg.tune == "head" or cfg.loss == "grouped") and _use_bf16(cfg),  # what auto chose
         "snapshot_sha256": digest,
         "config": json.loads(json.dumps(asdict(cfg), default=str)),  # as metrics.json will hold it
     }
@@ -230,6 +244,12 @@ def _check(cfg: RewardConfig) -> None:
         raise TrainerError(f"--bf16 is auto, on or off, not {cfg.bf16!r}")
     if cfg.margin not in ("none", "scaled"):
         raise TrainerError(f"--margin is none or scaled, not {cfg.margin!r}")
+    if cfg.tune not in ("all", "head"):
+        raise TrainerError(f"--tune is all or head, not {cfg.tune!r}")
+    if cfg.tune == "head" and (cfg.loss != "grouped" or cfg.resume):
+        raise TrainerError("--tune head fits its head with the grouped loss in seconds: no --loss pairwise or --resume")
+    if cfg.layers < 0 or not 0 < cfg.head_l2 < math.inf:
+        raise TrainerError("--layers ≥ 0 (0: all of them) and --head-l2 > 0, please")
     if cfg.folds and not (cfg.folds >= 2 and 1 <= cfg.fold <= cfg.folds):
         raise TrainerError(f"--fold {cfg.fold} of --folds {cfg.folds}: use at least 2 folds, numbered from 1")
     if not 0 < cfg.margin_scale < math.inf:
@@ -441,15 +461,53 @@ def _train_pairwise(
     return trainer.state.global_step, reporter.last_loss
 
 
+# --- 4 train: the head only ------------------------------------------------------------------------------
+
+
+def _train_head(
+    cfg: RewardConfig,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    train: _Tokens,
+    held_out: _Tokens,
+    report: bool,
+) -> tuple[MeanPooledReward, int, float, Scorer]:
+    """The body read once over every distinct answer (train and held out), the head fitted on the training ones.
+
+    Returns (the model as it will be saved and read, L-BFGS iterations, the fitted data loss, a scorer that
+    looks the features up instead of reading the answers again)."""
+    row_of: dict[tuple[int, ...], int] = {}
+    for tokens in (train, held_out):
+        for _, answers in tokens.rankings:
+            for ids in answers:
+                row_of.setdefault(tuple(ids), len(row_of))
+    batches = math.ceil(len(row_of) / SCORE_BATCH)
+    progress = Progress(batches, cfg.events, "reward (head): reading the answers", enabled=report)
+    progress.emit("start", total_steps=batches, loss="head", rankings=len(train.rankings), answers=len(row_of))
+    features = pooled_features(model, [list(ids) for ids in row_of], tokenizer.pad_token_id, _use_bf16(cfg), progress)
+    progress.close()
+
+    def features_of(sequences: Sequence[list[int]]) -> torch.Tensor:
+        return features[[row_of[tuple(ids)] for ids in sequences]]  # (N, H)
+
+    flat = [ids for _, answers in train.rankings for ids in answers]
+    margins = LossMargins(cfg.margin, cfg.margin_scale)
+    items = [item for item, _ in train.rankings]
+    weight, bias, loss, iterations = fit_head(features_of(flat), items, margins, cfg.weighting, cfg.head_l2)
+    reward_model = install_head(model, weight, bias)
+    head = score_head(model)
+    return reward_model, iterations, loss, lambda sequences: head(features_of(sequences))[:, 0].detach()
+
+
 # --- 5 evaluate -------------------------------------------------------------------------------------------
 
 
-def _evaluate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tokens: _Tokens) -> PairAccuracy:
+def _evaluate(score: Scorer, tokens: _Tokens) -> PairAccuracy:
     """Accuracy over every held-out pair (pair-weighted), each answer scored once."""
     if not tokens.rankings:
         return PairAccuracy(0, 0, 0.0)
     flat = [ids for _, answers in tokens.rankings for ids in answers]
-    rewards = score_ids(model, flat, tokenizer.pad_token_id)  # (N,)
+    rewards = score(flat)  # (N,)
     _, _, pair_index, _, _ = batch_for_prompts([item for item, _ in tokens.rankings])
     return pair_accuracy_of(rewards[pair_index[:, 0]], rewards[pair_index[:, 1]])
 
@@ -459,14 +517,12 @@ def _longer_wins_on(rankings: list[RankedPrompt]) -> float | None:
     return longer_wins(pairs) if pairs else None
 
 
-def _reward_statistics(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tokens: _Tokens
-) -> tuple[float, float]:
+def _reward_statistics(score: Scorer, tokens: _Tokens) -> tuple[float, float]:
     """Mean and standard deviation of the reward over the distinct training answers (PPO normalises with them)."""
     distinct = {}
     for item, answers in tokens.rankings:
         for text, ids in zip(item.answers, answers, strict=True):
             distinct.setdefault((item.prompt_id, text), ids)
-    rewards = score_ids(model, list(distinct.values()), tokenizer.pad_token_id).double()  # (A,)
+    rewards = score(list(distinct.values())).double()  # (A,)
     std = float(rewards.std()) if len(rewards) > 1 else 0.0
     return float(rewards.mean()), std if math.isfinite(std) else 0.0

@@ -100,7 +100,7 @@ def fit_head(
         return loss
 
     optimiser.step(closure)
-    iterations = optimiser.state[optimiser._params[0]]["n_iter"]
+    iterations = optimiser.state[weight]["n_iter"]
     with torch.no_grad():
         scaled = weight / std.double()  # w · (f − μ) / σ = (w / σ) · f − (w / σ) · μ
         return scaled.float(), float(-(scaled * mean.double()).sum()), float(data_loss()), int(iterations)

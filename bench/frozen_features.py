@@ -17,7 +17,9 @@ import torch
 from trainer.data import RankedPrompt, pairs_of, split_into_folds
 from trainer.encoding import encode
 from trainer.models import load_reward_model
+from trainer.reward_head import mean_pool
 from trainer.reward_loss import LossMargins, batch_for_prompts, grouped_loss
+from trainer.scoring import pad_right
 
 POOLINGS = ("mean", "first", "last")  # over the tokens; first is BERT's [CLS], last what a causal score head reads
 
@@ -44,14 +46,12 @@ def hidden_features(
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for start in range(0, len(order), 16):
             rows = order[start : start + 16]
-            lengths = torch.tensor([len(ids[row]) for row in rows])
-            width = int(lengths.max())
-            input_ids = torch.tensor([ids[row] + [tokenizer.pad_token_id] * (width - len(ids[row])) for row in rows])
-            mask = (torch.arange(width)[None, :] < lengths[:, None]).long()  # (B, T), padded on the right
+            input_ids, mask = pad_right([ids[row] for row in rows], tokenizer.pad_token_id)  # (B, T) each
+            lengths = mask.sum(1)  # (B,)
             hidden = backbone(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states
             for layer in layers:
                 states = hidden[layer].float()  # (B, T, H)
-                features[layer, "mean"][rows] = (states * mask[..., None]).sum(1) / lengths[:, None]
+                features[layer, "mean"][rows] = mean_pool(states, mask)  # as `--tune head` pools
                 features[layer, "first"][rows] = states[:, 0]
                 features[layer, "last"][rows] = states[torch.arange(len(rows)), lengths - 1]
     return {key: standardise(value) for key, value in features.items()}, row_of

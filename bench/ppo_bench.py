@@ -90,6 +90,7 @@ def build_workspace(folder: Path, prompts: int, hidden: int, layers: int, thread
             project=folder / "project.db",
             out=folder / "reward",
             base=str(folder / "reward-base"),
+            tune="all",
             epochs=4,
             learning_rate=3e-3,
             batch_size=16,

@@ -180,7 +180,7 @@ def tiny_base(folder: Path, rows) -> None:
 
 
 def run(project: Path, out: Path, base: str, **settings) -> dict:
-    return train_reward(RewardConfig(project=project, out=out, base=base, save_steps=0, **settings))
+    return train_reward(RewardConfig(project=project, out=out, base=base, tune="all", save_steps=0, **settings))
 
 
 def losses_table(args, work: Path) -> list[str]:
@@ -324,12 +324,12 @@ def real_table(args, work: Path) -> list[str]:
     speeds = {}
     for data, project in (("HH pairs, K = 2", pairs), (f"HH text, K = 4 ({args.k4_rankings} rankings)", fours)):
         baseline = shorter_wins(project, 0.25, 0)
-        runs = [("grouped", "auto", "ours (defaults)"), ("pairwise", "off", "TRL RewardTrainer (fp32)")]
+        runs = [("grouped", "auto", "ours (--tune all)"), ("pairwise", "off", "TRL RewardTrainer (fp32)")]
         if project == pairs:  # bf16's effect on accuracy, on the data where the accuracy is worth reading
-            runs.insert(1, ("grouped", "off", "ours, fp32"))
+            runs.insert(1, ("grouped", "off", "ours (--tune all), fp32"))
         for loss, bf16, name in runs:
             m = run_in_own_process(
-                project, work / f"{loss}-{len(lines)}", args.threads, base="minilm", loss=loss, bf16=bf16,
+                project, work / f"{loss}-{len(lines)}", args.threads, base="minilm", tune="all", loss=loss, bf16=bf16,
                 eval_fraction=0.25, learning_rate=args.real_lr, batch_size=32,
             )  # fmt: skip
             seconds = m["train_seconds"]

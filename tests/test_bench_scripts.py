@@ -23,8 +23,8 @@ def test_the_real_text_reward_bench_runs_on_a_slice_of_hh(tmp_path):
     rows = [line for line in done.stdout.splitlines() if line.startswith("| HH ")]
     assert rows[:5] == rows[5:]  # each run's row as it ends, then the whole table
     trainers = [row.split(" | ")[1] for row in rows[:5]]
-    assert trainers == ["ours (defaults)", "ours, fp32", "TRL RewardTrainer (fp32)", "ours (defaults)",
-                        "TRL RewardTrainer (fp32)"]  # fmt: skip
+    assert trainers == ["ours (--tune all)", "ours (--tune all), fp32", "TRL RewardTrainer (fp32)",
+                        "ours (--tune all)", "TRL RewardTrainer (fp32)"]  # fmt: skip
     assert "HH pairs, K = 2: ours at " in done.stdout
     assert "HH text, K = 4 (8 rankings): ours at " in done.stdout
 

@@ -138,6 +138,36 @@ def test_reward_margin_options_reach_the_training_config(tmp_path, monkeypatch):
     assert [(config.margin, config.margin_scale) for config in configs] == [("none", 1.0), ("scaled", 0.25)]
 
 
+def test_reward_defaults_are_a_head_on_smollm2_and_fine_tuning_options_need_tune_all(tmp_path, monkeypatch):
+    import trainer.reward
+    from trainer import cli
+
+    configs = []
+    monkeypatch.setattr(trainer.reward, "train_reward", lambda config: configs.append(config) or {})
+    reward = ["reward", str(tmp_path / "project.db"), "--out", str(tmp_path / "rm"), "--events"]
+    assert cli.main(reward) == 0
+    assert cli.main([*reward, "--tune", "all", "--base", "minilm", "--epochs", "3", "--learning-rate", "1e-5"]) == 0
+    assert cli.main([*reward, "--head-l2", "0.5", "--layers", "12"]) == 0
+    default, fine_tuned, head = configs
+    assert (default.base, default.tune, default.layers, default.head_l2) == ("smollm2", "head", None, 0.1)
+    defaults = trainer.reward.RewardConfig(project=tmp_path, out=tmp_path)
+    assert default == trainer.reward.RewardConfig(project=default.project, out=default.out, events=True)
+    assert (fine_tuned.base, fine_tuned.tune, fine_tuned.epochs, fine_tuned.learning_rate) == ("minilm", "all", 3, 1e-5)
+    assert (fine_tuned.batch_size, fine_tuned.loss, fine_tuned.resume) == (defaults.batch_size, "grouped", False)
+    assert (head.head_l2, head.layers) == (0.5, 12)
+
+
+def test_fine_tuning_options_under_the_default_head_are_refused_in_one_line(tmp_path):
+    project = tmp_path / "project.db"
+    assert run("labeler", "init", str(project)).returncode == 0
+    out = str(tmp_path / "rm")
+    result = run("labeler-train", "reward", str(project), "--out", out, "--epochs", "3", "--loss", "pairwise")
+    assert_one_line_error(result, "--loss, --epochs: for fine-tuning the whole model, add --tune all")
+    result = run("labeler-train", "reward", str(project), "--out", out, "--tune", "all", "--head-l2", "1")
+    assert_one_line_error(result, "--head-l2 is for --tune head (the default), not --tune all")
+    assert not (tmp_path / "rm").exists()
+
+
 def test_a_margin_scale_that_is_not_positive_is_a_one_line_error(tmp_path):
     project = tmp_path / "project.db"
     assert run("labeler", "init", str(project)).returncode == 0

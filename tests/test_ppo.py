@@ -54,6 +54,7 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
             project=root / "project.db",
             out=root / "reward",
             base=str(root / "reward-base"),
+            tune="all",
             epochs=4,
             learning_rate=3e-3,
             batch_size=16,

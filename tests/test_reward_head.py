@@ -88,7 +88,8 @@ def test_the_fitted_head_is_the_minimum_of_the_regularised_loss_on_the_raw_featu
 
 def test_settings_that_do_not_fit_a_head_are_refused_before_any_output(workspace, tmp_path):
     for changes, message in [
-        ({"loss": "pairwise"}, "no --loss pairwise or --resume"),
+        ({"loss": "pairwise"}, "--loss pairwise and --resume fine-tune the whole model: add --tune all"),
+        ({"resume": True}, "--loss pairwise and --resume fine-tune the whole model: add --tune all"),
         ({"layers": 3}, "--layers 3: the model has 2 layers"),
         ({"head_l2": 0.0}, "--head-l2 > 0"),
     ]:
@@ -121,3 +122,23 @@ def test_the_cli_trains_a_head_and_eval_reward_reads_it(workspace, tmp_path):
     )
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["pairs"] == 1
+
+
+def test_the_default_command_fits_a_head_on_smollm2s_first_20_layers(tmp_path):
+    # `labeler-train reward PROJECT --out DIR` and nothing else: the setting measured best on real human data.
+    project = tmp_path / "project.db"
+    build_project(project, prompts=16)
+    out = tmp_path / "rm"
+    done = subprocess.run(
+        [BIN / "labeler-train", "reward", project, "--out", out, "--threads", "2"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["base"], metrics["loss"], metrics["config"]["layers"]) == ("smollm2", "head", 20)
+    saved = json.loads((out / "config.json").read_text())
+    assert (saved["num_hidden_layers"], saved["reward_pooling"]) == (20, "mean")
+    model, _ = load_trained_reward_model(out)
+    assert isinstance(model, MeanPooledReward)
+    assert metrics["eval_pairs"] == 12  # 2 held-out prompts of 4 ranked answers
+    assert metrics["eval_accuracy"] >= 0.75  # more "great" is better: plain to a real model's features

@@ -244,7 +244,7 @@ def first_step_loss(folder, capsys, margin: str) -> float:
             prompt_id, ids = store.add_prompt(f"prompt {p}", [NewAnswer(text) for text in texts[3 * p : 3 * p + 3]])
             store.record_judgement(prompt_id, "ann", Judgement.ranked(Ranking.of(ids, strengths=[2, 2])), ids)
     make_reward_model(make_tokenizer([*texts, *(f"prompt {p}" for p in range(6))]), folder / "base")
-    settings = {"eval_fraction": 0, "save_steps": 0, "events": True, "margin": margin}
+    settings = {"tune": "all", "eval_fraction": 0, "save_steps": 0, "events": True, "margin": margin}
     train_reward(RewardConfig(folder / "project.db", folder / "out", base=str(folder / "base"), **settings))
     steps = [event for event in map(json.loads, capsys.readouterr().out.splitlines()) if event["event"] == "step"]
     return steps[0]["loss"]

@@ -28,7 +28,7 @@ torch.set_num_threads(1)
 
 WORDS = ["apple", "river", "stone", "cloud", "tiger", "lamp", "sugar", "wind"]
 PROMPTS = 40
-FAST = {"epochs": 4, "learning_rate": 3e-3, "batch_size": 16}  # enough for the tiny model to learn the rule
+FAST = {"tune": "all", "epochs": 4, "learning_rate": 3e-3, "batch_size": 16}  # the tiny model learns the rule
 
 
 def build_project(path: Path, prompts: int = PROMPTS, seed: int = 0) -> list[str]:
@@ -200,6 +200,8 @@ def train_args(workspace, out: Path, *extra: str) -> list[str]:
         str(workspace["base"]),
         "--threads",
         "1",
+        "--tune",
+        "all",
         "--epochs",
         "4",
         "--learning-rate",

@@ -32,7 +32,9 @@ def trained(tmp_path_factory) -> dict[str, Path]:
     texts = build_project(root / "project.db")
     make_reward_model(make_tokenizer(texts), root / "base")
     train_reward(
-        RewardConfig(project=root / "project.db", out=root / "rm", base=str(root / "base"), learning_rate=1e-3)
+        RewardConfig(
+            project=root / "project.db", out=root / "rm", base=str(root / "base"), tune="all", learning_rate=1e-3
+        )
     )
     return {"project": root / "project.db", "model": root / "rm", "root": root}
 

@@ -63,9 +63,22 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+# Options that only fine-tuning reads: with --tune head they would be silently ignored, so they are refused
+# (their defaults live on RewardConfig; the parser leaves them out of the namespace unless given).
+FINE_TUNING_OPTIONS = (
+    "loss", "epochs", "batch_size", "learning_rate", "disable_dropout", "group_by_length", "save_steps", "resume",
+)  # fmt: skip
+
+
 def cmd_reward(args: argparse.Namespace) -> int:
     """Train a reward model on the project's current rankings."""
     out = Path(args.out)
+    fine_tuning = {name: getattr(args, name) for name in FINE_TUNING_OPTIONS if hasattr(args, name)}
+    if args.tune == "head" and fine_tuning:
+        given = ", ".join("--" + name.replace("_", "-") for name in fine_tuning)
+        raise TrainerError(f"{given}: for fine-tuning the whole model, add --tune all (--tune head is the default)")
+    if args.tune == "all" and args.head_l2 is not None:
+        raise TrainerError("--head-l2 is for --tune head (the default), not --tune all")
     _set_threads(args.threads)
     from trainer.reward import RewardConfig, train_reward
 
@@ -75,26 +88,19 @@ def cmd_reward(args: argparse.Namespace) -> int:
         base=args.base,
         tune=args.tune,
         layers=args.layers,
-        head_l2=args.head_l2,
-        loss=args.loss,
+        **({"head_l2": args.head_l2} if args.head_l2 is not None else {}),
         annotators=tuple(args.annotator or ()),
         eval_fraction=args.eval_fraction,
         folds=args.folds,
         fold=args.fold,
         seed=args.seed,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
         max_length=args.max_length,
         weighting=args.weighting,
         margin=args.margin,
         margin_scale=args.margin_scale,
-        disable_dropout=args.disable_dropout,
-        group_by_length=args.group_by_length,
         bf16=args.bf16,
-        save_steps=args.save_steps,
-        resume=args.resume,
         events=args.events,
+        **fine_tuning,
     )
     metrics = train_reward(config)
     if not _is_main_process():
@@ -253,28 +259,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reward.add_argument("project", metavar="PROJECT")
     reward.add_argument("--out", required=True, metavar="DIR", help="where the model and metrics.json go")
-    reward.add_argument("--base", default="minilm", help="minilm, smollm2 or a model folder (default: minilm)")
+    reward.add_argument("--base", default="smollm2", help="smollm2 (default), minilm or a Hugging Face model folder")
     reward.add_argument(
-        "--loss",
-        choices=("grouped", "pairwise"),
-        default="grouped",
-        help="grouped: each ranking's answers forwarded once (default); pairwise: TRL's RewardTrainer",
+        "--tune",
+        choices=("head", "all"),
+        default="head",
+        help="head (default): keep the body frozen and fit a linear head on the mean of its last kept layer (one "
+        "forward pass per answer, no backward); all: fine-tune the whole model (the options under 'fine-tuning')",
+    )
+    reward.add_argument(
+        "--layers",
+        type=int,
+        metavar="N",
+        help="keep only the base's first N layers, 0 for all (default: 20 for smollm2 under --tune head, else all)",
+    )
+    reward.add_argument(
+        "--head-l2", type=float, metavar="L2", help="--tune head: L2 on the head's weights (default 0.1)"
     )
     reward.add_argument(
         "--annotator", action="extend", nargs="+", metavar="NAME", help="only these annotators' judgements"
-    )
-    reward.add_argument(
-        "--tune",
-        choices=("all", "head"),
-        default="all",
-        help="all: fine-tune the whole model (default); head: keep the body frozen and fit a linear head on the "
-        "mean of its last layer (one forward pass per answer, no backward)",
-    )
-    reward.add_argument(
-        "--layers", type=int, default=0, metavar="N", help="keep only the base's first N layers (default: all)"
-    )
-    reward.add_argument(
-        "--head-l2", type=float, default=0.1, metavar="L2", help="--tune head: L2 on the head's weights (default 0.1)"
     )
     reward.add_argument("--eval-fraction", type=float, default=0.1, help="share of prompts held out (default 0.1)")
     reward.add_argument(
@@ -286,11 +289,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reward.add_argument("--fold", type=int, default=1, metavar="I", help="which fold to hold out, 1..K (default 1)")
     reward.add_argument("--seed", type=int, default=0)
-    reward.add_argument("--epochs", type=int, default=1)
-    reward.add_argument(
-        "--batch-size", type=int, default=32, help="answers forwarded per step (pairwise: half as many pairs)"
-    )
-    reward.add_argument("--learning-rate", type=float, default=6e-5)
     reward.add_argument(
         "--max-length", type=int, default=512, help="tokens per prompt and answer; longer prompts lose their start"
     )
@@ -298,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--weighting",
         choices=("prompt", "pair"),
         default="prompt",
-        help="grouped loss: each ranking weighs the same (default), or each pair",
+        help="each ranking weighs the same in the loss (default), or each pair",
     )
     reward.add_argument(
         "--margin",
@@ -315,25 +313,52 @@ def build_parser() -> argparse.ArgumentParser:
         help="logits per unit of stated margin with --margin scaled (default 1)",
     )
     reward.add_argument(
-        "--disable-dropout",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="train without dropout, as TRL's RewardTrainer does (default; faster and leaner on a CPU)",
-    )
-    reward.add_argument(
-        "--group-by-length",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="batch rankings of similar length together (default; far less padding on real text)",
-    )
-    reward.add_argument(
         "--bf16",
         choices=("auto", "on", "off"),
         default="auto",
         help="bf16 autocast (weights stay fp32); auto: where the GPU or CPU computes bf16 natively",
     )
-    reward.add_argument("--save-steps", type=int, default=500, help="a checkpoint every N steps (0: none)")
-    reward.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    # Left out of the namespace unless given, so cmd_reward can refuse them under --tune head.
+    fine_tuning = reward.add_argument_group("fine-tuning", "with --tune all only")
+    fine_tuning.add_argument(
+        "--loss",
+        choices=("grouped", "pairwise"),
+        default=argparse.SUPPRESS,
+        help="grouped: each ranking's answers forwarded once (default); pairwise: TRL's RewardTrainer",
+    )
+    fine_tuning.add_argument(
+        "--epochs", type=int, default=argparse.SUPPRESS, help="passes over the training rankings (default 1)"
+    )
+    fine_tuning.add_argument(
+        "--batch-size",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="answers forwarded per step (pairwise: half as many pairs; default 32)",
+    )
+    fine_tuning.add_argument(
+        "--learning-rate",
+        type=float,
+        default=argparse.SUPPRESS,
+        help="AdamW's learning rate, decayed linearly to 0 (default 6e-5)",
+    )
+    fine_tuning.add_argument(
+        "--disable-dropout",
+        action=argparse.BooleanOptionalAction,
+        default=argparse.SUPPRESS,
+        help="train without dropout, as TRL's RewardTrainer does (default; faster and leaner on a CPU)",
+    )
+    fine_tuning.add_argument(
+        "--group-by-length",
+        action=argparse.BooleanOptionalAction,
+        default=argparse.SUPPRESS,
+        help="batch rankings of similar length together (default; far less padding on real text)",
+    )
+    fine_tuning.add_argument(
+        "--save-steps", type=int, default=argparse.SUPPRESS, help="a checkpoint every N steps (0: none; default 500)"
+    )
+    fine_tuning.add_argument(
+        "--resume", action="store_true", default=argparse.SUPPRESS, help="continue from the last checkpoint in --out"
+    )
     reward.add_argument("--events", action="store_true", help="print progress as JSON lines (for the app)")
     reward.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     reward.set_defaults(run=cmd_reward)

@@ -238,11 +238,10 @@ def run_trl(python: Path, workspace: dict, args: argparse.Namespace, out: Path) 
     }
     # The prompts as our run reads them from the project (its snapshot), so both train on the same texts.
     from labeler.store import open_read_only
-    from labeler.store.exporting import prompts_with_answers
 
     with open_read_only(Path(workspace["project"])) as store:
         ids = store.prompt_ids()
-        found = prompts_with_answers(store, ids)
+        found = store.prompts(ids)
     (out / "prompts.json").write_text(json.dumps([found[prompt_id].content for prompt_id in ids]))
     (out / "spec.json").write_text(json.dumps(spec))
     started = time.monotonic()

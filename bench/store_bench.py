@@ -10,7 +10,6 @@ synchronous=FULL in WAL mode (the commit is on disk when it returns).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import random
 import statistics
@@ -24,6 +23,8 @@ from pathlib import Path
 
 from labeler.domain import Judgement, Ranking, ranking_to_pairs
 from labeler.store import NewAnswer, answers_hash, content_hash, open_store, text_hash, utc_now
+from labeler.store.judgement_rows import ids_column, insert_pairs, ranking_columns
+from labeler.store.judgement_rows import pair_rows as judgement_pair_rows
 
 K = 9
 
@@ -103,26 +104,18 @@ def generate_large_project(path: Path, prompts: int, pairs_wanted: int, rng: ran
                         seq[annotator],
                         now,
                         "ranked",
-                        json.dumps([[a] for a in order]),
-                        json.dumps(list(ranking.strengths)),
-                        json.dumps(list(ranking.stated_strengths)),
-                        json.dumps(order),
+                        *ranking_columns(ranking).values(),  # tiers, strengths, stated_strengths
+                        ids_column(order),
                         answers_hash(f"answer {a}" for a in order),
                     )
                 )
-                pair_rows.extend(
-                    (j, prompt_id, p.chosen, p.rejected, p.margin, p.stated_margin) for p in ranking_to_pairs(ranking)
-                )
+                pair_rows.extend(judgement_pair_rows(j, prompt_id, ranking_to_pairs(ranking)))
             conn.executemany(
                 "INSERT INTO judgements (id, uuid, prompt_id, annotator_id, seq, created_at, outcome, tiers, "
                 "strengths, stated_strengths, display_order, answers_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 judgement_rows,
             )
-            conn.executemany(
-                "INSERT INTO pairs (judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin, "
-                "stated_margin) VALUES (?, ?, ?, ?, ?, ?)",
-                pair_rows,
-            )
+            insert_pairs(conn, pair_rows)
 
         store.write(fill)
     return time.perf_counter() - started

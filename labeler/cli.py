@@ -18,7 +18,7 @@ from labeler import __version__
 from labeler.bundled import bundled_text
 from labeler.domain import RankingError
 from labeler.formats.reading import FORMATS, FileFormatError
-from labeler.store import StoreError, open_store
+from labeler.store import StoreError, create_project, open_store
 
 EXIT_ERROR = 1
 MAX_BAD_ROWS_SHOWN = 50
@@ -27,14 +27,9 @@ EXIT_INTERRUPTED = 130
 
 def cmd_init(args: argparse.Namespace) -> int:
     path: Path = args.project
-    if args.annotators_per_prompt < 1:
-        raise StoreError("--annotators-per-prompt must be at least 1")
-    if path.exists() and path.stat().st_size > 0:
-        raise StoreError(f"{path}: already exists; choose a new file name")
     guidelines = args.guidelines.read_text(encoding="utf-8") if args.guidelines else bundled_text("guidelines.md")
-    with open_store(path, create=True) as store:
-        store.set_setting("annotators_per_prompt", args.annotators_per_prompt)
-        store.add_guidelines(guidelines)
+    with create_project(path, guidelines, annotators_per_prompt=args.annotators_per_prompt):
+        pass
     print(f"created {path}")
     return 0
 

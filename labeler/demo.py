@@ -5,14 +5,13 @@ from pathlib import Path
 
 from labeler.bundled import bundled, bundled_text
 from labeler.formats.importer import import_files
-from labeler.store import open_store
+from labeler.store import create_project
 
 DEMO_PROMPTS = "demo-prompts.jsonl"
 
 
 def build_demo_project(path: Path) -> Path:
     """Create a project at `path` holding the demo prompts, their answers and the guidelines."""
-    with open_store(path, create=True) as store, as_file(bundled(DEMO_PROMPTS)) as demo_file:
-        store.add_guidelines(bundled_text("guidelines.md"))
+    with create_project(path, bundled_text("guidelines.md")) as store, as_file(bundled(DEMO_PROMPTS)) as demo_file:
         import_files(store, [demo_file])
     return path

@@ -44,6 +44,11 @@ class Outcome(StrEnum):
     RANKED = "ranked"
     ALL_BAD = "all_bad"
     SKIPPED = "skipped"
+    # Not a decision: the row an undo appends, superseding the judgement it withdraws (never current).
+    RETRACTED = "retracted"
+
+
+DECISIONS = (Outcome.RANKED, Outcome.ALL_BAD, Outcome.SKIPPED)  # what a judgement can say
 
 
 class Flag(StrEnum):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 from labeler import statistics
+from labeler.domain import Outcome
 from labeler.store import Store
-from labeler.store.exporting import current_outcomes
+from labeler.store.bulk_reads import current_outcomes
+from labeler.store.judgement_rows import decode_tiers
 
 DEFAULT_BOOTSTRAP = 1000
 
@@ -19,9 +20,9 @@ def project_report(store: Store, *, bootstrap: int = DEFAULT_BOOTSTRAP, seed: in
     bootstrap 95% interval. Plain JSON-ready values; None where a figure is undefined."""
     judgements = current_outcomes(store)
     ranked = [
-        statistics.RankedJudgement(annotator, prompt_id, tuple(map(tuple, json.loads(tiers))), seconds)
+        statistics.RankedJudgement(annotator, prompt_id, decode_tiers(tiers), seconds)
         for annotator, prompt_id, outcome, tiers, seconds in judgements
-        if outcome == "ranked"
+        if outcome == Outcome.RANKED
     ]
     models = dict(store.conn.execute("SELECT id, model FROM answers WHERE model IS NOT NULL AND model != ''"))
     agreement = statistics.pairwise_agreement(ranked)

@@ -6,6 +6,7 @@ from collections import Counter
 from labeler.bundled import bundled_text
 from labeler.demo import DEMO_PROMPTS, build_demo_project
 from labeler.store import open_store
+from labeler.store.queue import ANNOTATORS_PER_PROMPT
 
 
 def demo_rows() -> list[dict]:
@@ -36,6 +37,7 @@ def test_the_demo_project_builds_with_guidelines(tmp_path):
         assert stats.prompts == len(rows)
         assert stats.answers == sum(len(row["answers"]) for row in rows)
         assert stats.judgements == 0
+        assert store.setting(ANNOTATORS_PER_PROMPT) == 1  # made as `labeler init` makes a project
         version, text = store.guidelines()
         assert version == 1
         assert "Rank the answers" in text

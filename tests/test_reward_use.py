@@ -242,9 +242,7 @@ def test_score_writes_every_answers_score_under_the_models_name(trained, tmp_pat
 
     model, tokenizer = load_trained_reward_model(trained["model"])
     with open_store(project) as store:
-        from labeler.store.exporting import prompts_with_answers
-
-        prompts = prompts_with_answers(store, store.prompt_ids())
+        prompts = store.prompts(store.prompt_ids())
         items = [(prompt.content, answer) for prompt in prompts.values() for answer in prompt.answers]
         want = score_texts(model, tokenizer, [p for p, _ in items], [a.text for _, a in items], 512).tolist()
         got = answer_scores(store, "rm")

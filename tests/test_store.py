@@ -29,7 +29,7 @@ from labeler.store import (
     content_hash,
     open_store,
 )
-from labeler.store.exporting import NOT_STATED, current_judgements, current_pair_columns
+from labeler.store.bulk_reads import NOT_STATED, current_judgements, current_pair_columns
 
 
 def file_digest(path: Path) -> str:
@@ -602,7 +602,7 @@ def test_a_bulk_write_alone_uses_the_rollback_journal_and_syncs_as_it_goes(store
         seen["descriptors added"] = descriptors_on(project_path) - descriptors
         return "done"
 
-    monkeypatch.setattr("labeler.store.project._Flusher.__init__.__defaults__", (0.05,))
+    monkeypatch.setattr("labeler.store.flusher.Flusher.__init__.__defaults__", (0.05,))
     assert store.write_in_bulk(work) == "done"
     assert seen == {"journal": "delete", "synchronous": 3, "syncing": True, "descriptors added": 1}  # 3: EXTRA
     assert syncs  # the file was synced while the work ran

@@ -10,7 +10,7 @@ from helpers.before_m004 import make_project_before_m004
 from labeler.domain import Judgement, Ranking
 from labeler.formats.export import ExportFormat, export_project
 from labeler.store import NewAnswer, Store, StoreError, open_read_only, open_store
-from labeler.store.exporting import NOT_STATED, current_pair_columns
+from labeler.store.bulk_reads import NOT_STATED, current_pair_columns
 from trainer.data import RankedPrompt, pairs_of, ranked_prompts, snapshot_project, split_by_prompt, split_into_folds
 
 CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi."}]

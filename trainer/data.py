@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from labeler.domain import Outcome, Ranking, ranking_to_pairs
 from labeler.store import Store, open_store
-from labeler.store.exporting import current_judgements, prompts_with_answers
+from labeler.store.bulk_reads import current_judgements
 from labeler.store.snapshots import snapshot
 from trainer.errors import TrainerError
 
@@ -94,7 +94,7 @@ def ranked_prompts(store: Store, annotators: Sequence[str] | None = None) -> lis
         for j in current_judgements(store, annotators)
         if j.outcome == Outcome.RANKED and j.tiers is not None and len(j.tiers) > 1
     ]
-    prompts = prompts_with_answers(store, [j.prompt_id for j in judgements])
+    prompts = store.prompts([j.prompt_id for j in judgements])
     items = []
     for judgement in judgements:
         placed = {answer_id for tier in judgement.tiers for answer_id in tier}

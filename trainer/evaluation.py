@@ -14,7 +14,6 @@ from typing import Any
 from labeler.domain import Ranking, ranking_to_pairs
 from labeler.formats.rows import ImportedPair, ImportedRanking, RowError, parse_row
 from labeler.store import StoreError, open_store
-from labeler.store.exporting import prompts_with_answers
 from labeler.store.scores import write_answer_scores
 from trainer.data import as_prompt, take_from_rows
 from trainer.errors import TrainerError
@@ -96,7 +95,7 @@ def score_project(model_dir: Path, project: Path, max_length: int, name: str | N
     model, tokenizer = load_trained_reward_model(model_dir)
     try:
         with open_store(project) as store:
-            prompts = prompts_with_answers(store, store.prompt_ids())
+            prompts = store.prompts(store.prompt_ids())
             items = [(prompt.content, answer) for prompt in prompts.values() for answer in prompt.answers]
             for start in range(0, len(items), SCORE_CHUNK):
                 chunk = items[start : start + SCORE_CHUNK]

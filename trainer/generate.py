@@ -22,7 +22,7 @@ import torch
 
 from labeler.domain import MAX_ANSWERS
 from labeler.store import NewAnswer, StoreError, open_store
-from labeler.store.exporting import current_judgements, prompts_with_answers
+from labeler.store.bulk_reads import current_judgements
 from trainer.data import read_prompts_file
 from trainer.errors import TrainerError
 from trainer.events import Progress
@@ -136,7 +136,7 @@ def _prompts(store, cfg: GenerateConfig) -> tuple[list[tuple], int]:
 
 
 def _in_order(store, ids: list[int]):
-    prompts = prompts_with_answers(store, ids)
+    prompts = store.prompts(ids)
     return [prompts[prompt_id] for prompt_id in ids]
 
 

@@ -61,7 +61,6 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from labeler.store import open_read_only
-from labeler.store.exporting import prompts_with_answers
 from trainer.data import check_output_folder, read_prompts_file, snapshot_project
 from trainer.encoding import Prompt, render
 from trainer.errors import TrainerError
@@ -230,7 +229,7 @@ def _project_prompts(cfg: PPOConfig) -> list[Prompt]:
     try:
         with open_read_only(snapshot) as store:
             ids = store.prompt_ids()
-            found = prompts_with_answers(store, ids)
+            found = store.prompts(ids)
         return [found[prompt_id].content for prompt_id in ids]
     finally:
         snapshot.unlink(missing_ok=True)

@@ -26,7 +26,7 @@ from transformers.trainer_callback import PrinterCallback
 from transformers.utils import logging as hf_logging
 
 from labeler.store import open_read_only
-from labeler.store.exporting import all_demonstrations, prompts_with_answers
+from labeler.store.bulk_reads import all_demonstrations
 from trainer.data import (
     RankedPrompt,
     check_output_folder,
@@ -195,7 +195,7 @@ def _examples(store, cfg: SFTConfig) -> list[_Example]:
     answer) once: a best answer an annotator also wrote out is not learnt twice."""
     annotators = list(cfg.annotators) or None
     written = all_demonstrations(store, annotators)
-    prompts = prompts_with_answers(store, [prompt_id for prompt_id, _, _ in written])
+    prompts = store.prompts([prompt_id for prompt_id, _, _ in written])
     examples, seen = [], set()
     for prompt_id, text, _ in written:
         if (prompt_id, text) not in seen:

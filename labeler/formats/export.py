@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from labeler.domain import PairSelection, select_pairs
 from labeler.store import Prompt, Store, StoreError
-from labeler.store.exporting import (
+from labeler.store.bulk_reads import (
     NOT_STATED,
     CurrentJudgement,
     all_answer_texts,
@@ -44,7 +44,6 @@ from labeler.store.exporting import (
     current_pair_columns,
     current_rankings,
     pair_columns,
-    prompts_with_answers,
 )
 from labeler.store.own_files import refuse_open_project_file
 
@@ -129,7 +128,7 @@ def export_project(
     if fmt is ExportFormat.RANKINGS:
         judgements = current_judgements(store, annotators)
         _refuse_nothing(len(judgements), annotators)
-        prompts = prompts_with_answers(store, [j.prompt_id for j in judgements])
+        prompts = store.prompts([j.prompt_id for j in judgements])
         table = _rows_table([{"prompt_id": j.prompt_id, **_ranking_row(j, prompts[j.prompt_id])} for j in judgements])
         split_rows = _split_by_prompt(table["prompt_id"].to_numpy(), test_fraction, seed)
         splits = {name: table.filter(pa.array(rows)) for name, rows in split_rows.items()}

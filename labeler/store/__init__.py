@@ -19,7 +19,7 @@ from labeler.store.errors import (
     StoreError,
     WriteFailedError,
 )
-from labeler.store.opening import DEFAULT_BUSY_TIMEOUT_S, open_read_only, open_store
+from labeler.store.opening import DEFAULT_BUSY_TIMEOUT_S, create_project, open_read_only, open_store
 from labeler.store.project import Store
 from labeler.store.records import (
     Answer,
@@ -49,6 +49,7 @@ __all__ = [
     "WriteFailedError",
     "answers_hash",
     "content_hash",
+    "create_project",
     "open_read_only",
     "open_store",
     "text_hash",

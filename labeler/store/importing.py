@@ -26,7 +26,8 @@ from hashlib import sha256
 from typing import Any
 
 from labeler import domain
-from labeler.store.project import Store, ensure_annotator, next_seq
+from labeler.store.judgement_rows import ids_column, insert_judgement, insert_pairs, pair_rows, ranking_columns
+from labeler.store.project import Store, ensure_annotator
 from labeler.store.records import content_hash, prompt_kind_and_content, text_prompt_hash, utc_now
 
 # Fixed namespace for the uuids of imported judgements (uuid5 of their content).
@@ -321,7 +322,7 @@ class _Writer:
                 [json.dumps([j.uuid for j in chunk.judgements])],
             )
         }
-        pair_rows = []
+        pairs = []
         for judgement in chunk.judgements:
             if judgement.uuid in known:
                 self.judgements_already_there += 1
@@ -335,36 +336,23 @@ class _Writer:
             person = self.annotator_ids.get(judgement.annotator)
             if person is None:
                 person = self.annotator_ids[judgement.annotator] = ensure_annotator(conn, judgement.annotator)
-            cursor = conn.execute(
-                "INSERT INTO judgements (uuid, prompt_id, annotator_id, seq, created_at, outcome, tiers, "
-                "strengths, stated_strengths, display_order, answers_hash, likert, comment) "
-                "VALUES (?, ?, ?, ?, ?, 'ranked', ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    judgement.uuid,
-                    prompt_id,
-                    person,
-                    next_seq(conn, person),
-                    self.now,
-                    json.dumps([list(tier) for tier in ranking.tiers]),
-                    json.dumps(list(ranking.strengths)),
-                    json.dumps(list(ranking.stated_strengths)),
-                    json.dumps(list(ids)),
-                    judgement.answers_hash,
-                    judgement.likert,
-                    judgement.comment,
-                ],
+            recorded = insert_judgement(
+                conn,
+                annotator_id=person,
+                judgement_uuid=judgement.uuid,
+                created_at=self.now,
+                prompt_id=prompt_id,
+                outcome=domain.Outcome.RANKED.value,
+                **ranking_columns(ranking),
+                display_order=ids_column(ids),
+                answers_hash=judgement.answers_hash,
+                likert=judgement.likert,
+                comment=judgement.comment,
             )
-            pair_rows.extend(
-                (cursor.lastrowid, prompt_id, pair.chosen, pair.rejected, pair.margin, pair.stated_margin)
-                for pair in domain.ranking_to_pairs(ranking)
-            )
+            pairs.extend(pair_rows(recorded.id, prompt_id, domain.ranking_to_pairs(ranking)))
             self.judgements_added += 1
-        conn.executemany(
-            "INSERT INTO pairs (judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin, stated_margin) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            pair_rows,
-        )
-        self.pairs_added += len(pair_rows)
+        insert_pairs(conn, pairs)
+        self.pairs_added += len(pairs)
 
     def _insert(self, table: _Insert, shared: list[Any], values: list[Any]) -> None:
         """INSERT the rows whose `values` follow one another, _ROWS_PER_INSERT to a statement."""

@@ -23,8 +23,16 @@ from typing import Any
 from labeler.domain import Pair
 from labeler.store.errors import StoreError
 from labeler.store.hardening import limit_value_size
+from labeler.store.judgement_rows import (
+    decode_columns,
+    decode_ids,
+    insert_judgement,
+    insert_pairs,
+    pair_rows,
+    with_answer_ids,
+)
 from labeler.store.opening import open_read_only
-from labeler.store.project import Store, ensure_annotator, insert_pairs
+from labeler.store.project import Store, ensure_annotator
 
 # No value in a pack may be bigger: a pack is someone else's file, and a crafted 1 GB cell would be
 # read whole into memory. No text labeler imports comes near it (at most 1,000,000 characters,
@@ -170,22 +178,22 @@ def _merge_pack(conn: sqlite3.Connection, pack: _Pack, report: MergeReport) -> N
                     f"judgement {row['uuid']}: {pack.name} has different contents for it; kept the project's"
                 )
             continue
-        columns = {key: value for key, value in translated.items() if key not in ("id", "annotator")}
-        columns["annotator_id"] = ensure_annotator(conn, translated["annotator"])
-        names = ", ".join(columns)
-        marks = ", ".join("?" for _ in columns)
-        # Column names are the judgements table's own (read from the pack's schema, which must
-        # match ours: the pack passed the same schema check); values are bound.
-        cursor = conn.execute(f"INSERT INTO judgements ({names}) VALUES ({marks})", list(columns.values()))  # noqa: S608
-        insert_pairs(
+        columns = {key: value for key, value in translated.items() if key not in ("id", "annotator", "annotator_id")}
+        # Column names are the judgements table's own (read from the pack's schema, which must match ours:
+        # the pack passed the same schema check); values are bound.
+        recorded = insert_judgement(
             conn,
-            cursor.lastrowid,
-            columns["prompt_id"],
-            [
-                Pair(answer_id(chosen), answer_id(rejected), margin, stated_margin)
-                for chosen, rejected, margin, stated_margin in pack.pairs.get(row["id"], [])
-            ],
+            annotator_id=ensure_annotator(conn, translated["annotator"]),
+            judgement_uuid=columns.pop("uuid"),
+            created_at=columns.pop("created_at"),
+            seq=columns.pop("seq"),
+            **columns,
         )
+        pairs = [
+            Pair(answer_id(chosen), answer_id(rejected), margin, stated_margin)
+            for chosen, rejected, margin, stated_margin in pack.pairs.get(row["id"], [])
+        ]
+        insert_pairs(conn, pair_rows(recorded.id, columns["prompt_id"], pairs))
     for row in pack.demonstrations:
         based_on = row["based_on_answer_id"]
         conn.execute(
@@ -258,21 +266,12 @@ def _merge_guidelines(conn: sqlite3.Connection, pack: _Pack, report: MergeReport
 
 def _translated_judgement(row: dict[str, Any], prompt_id: int, answer_id) -> dict[str, Any]:
     """The pack's judgement row with its prompt and answer ids turned into the project's."""
-    translated = dict(row)
-    translated["prompt_id"] = prompt_id
-    translated["display_order"] = json.dumps([answer_id(a) for a in json.loads(row["display_order"])])
-    if row["tiers"] is not None:
-        translated["tiers"] = json.dumps([[answer_id(a) for a in tier] for tier in json.loads(row["tiers"])])
-    flags = json.loads(row["flags"])
-    translated["flags"] = json.dumps({str(answer_id(int(a))): f for a, f in sorted(flags.items())})
-    return translated
+    return {**with_answer_ids(row, answer_id), "prompt_id": prompt_id}
 
 
 def _comparable(row: dict[str, Any]) -> dict[str, Any]:
-    """What makes two rows with one uuid the same judgement: all but the local row id."""
-    comparable = {key: value for key, value in row.items() if key not in ("id", "annotator_id")}
-    comparable["flags"] = json.loads(comparable["flags"])
-    return comparable
+    """What makes two rows with one uuid the same judgement: all but the local row id, the JSON decoded."""
+    return {key: value for key, value in decode_columns(row).items() if key not in ("id", "annotator_id")}
 
 
 def _double_judgements(conn: sqlite3.Connection, last_old_id: int) -> list[str]:
@@ -285,7 +284,7 @@ def _double_judgements(conn: sqlite3.Connection, last_old_id: int) -> list[str]:
         "AND new.prompt_id = j.prompt_id) ORDER BY j.id",
         [last_old_id],
     ):
-        key = (name, prompt_id, frozenset(json.loads(display_order)))
+        key = (name, prompt_id, frozenset(decode_ids(display_order)))
         groups.setdefault(key, []).append((judgement_id, uuid))
     return [
         f"{name} judged the same answers of prompt {prompt_id} twice without a correction: "

@@ -19,8 +19,27 @@ from labeler.store.errors import (
 from labeler.store.filesystems import network_file_system
 from labeler.store.hardening import check_foreign_file, distrust_schema
 from labeler.store.project import Store
+from labeler.store.queue import ANNOTATORS_PER_PROMPT
 
 DEFAULT_BUSY_TIMEOUT_S = 10.0
+
+
+def create_project(path: str | Path, guidelines: str, *, annotators_per_prompt: int = 1) -> Store:
+    """A new project file at `path` (refused if a non-empty file is there) with its guidelines and how many
+    annotators judge each prompt; returned open. The one way a project is made: CLI, app and demo."""
+    path = Path(path)
+    if annotators_per_prompt < 1:
+        raise StoreError("--annotators-per-prompt must be at least 1")
+    if path.exists() and path.stat().st_size > 0:
+        raise StoreError(f"{path}: already exists; choose a new file name")
+    store = open_store(path, create=True)
+    try:
+        store.set_setting(ANNOTATORS_PER_PROMPT, annotators_per_prompt)
+        store.add_guidelines(guidelines)
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def open_store(path: str | Path, *, create: bool = False, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> Store:

@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
-import os
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from labeler import domain
 from labeler.store import own_files
 from labeler.store.errors import StoreError, WriteFailedError
+from labeler.store.flusher import Flusher
+from labeler.store.judgement_rows import (
+    decode_columns,
+    insert_judgement,
+    insert_pairs,
+    judgement_columns,
+    pair_rows,
+)
 from labeler.store.records import (
     Answer,
     NewAnswer,
     ProjectStats,
     Prompt,
     RecordedJudgement,
+    answer_from_row,
     answers_hash,
     content_hash,
+    prompt_from_row,
     prompt_kind_and_content,
     text_hash,
     utc_now,
@@ -37,53 +45,6 @@ _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 def _is_busy(error: sqlite3.Error) -> bool:
     code = getattr(error, "sqlite_errorcode", None)
     return code is not None and (code & 0xFF) in _BUSY_CODES
-
-
-class _Flusher:
-    """Syncs the project file to disk every `interval_s`, from a thread started by the first call,
-    until `stop`: used only while a bulk write has the file to itself in rollback-journal mode.
-
-    A bulk write leaves hundreds of MB in the page cache for its commit to sync while the disk sits
-    idle; synced as it goes, the disk writes while the import still reads and inserts, and the
-    commit finds little left (1.1 -> 0.2 s). This needs a file descriptor of our own on the file,
-    and closing one drops every POSIX lock this process holds on it, SQLite's included ("How To
-    Corrupt An SQLite Database File"); so it is closed by `stop`, called once the transaction has
-    ended and before the file goes back to WAL mode: in rollback mode, between transactions,
-    SQLite holds no lock on it. The thread starts at the first call, not before the work: an import
-    forks its reading process before its first step, and forking with a thread running is unsafe.
-    """
-
-    def __init__(self, path: Path, interval_s: float = 0.5):
-        self.path = path
-        self.interval_s = interval_s
-        self.stopping = threading.Event()
-        self.thread: threading.Thread | None = None
-        self.descriptor: int | None = None
-
-    def __call__(self) -> None:
-        if self.thread is not None or self.stopping.is_set():
-            return
-        try:
-            self.descriptor = os.open(self.path, os.O_RDONLY)
-        except OSError:  # cannot read it (an odd permission): the commit will write it all
-            self.stopping.set()
-            return
-        self.thread = threading.Thread(target=self._sync, name="labeler-sync", daemon=True)
-        self.thread.start()
-
-    def _sync(self) -> None:
-        sync = getattr(os, "fdatasync", os.fsync)  # no fdatasync on macOS
-        while not self.stopping.wait(self.interval_s):
-            try:
-                sync(self.descriptor)
-            except OSError:  # the commit's own sync will say what is wrong with the disk
-                return
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self.thread is not None:
-            self.thread.join()
-            os.close(self.descriptor)
 
 
 def _no_flush() -> None:
@@ -141,7 +102,7 @@ class Store:
     def write_in_bulk(self, work: Callable[[sqlite3.Connection, Callable[[], None]], T]) -> T:
         """`write` for one very large transaction (an import of hundreds of MB): through SQLite's
         rollback journal instead of the write-ahead log when no other connection has the file open.
-        `work(conn, flush)` should call `flush()` once it has started (see _Flusher): from then on
+        `work(conn, flush)` should call `flush()` once it has started (see Flusher): from then on
         what is written goes on to the disk meanwhile, so the commit finds little left to write.
 
         In WAL mode every page of such a transaction is written twice, into the log at the commit
@@ -164,11 +125,11 @@ class Store:
         if not alone:
             return self.write(lambda conn: work(conn, _no_flush))
         self.conn.execute("PRAGMA synchronous=EXTRA")
-        flush = _Flusher(self.path)
+        flush = Flusher(self.path)
         try:
             return self.write(lambda conn: work(conn, flush))
         finally:
-            flush.stop()  # before WAL mode again: see _Flusher
+            flush.stop()  # before WAL mode again: see Flusher
             self.conn.execute("PRAGMA synchronous=FULL")
             # Only fails if someone opened the file meanwhile; the next open_store sets WAL again.
             with contextlib.suppress(sqlite3.OperationalError):
@@ -285,20 +246,29 @@ class Store:
         return self.write(add)
 
     def prompt(self, prompt_id: int) -> Prompt:
-        row = self.conn.execute(
-            "SELECT id, external_id, kind, content, metadata FROM prompts WHERE id = ?", [prompt_id]
-        ).fetchone()
-        if row is None:
+        found = self.prompts([prompt_id])
+        if not found:
             raise StoreError(f"{self.path}: no prompt with id {prompt_id}")
-        answers = [
-            Answer(id=a[0], prompt_id=prompt_id, text=a[1], model=a[2], generation=json.loads(a[3]), source=a[4])
-            for a in self.conn.execute(
-                "SELECT id, text, model, generation, source FROM answers WHERE prompt_id = ? ORDER BY id",
-                [prompt_id],
+        return found[prompt_id]
+
+    def prompts(self, prompt_ids: Sequence[int]) -> dict[int, Prompt]:
+        """The prompts with these ids (those that exist), each with its answers in id order."""
+        ids = json.dumps(sorted(set(prompt_ids)))  # one JSON parameter unpacked by json_each: no SQL built
+        answers: dict[int, list[Answer]] = {}
+        for row in self.conn.execute(
+            "SELECT id, prompt_id, text, model, generation, source FROM answers "
+            "WHERE prompt_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+            [ids],
+        ):
+            answers.setdefault(row[1], []).append(answer_from_row(row))
+        return {
+            row[0]: prompt_from_row(row, answers.get(row[0], []))
+            for row in self.conn.execute(
+                "SELECT id, external_id, kind, content, metadata FROM prompts "
+                "WHERE id IN (SELECT value FROM json_each(?))",
+                [ids],
             )
-        ]
-        content = row[3] if row[2] == "text" else json.loads(row[3])
-        return Prompt(row[0], row[1], row[2], content, json.loads(row[4]), answers)
+        }
 
     def prompt_ids(self) -> list[int]:
         return [row[0] for row in self.conn.execute("SELECT id FROM prompts ORDER BY id")]
@@ -340,31 +310,21 @@ class Store:
             if supersedes is not None:
                 _check_supersedable(conn, supersedes, prompt_id)
             annotator_id = ensure_annotator(conn, annotator)
-            row = _insert_judgement(
+            row = insert_judgement(
                 conn,
                 judgement_uuid=judgement_uuid,
                 prompt_id=prompt_id,
                 annotator_id=annotator_id,
-                outcome=judgement.outcome.value,
-                tiers=json.dumps([list(t) for t in judgement.ranking.tiers]) if judgement.ranking else None,
-                strengths=json.dumps(list(judgement.ranking.strengths)) if judgement.ranking else None,
-                stated_strengths=json.dumps(list(judgement.ranking.stated_strengths)) if judgement.ranking else None,
-                skip_reason=judgement.skip_reason,
-                display_order=json.dumps(list(display_order)),
+                **judgement_columns(judgement, display_order),
                 answers_hash=answers_hash(texts),
                 seconds_spent=seconds_spent,
                 guideline_version=guideline_version,
-                flags=json.dumps(
-                    {str(a): sorted(f.value for f in fs) for a, fs in sorted(judgement.flags.items()) if fs}
-                ),
-                likert=judgement.likert,
-                comment=judgement.comment,
                 supersedes=supersedes,
             )
             pairs = judgement.pairs()
-            insert_pairs(conn, row.id, prompt_id, pairs)
+            insert_pairs(conn, pair_rows(row.id, prompt_id, pairs))
             conn.execute("DELETE FROM drafts WHERE annotator_id = ? AND prompt_id = ?", [annotator_id, prompt_id])
-            return RecordedJudgement(row.id, row.uuid, row.seq, row.created_at, len(pairs))
+            return dataclasses.replace(row, pairs=len(pairs))
 
         return self.write(record)
 
@@ -380,16 +340,15 @@ class Store:
                 raise StoreError(f"{self.path}: no judgement {judgement_uuid}")
             prompt_id, display_order, shown_hash = found
             _check_supersedable(conn, judgement_uuid, prompt_id)
-            row = _insert_judgement(
+            return insert_judgement(
                 conn,
                 prompt_id=prompt_id,
                 annotator_id=ensure_annotator(conn, annotator),
-                outcome="retracted",
+                outcome=domain.Outcome.RETRACTED.value,
                 display_order=display_order,
                 answers_hash=shown_hash,
                 supersedes=judgement_uuid,
             )
-            return RecordedJudgement(row.id, row.uuid, row.seq, row.created_at, 0)
 
         return self.write(retract)
 
@@ -410,11 +369,7 @@ class Store:
         row = cursor.fetchone()
         if row is None:
             raise StoreError(f"{self.path}: no judgement {judgement_uuid}")
-        record = dict(zip([c[0] for c in cursor.description], row, strict=True))
-        for column in ("tiers", "strengths", "stated_strengths", "display_order", "flags"):
-            if record[column] is not None:
-                record[column] = json.loads(record[column])
-        return record
+        return decode_columns(dict(zip([c[0] for c in cursor.description], row, strict=True)))
 
     # -- drafts and demonstrations ---------------------------------------------------------------
 
@@ -481,7 +436,7 @@ class Store:
             self.conn.execute(f"SELECT outcome, COUNT(*) FROM ({superseded}) GROUP BY outcome")  # noqa: S608
         )
         current = {
-            outcome: every_outcome.get(outcome, 0) - superseded_outcome.get(outcome, 0) for outcome in domain.Outcome
+            outcome: every_outcome.get(outcome, 0) - superseded_outcome.get(outcome, 0) for outcome in domain.DECISIONS
         }
         superseded_pairs = count(
             f"SELECT COUNT(*) FROM pairs WHERE judgement_id IN (SELECT id FROM ({superseded}))"  # noqa: S608
@@ -502,14 +457,6 @@ class Store:
 
 
 # -- helpers that run inside a write transaction ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _JudgementRow:
-    id: int
-    uuid: str
-    seq: int
-    created_at: str
 
 
 def ensure_annotator(conn: sqlite3.Connection, name: str) -> int:
@@ -540,46 +487,8 @@ def _check_supersedable(conn: sqlite3.Connection, earlier_uuid: str, prompt_id: 
         raise StoreError(f"no judgement {earlier_uuid} to correct")
     if found[0] != prompt_id:
         raise StoreError(f"judgement {earlier_uuid} is of another prompt")
-    if found[1] == "retracted":
+    if found[1] == domain.Outcome.RETRACTED:
         raise StoreError(f"judgement {earlier_uuid} is a retraction, not a judgement")
     later = conn.execute("SELECT uuid FROM judgements WHERE supersedes = ?", [earlier_uuid]).fetchone()
     if later is not None:
         raise StoreError(f"judgement {earlier_uuid} was already superseded by {later[0]}")
-
-
-def insert_pairs(conn: sqlite3.Connection, judgement_id: int, prompt_id: int, pairs: Sequence[domain.Pair]) -> None:
-    """Write the pairs a judgement implies (in its own transaction)."""
-    conn.executemany(
-        "INSERT INTO pairs (judgement_id, prompt_id, chosen_answer_id, rejected_answer_id, margin, stated_margin) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [(judgement_id, prompt_id, p.chosen, p.rejected, p.margin, p.stated_margin) for p in pairs],
-    )
-
-
-def next_seq(conn: sqlite3.Connection, annotator_id: int) -> int:
-    """The annotator's next sequence number (safe inside a write transaction: no one else writes)."""
-    return conn.execute(
-        "SELECT COALESCE(MAX(seq), 0) + 1 FROM judgements WHERE annotator_id = ?", [annotator_id]
-    ).fetchone()[0]
-
-
-def _insert_judgement(
-    conn: sqlite3.Connection, *, annotator_id: int, judgement_uuid: str | None = None, **columns: Any
-) -> _JudgementRow:
-    seq = next_seq(conn, annotator_id)
-    row = _JudgementRow(id=0, uuid=judgement_uuid or str(uuid.uuid4()), seq=seq, created_at=utc_now())
-    values = {
-        "uuid": row.uuid,
-        "annotator_id": annotator_id,
-        "seq": seq,
-        "created_at": row.created_at,
-        **columns,
-    }
-    names = ", ".join(values)
-    placeholders = ", ".join("?" for _ in values)
-    # Column names come from this module's keyword arguments, never from input; values are bound.
-    cursor = conn.execute(
-        f"INSERT INTO judgements ({names}) VALUES ({placeholders})",  # noqa: S608
-        list(values.values()),
-    )
-    return _JudgementRow(cursor.lastrowid, row.uuid, seq, row.created_at)

@@ -13,6 +13,7 @@ import hashlib
 import random
 from datetime import datetime
 
+from labeler.domain import Outcome
 from labeler.store.project import Store
 from labeler.store.records import utc_stamp
 
@@ -47,7 +48,7 @@ def _first_open(store: Store, annotator: str, wanted: int, start: int) -> int | 
     first prompt open by those counts (then tested exactly), and, among the few prompts with a
     withdrawn or superseded judgement, the first open by the exact test; the earlier of the two.
     """
-    params = {"start": start, "annotator": annotator, "wanted": wanted}
+    params = {"start": start, "annotator": annotator, "wanted": wanted, "retracted": Outcome.RETRACTED}
 
     def is_open(prompt_id: int) -> bool:
         """The rule, exactly: 2 to 9 answers (the keys go to 9), no current judgement of theirs,
@@ -85,7 +86,7 @@ def _first_open(store: Store, annotator: str, wanted: int, start: int) -> int | 
         {
             row[0]
             for row in store.conn.execute(
-                "SELECT prompt_id FROM judgements WHERE outcome = 'retracted' AND prompt_id > :start "
+                "SELECT prompt_id FROM judgements WHERE outcome = :retracted AND prompt_id > :start "
                 "UNION SELECT j.prompt_id FROM judgements later CROSS JOIN judgements j ON j.uuid = later.supersedes "
                 "WHERE later.supersedes IS NOT NULL AND j.prompt_id > :start",
                 params,
@@ -119,9 +120,9 @@ def progress(store: Store, annotator: str) -> tuple[int, int]:
     """
     done = store.conn.execute(
         "SELECT COUNT(DISTINCT j.prompt_id) FROM judgements j JOIN annotators a ON a.id = j.annotator_id "
-        "WHERE a.name = ? AND j.outcome != 'retracted' "
+        "WHERE a.name = ? AND j.outcome != ? "
         "AND NOT EXISTS (SELECT 1 FROM judgements later WHERE later.supersedes = j.uuid)",
-        [annotator],
+        [annotator, Outcome.RETRACTED],
     ).fetchone()[0]
     total = store.conn.execute(
         "SELECT COUNT(*) FROM (SELECT prompt_id FROM answers GROUP BY prompt_id HAVING COUNT(*) BETWEEN 2 AND 9)"
@@ -143,8 +144,8 @@ def judged_since(store: Store, annotator: str, since: datetime) -> tuple[int, st
     start = utc_stamp(since)
     count, first = store.conn.execute(
         "SELECT COUNT(*), MIN(j.created_at) FROM judgements j JOIN annotators a ON a.id = j.annotator_id "
-        "WHERE a.name = ? AND j.created_at >= ? AND j.outcome != 'retracted'",
-        [annotator, start],
+        "WHERE a.name = ? AND j.created_at >= ? AND j.outcome != ?",
+        [annotator, start, Outcome.RETRACTED],
     ).fetchone()
     return count, first
 

@@ -1,4 +1,5 @@
-"""The records the store reads and writes, and the hashes and clock it stamps them with."""
+"""The records the store reads and writes, how prompts and answers are held in their rows, and the hashes
+and clock the store stamps them with."""
 
 from __future__ import annotations
 
@@ -88,6 +89,20 @@ def prompt_kind_and_content(prompt: str | Sequence[Mapping[str, str]]) -> tuple[
     if isinstance(prompt, str):
         return "text", prompt
     return "chat", json.dumps(prompt, ensure_ascii=False)
+
+
+def prompt_from_row(row: Sequence[Any], answers: list[Answer]) -> Prompt:
+    """A prompt from its row (id, external_id, kind, content, metadata) and its answers."""
+    prompt_id, external_id, kind, content, metadata = row
+    return Prompt(
+        prompt_id, external_id, kind, content if kind == "text" else json.loads(content), json.loads(metadata), answers
+    )
+
+
+def answer_from_row(row: Sequence[Any]) -> Answer:
+    """An answer from its row (id, prompt_id, text, model, generation, source)."""
+    answer_id, prompt_id, text, model, generation, source = row
+    return Answer(answer_id, prompt_id, text, model, json.loads(generation), source)
 
 
 def content_hash(prompt: str | Sequence[Mapping[str, str]]) -> str:

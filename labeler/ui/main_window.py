@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from labeler import __version__
 from labeler.bundled import bundled_text
-from labeler.store import Prompt, Store, StoreError, open_store
+from labeler.store import Prompt, Store, StoreError, create_project, open_store
 from labeler.store.snapshots import snapshot
 from labeler.ui import file_dialogs, jobs
 from labeler.ui.actions import LABELLING_COMMANDS, WINDOW_COMMANDS, make_actions
@@ -352,13 +352,9 @@ class MainWindow(QMainWindow):
 
     def new_project(self, path: Path) -> None:
         """Create an empty project with the bundled guidelines (as `labeler init` does), then open it."""
-        if path.exists() and path.stat().st_size > 0:
-            QMessageBox.warning(self, "Not created", f"{path} already exists; choose a new file name.")
-            return
         try:
-            with open_store(path, create=True) as store:
-                store.set_setting("annotators_per_prompt", 1)
-                store.add_guidelines(bundled_text("guidelines.md"))
+            with create_project(path, bundled_text("guidelines.md")):
+                pass
         except (StoreError, OSError) as error:
             QMessageBox.warning(self, "Not created", str(error))
             return

@@ -10,7 +10,8 @@ import pytest
 from labeler.domain import Ranking, ranking_to_pairs
 from labeler.migrations import SCHEMA
 from labeler.store import NewAnswer, Store, answers_hash, open_store, utc_now
-from labeler.store.project import ensure_annotator, next_seq
+from labeler.store.judgement_rows import next_seq
+from labeler.store.project import ensure_annotator
 
 MIGRATIONS_BEFORE_M004 = SCHEMA[:3]
 

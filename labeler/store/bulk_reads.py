@@ -1,4 +1,4 @@
-"""Bulk reads for exports and statistics: the current judgements, their pairs, prompts and answers.
+"""Bulk reads for exports, statistics and the trainer: the current judgements, their pairs, the answers.
 
 "Current" means neither superseded by a later judgement nor a retraction (the current_* views).
 Which strengths were stated is read through domain.recorded_stated_strengths, which decides it for
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from labeler.domain import Ranking, ranking_to_pairs, recorded_stated_strengths
+from labeler.domain import Outcome, Ranking, ranking_to_pairs, recorded_stated_strengths
+from labeler.store.judgement_rows import decode_columns, decode_ranking
 from labeler.store.project import Store
-from labeler.store.records import Answer, Prompt
 
 NOT_STATED = -1  # in a column of stated margins: no strength between the pair's tiers was stated
 
@@ -51,36 +51,20 @@ def _annotators_param(annotators: Sequence[str] | None) -> dict[str, str | None]
 def current_judgements(store: Store, annotators: Sequence[str] | None = None) -> list[CurrentJudgement]:
     """Every current judgement (optionally of some annotators only), oldest first."""
     rows = store.conn.execute(
-        "SELECT j.id, j.uuid, a.name, j.prompt_id, j.outcome, j.tiers, j.strengths, j.skip_reason, "
-        "j.display_order, j.seconds_spent, j.flags, j.likert, j.comment, j.guideline_version, j.created_at, "
-        "j.stated_strengths FROM current_judgements j JOIN annotators a ON a.id = j.annotator_id "
+        "SELECT j.id, j.uuid, a.name AS annotator, j.prompt_id, j.outcome, j.tiers, j.strengths, "
+        "j.stated_strengths, j.skip_reason, j.display_order, j.seconds_spent, j.flags, j.likert, j.comment, "
+        "j.guideline_version, j.created_at FROM current_judgements j JOIN annotators a ON a.id = j.annotator_id "
         "WHERE (:annotators IS NULL OR a.name IN (SELECT value FROM json_each(:annotators))) ORDER BY j.id",
         _annotators_param(annotators),
     )
+    names = [column[0] for column in rows.description]
     judgements = []
     for row in rows:
-        strengths = json.loads(row[6]) if row[6] is not None else None
-        stated = json.loads(row[15]) if row[15] is not None else None
-        judgements.append(
-            CurrentJudgement(
-                id=row[0],
-                uuid=row[1],
-                annotator=row[2],
-                prompt_id=row[3],
-                outcome=row[4],
-                tiers=json.loads(row[5]) if row[5] is not None else None,
-                strengths=strengths,
-                stated_strengths=list(recorded_stated_strengths(strengths, stated)) if strengths is not None else None,
-                skip_reason=row[7],
-                display_order=json.loads(row[8]),
-                seconds_spent=row[9],
-                flags=json.loads(row[10]),
-                likert=row[11],
-                comment=row[12],
-                guideline_version=row[13],
-                created_at=row[14],
-            )
-        )
+        record = decode_columns(dict(zip(names, row, strict=True)))
+        if record["strengths"] is not None:
+            stated = recorded_stated_strengths(record["strengths"], record["stated_strengths"])
+            record["stated_strengths"] = list(stated)
+        judgements.append(CurrentJudgement(**record))
     return judgements
 
 
@@ -94,35 +78,7 @@ def current_rankings(store: Store, annotators: Sequence[str] | None = None) -> l
         "AND (:annotators IS NULL OR a.name IN (SELECT value FROM json_each(:annotators))) ORDER BY j.id",
         _annotators_param(annotators),
     )
-    return [
-        (prompt, name, _recorded_ranking(tiers, strengths, stated)) for prompt, name, tiers, strengths, stated in rows
-    ]
-
-
-def _recorded_ranking(tiers: str, strengths: str, stated_strengths: str | None) -> Ranking:
-    """A ranking from its stored JSON columns (stated_strengths NULL if recorded before m004)."""
-    stated = orjson.loads(stated_strengths) if stated_strengths is not None else None
-    return Ranking(tuple(map(tuple, orjson.loads(tiers))), recorded_stated_strengths(orjson.loads(strengths), stated))
-
-
-def prompts_with_answers(store: Store, prompt_ids: Sequence[int]) -> dict[int, Prompt]:
-    """The prompts with these ids, each with its answers in id order."""
-    ids = json.dumps(sorted(set(prompt_ids)))
-    answers: dict[int, list[Answer]] = {}
-    for row in store.conn.execute(
-        "SELECT id, prompt_id, text, model, generation, source FROM answers "
-        "WHERE prompt_id IN (SELECT value FROM json_each(?)) ORDER BY id",
-        [ids],
-    ):
-        answers.setdefault(row[1], []).append(Answer(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5]))
-    prompts: dict[int, Prompt] = {}
-    for row in store.conn.execute(
-        "SELECT id, external_id, kind, content, metadata FROM prompts WHERE id IN (SELECT value FROM json_each(?))",
-        [ids],
-    ):
-        content = row[3] if row[2] == "text" else json.loads(row[3])
-        prompts[row[0]] = Prompt(row[0], row[1], row[2], content, json.loads(row[4]), answers.get(row[0], []))
-    return prompts
+    return [(prompt, name, decode_ranking(tiers, strengths, stated)) for prompt, name, tiers, strengths, stated in rows]
 
 
 def current_pair_columns(store: Store, annotators: Sequence[str] | None = None) -> dict[str, np.ndarray]:
@@ -178,7 +134,7 @@ def _decide_stated_margins_recorded_before_m004(
         "SELECT id, tiers, strengths FROM judgements WHERE tiers IS NOT NULL AND stated_strengths IS NULL"
     ):
         if any(stated is not None for stated in recorded_stated_strengths(orjson.loads(strengths), None)):
-            recorded_before[judgement_id] = _recorded_ranking(tiers, strengths, None)
+            recorded_before[judgement_id] = decode_ranking(tiers, strengths, None)
     if not recorded_before:
         return
     decided = {
@@ -221,10 +177,11 @@ def current_outcomes(store: Store) -> list[tuple[str, int, str, str | None, floa
     per row, seconds on a big project). Current = not superseded, and not a retraction."""
     return store.conn.execute(
         "SELECT a.name, j.prompt_id, j.outcome, j.tiers, j.seconds_spent FROM judgements j "
-        "JOIN annotators a ON a.id = j.annotator_id WHERE j.outcome != 'retracted' "
+        "JOIN annotators a ON a.id = j.annotator_id WHERE j.outcome != ? "
         "AND j.id NOT IN (SELECT earlier.id FROM judgements later "
         "  JOIN judgements earlier ON earlier.uuid = later.supersedes WHERE later.supersedes IS NOT NULL) "
-        "ORDER BY j.id"
+        "ORDER BY j.id",
+        [Outcome.RETRACTED],
     ).fetchall()
 
 

@@ -11,11 +11,12 @@ import importlib.metadata
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from labeler import __version__
 from trainer.errors import TrainerError
+from trainer.events import emit_event
 
 EXIT_ERROR = 1
 TRAINING_STACK = ("torch", "transformers", "trl", "datasets", "accelerate", "peft")
@@ -103,12 +104,18 @@ def cmd_reward(args: argparse.Namespace) -> int:
         **fine_tuning,
     )
     metrics = train_reward(config)
+    return _report_done(args, metrics, lambda: _summary(metrics, out))
+
+
+def _report_done(args: argparse.Namespace, metrics: dict, summary: Callable[[], str]) -> int:
+    """The end of a run: the "done" event with its metrics (--events) or a summary line, and under
+    accelerate launch from the main process only."""
     if not _is_main_process():
-        return 0  # under accelerate launch, one report for the whole run
+        return 0
     if args.events:
-        print(json.dumps({"event": "done", **metrics}), flush=True)
+        emit_event("done", **metrics)
     else:
-        print(_summary(metrics, out))
+        print(summary())
     return 0
 
 
@@ -186,16 +193,16 @@ def cmd_sft(args: argparse.Namespace) -> int:
             events=args.events,
         )
     )
-    if args.events:
-        print(json.dumps({"event": "done", **metrics}), flush=True)
-    else:
-        held_out = metrics["eval_loss_after"]
-        print(
+    held_out = metrics["eval_loss_after"]
+    return _report_done(
+        args,
+        metrics,
+        lambda: (
             f"model saved to {args.out}: loss on its {metrics['train_examples']:,} examples "
             f"{metrics['train_loss_before']:.3f} -> {metrics['train_loss_after']:.3f}"
             + ("" if held_out is None else f", on held-out prompts {metrics['eval_loss_before']:.3f} -> {held_out:.3f}")
-        )
-    return 0
+        ),
+    )
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -228,7 +235,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         "model": result.model,
     }
     if args.events:
-        print(json.dumps({"event": "done", **summary}), flush=True)
+        emit_event("done", **summary)
     else:
         left_out = result.duplicates + result.no_room
         print(
@@ -532,25 +539,23 @@ def cmd_ppo(args: argparse.Namespace) -> int:
         events=args.events,
     )
     metrics = train_ppo(config)
-    if not _is_main_process():
-        return 0  # under accelerate launch, one report for the whole run
-    if args.events:
-        print(json.dumps({"event": "done", **metrics}), flush=True)
-    else:
-        score = metrics["last_score"]
-        shown = "no step run" if score is None else f"mean score {metrics['first_score']:.3f} -> {score:.3f}"
-        kl = "" if metrics["last_kl"] is None else f", KL {metrics['last_kl']:.3f}"
-        print(
+    score = metrics["last_score"]
+    shown = "no step run" if score is None else f"mean score {metrics['first_score']:.3f} -> {score:.3f}"
+    kl = "" if metrics["last_kl"] is None else f", KL {metrics['last_kl']:.3f}"
+    return _report_done(
+        args,
+        metrics,
+        lambda: (
             f"policy saved to {out} ({metrics['algo']}, {metrics['steps']} steps, {metrics['episodes']:,} episodes): "
             f"{shown}{kl}, {metrics['seconds']:.0f} s"
-        )
-    return 0
+        ),
+    )
 
 
 def _report_error(args: argparse.Namespace, message: str) -> None:
     # The app reads only stdout's events: the failure must arrive there too.
     if getattr(args, "events", False):
-        print(json.dumps({"event": "error", "message": message}), flush=True)
+        emit_event("error", message=message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

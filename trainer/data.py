@@ -21,8 +21,6 @@ from labeler.store.bulk_reads import current_judgements
 from labeler.store.snapshots import snapshot
 from trainer.errors import TrainerError
 
-SNAPSHOT_NAME = "snapshot.db"  # kept in a run's --out while it trains
-
 
 def snapshot_project(project: Path, folder: Path) -> tuple[Path, str]:
     """Copy the project consistently into `folder` (made if missing); return the copy and its sha256.
@@ -40,31 +38,6 @@ def snapshot_project(project: Path, folder: Path) -> tuple[Path, str]:
 def sha256_of(path: Path) -> str:
     with Path(path).open("rb") as file:
         return hashlib.file_digest(file, "sha256").hexdigest()
-
-
-def check_output_folder(out: Path, resume: bool) -> None:
-    """A training run writes into a new or empty folder, or resumes the run stopped there."""
-    out = Path(out)
-    if not resume and out.is_dir() and any(out.iterdir()):
-        raise TrainerError(f"{out}: the folder is not empty (choose a new one, or --resume a run stopped there)")
-
-
-def output_snapshot(project: Path, out: Path, resume: bool) -> Path:
-    """The project's snapshot kept in a run's output folder while it trains, so --resume sees the very same
-    data: taken now, or (resuming) the one the run started with."""
-    kept = Path(out) / SNAPSHOT_NAME
-    if not (resume and kept.is_file()):
-        copy, _ = snapshot_project(project, Path(out))
-        copy.replace(kept)
-    return kept
-
-
-def remove_new_output(out: Path, snapshot: Path) -> None:
-    """Undo what a training run wrote before it failed: its snapshot, and `out` itself if that leaves it
-    empty, so the corrected command can use the same output folder."""
-    snapshot.unlink(missing_ok=True)
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ With `--events`, every line on stdout is one JSON object with an "event" field:
   {"event": "error", "message"}                          last, on failure (the CLI writes it)
 Without it, a tqdm bar on stderr when stderr is a terminal; otherwise (a log file, a CI job, nohup) a
 plain line on stderr at most every LOG_EVERY_S seconds and at the last step, so a long run is never silent.
-Under `accelerate launch` only the main process reports. Imported by the training code only (it needs
-transformers), never by `labeler-train --help`.
+Under `accelerate launch` only the main process reports. Standard library only (tqdm when a bar is drawn):
+the CLI writes its "done" and "error" lines with emit_event too.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ import math
 import sys
 import time
 from typing import Any, TextIO
-
-from transformers import TrainerCallback
 
 LOG_EVERY_S = 5.0  # seconds between two plain progress lines when stderr is not a terminal
 
@@ -56,8 +54,7 @@ class Progress:
 
     def emit(self, event: str, **fields: Any) -> None:
         if self.events:
-            line = json.dumps({"event": event, **{key: _plain(value) for key, value in fields.items()}})
-            print(line, file=self._out, flush=True)
+            emit_event(event, out=self._out, **fields)
 
     def step(self, step: int, **fields: Any) -> None:
         """After optimiser step number `step` (1-based); the eta extrapolates the steps of this run."""
@@ -85,6 +82,12 @@ class Progress:
             self._bar.close()
 
 
+def emit_event(event: str, *, out: TextIO | None = None, **fields: Any) -> None:
+    """Write one event line (the schema above): the only place the protocol is written."""
+    line = json.dumps({"event": event, **{key: _plain(value) for key, value in fields.items()}})
+    print(line, file=out or sys.stdout, flush=True)
+
+
 def _duration(seconds: float) -> str:
     seconds = round(seconds)
     return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
@@ -99,30 +102,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-class ReportTrainerSteps(TrainerCallback):
-    """A Hugging Face Trainer's (TRL's) log of each step, passed on to a Progress.
-
-    The trainer is made with disable_tqdm=True and without its PrinterCallback: the Progress draws the
-    bar or writes the events, so stdout carries nothing else.
-    """
-
-    def __init__(self, progress: Progress):
-        self.progress = progress
-        self.last_loss: float | None = None
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs and "loss" in logs:
-            self.last_loss = logs["loss"]
-            self.progress.step(
-                state.global_step,
-                loss=logs["loss"],
-                accuracy=logs.get("accuracy", logs.get("mean_token_accuracy")),
-                learning_rate=logs.get("learning_rate"),
-            )
-
-    def on_save(self, args, state, control, **kwargs):
-        self.progress.emit(
-            "checkpoint", step=state.global_step, path=f"{args.output_dir}/checkpoint-{state.global_step}"
-        )

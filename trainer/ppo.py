@@ -39,12 +39,11 @@ import functools
 import hashlib
 import json
 import random
-import shutil
 import sys
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -61,7 +60,7 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from labeler.store import open_read_only
-from trainer.data import check_output_folder, read_prompts_file, snapshot_project
+from trainer.data import read_prompts_file, snapshot_project
 from trainer.encoding import Prompt, render
 from trainer.errors import TrainerError
 from trainer.events import Progress
@@ -78,11 +77,20 @@ from trainer.ppo_math import (
     masked_whiten,
     rewards_with_kl,
 )
+from trainer.runs import (
+    check_output_folder,
+    config_record,
+    finish_run,
+    load_last_checkpoint,
+    lora_config,
+    quiet,
+    save_checkpoint,
+    trl_arguments,
+    trl_checkpoint_to_resume,
+)
 from trainer.scoring import score_texts
 
 PROMPTS_NAME = "prompts.jsonl"  # the prompts of the run, kept in --out while training so --resume reads the same
-CHECKPOINTS = "checkpoints"
-KEEP_CHECKPOINTS = 2
 
 
 @dataclass(frozen=True)
@@ -167,13 +175,10 @@ def train_ppo(cfg: PPOConfig) -> dict:
             report,
         )
     metrics = {**metrics, **common, "seconds": round(time.monotonic() - started, 3)}
-    metrics["config"] = json.loads(json.dumps(asdict(cfg), default=str))  # as metrics.json will hold it
+    metrics["config"] = config_record(cfg)
     accelerator.wait_for_everyone()
     if report:
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        # Finished: the checkpoints (optimiser state is twice the model) and the prompt copy have done their job.
-        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
-        (out / PROMPTS_NAME).unlink(missing_ok=True)
+        finish_run(out, metrics, out / PROMPTS_NAME)
     return metrics
 
 
@@ -467,16 +472,9 @@ def _train_ppo(
     )
     sampling = sampling_config(cfg, stop_ids, tokenizer)
     if cfg.lora:
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
 
-        lora = LoraConfig(
-            r=cfg.lora_rank,
-            lora_alpha=cfg.lora_alpha,
-            lora_dropout=0.0,
-            target_modules="all-linear",
-            task_type="CAUSAL_LM",
-        )
-        policy = get_peft_model(policy, lora)
+        policy = get_peft_model(policy, lora_config(cfg.lora_rank, cfg.lora_alpha))
         reference = None  # the policy with its adapters disabled
     else:
         reference = copy.deepcopy(policy).eval().requires_grad_(False)
@@ -513,7 +511,10 @@ def _train_ppo(
     stop_tensor = torch.tensor(stop_ids, device=device)
     world = accelerator.num_processes
 
-    step = _resume(cfg, accelerator, kl_control) if cfg.resume else 0
+    step = 0
+    if cfg.resume:
+        resumed = load_last_checkpoint(cfg.out, accelerator)
+        step, kl_control.value = resumed["step"], resumed["kl_coef"]
     if report:
         _cut_logs(out, step)  # what a killed run logged after its last checkpoint is logged again
     progress = Progress(cfg.steps, cfg.events, "ppo", enabled=report)
@@ -649,7 +650,7 @@ def _train_ppo(
             learning_rate=learning_rate,
         )
         if cfg.save_steps and step % cfg.save_steps == 0 and step < cfg.steps:
-            _save_checkpoint(cfg, accelerator, step, kl_control.value, progress)
+            save_checkpoint(cfg.out, accelerator, step, progress, kl_coef=kl_control.value)
     progress.close()
     train_seconds = time.monotonic() - loop_started
 
@@ -690,41 +691,6 @@ def _cut_logs(out: Path, step: int) -> None:
         if path.is_file():
             kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
             path.write_text("".join(line + "\n" for line in kept))
-
-
-# --- Checkpoints ------------------------------------------------------------------------------------------------
-
-
-def _checkpoints(out: Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints (their progress.json written last), oldest first."""
-    found = []
-    for folder in (out / CHECKPOINTS).glob("step-*"):
-        if (folder / "progress.json").is_file():
-            found.append((json.loads((folder / "progress.json").read_text())["step"], folder))
-    return sorted(found)
-
-
-def _save_checkpoint(cfg: PPOConfig, accelerator: Accelerator, step: int, kl_coef: float, progress: Progress) -> None:
-    folder = Path(cfg.out) / CHECKPOINTS / f"step-{step}"
-    # Model and optimiser, the scheduler (registered), and every random generator: the next rollouts too.
-    accelerator.save_state(str(folder))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        # Written last: a checkpoint without it was interrupted and is ignored by --resume.
-        (folder / "progress.json").write_text(json.dumps({"step": step, "kl_coef": kl_coef}))
-        for _, old in _checkpoints(Path(cfg.out))[:-KEEP_CHECKPOINTS]:
-            shutil.rmtree(old, ignore_errors=True)
-    progress.emit("checkpoint", step=step, path=str(folder))
-
-
-def _resume(cfg: PPOConfig, accelerator: Accelerator, kl_control: FixedKLController | AdaptiveKLController) -> int:
-    found = _checkpoints(Path(cfg.out))
-    if not found:
-        raise TrainerError(f"{cfg.out}: no checkpoint to resume from")
-    step, folder = found[-1]
-    accelerator.load_state(str(folder))
-    kl_control.value = json.loads((folder / "progress.json").read_text())["kl_coef"]
-    return step
 
 
 # --- --algo rloo: TRL's RLOOTrainer on the same prompts, policy and reward ----------------------------------------
@@ -830,7 +796,6 @@ def _train_rloo(
     """
     import datasets
     import trl
-    from transformers.trainer_callback import PrinterCallback
 
     if cfg.events or not sys.stderr.isatty():
         datasets.disable_progress_bars()
@@ -842,9 +807,11 @@ def _train_rloo(
     else:
         rows = [{"prompt": render(tokenizer, p, "")[0]} for p in prompts]
     per_step = cfg.batch_size // cfg.mini_batch_size * cfg.ppo_epochs  # TRL's optimiser steps per rollout batch
-    use_cpu = not torch.cuda.is_available()
     args = trl.RLOOConfig(
-        output_dir=str(out / CHECKPOINTS),
+        **{
+            **trl_arguments(out, seed=cfg.seed, save_steps=cfg.save_steps * per_step, logging_steps=per_step),
+            "disable_tqdm": cfg.events or not report or not sys.stderr.isatty(),  # on a terminal, TRL's own bar
+        },
         max_steps=cfg.steps * per_step,
         per_device_train_batch_size=cfg.mini_batch_size,
         generation_batch_size=cfg.batch_size,
@@ -857,34 +824,11 @@ def _train_rloo(
         beta=cfg.kl_coef,
         epsilon=cfg.clip_range,
         learning_rate=cfg.learning_rate,
-        lr_scheduler_type="linear",
         weight_decay=0.0,
         max_grad_norm=cfg.max_grad_norm,
-        seed=cfg.seed,
-        logging_steps=per_step,
-        save_strategy="steps" if cfg.save_steps else "no",
-        save_steps=cfg.save_steps * per_step if cfg.save_steps else 500,
-        save_total_limit=KEEP_CHECKPOINTS,
-        report_to=[],
-        disable_tqdm=cfg.events or not report or not sys.stderr.isatty(),
-        # RLOOConfig's defaults are for big models on GPUs (bf16, activation checkpointing); on the CPU they are
-        # slower and inexact.
-        bf16=not use_cpu,
-        activation_checkpointing=False,
-        use_cpu=use_cpu,
         disable_dropout=True,
     )
-    peft_config = None
-    if cfg.lora:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(
-            r=cfg.lora_rank,
-            lora_alpha=cfg.lora_alpha,
-            lora_dropout=0.0,
-            target_modules="all-linear",
-            task_type="CAUSAL_LM",
-        )
+    peft_config = lora_config(cfg.lora_rank, cfg.lora_alpha) if cfg.lora else None
     progress = Progress(cfg.steps, cfg.events, "rloo", enabled=report)
     logger = _rloo_log(out, progress, per_step, cfg.batch_size, report)
     trainer = trl.RLOOTrainer(
@@ -896,20 +840,16 @@ def _train_rloo(
         callbacks=[logger],
         peft_config=peft_config,
     )
-    # The Trainer prints each step's log dict on stdout when it draws no bar: stdout is for the events.
-    trainer.remove_callback(PrinterCallback)
-    resume = cfg.resume and any((out / CHECKPOINTS).glob("checkpoint-*"))
-    if cfg.resume and not resume:
-        raise TrainerError(f"{cfg.out}: no checkpoint to resume from")
+    quiet(trainer)
+    resume_from = trl_checkpoint_to_resume(out, cfg.resume)
     resumed_at = 0
-    if resume:
-        last = max((out / CHECKPOINTS).glob("checkpoint-*"), key=lambda folder: int(folder.name.split("-")[1]))
-        resumed_at = int(last.name.split("-")[1]) // per_step
+    if resume_from:
+        resumed_at = int(resume_from.name.split("-")[1]) // per_step
         if report:
             _cut_logs(out, resumed_at)
     progress.emit("start", total_steps=cfg.steps, algo="rloo", prompts=len(prompts), resumed_at=resumed_at)
     loop_started = time.monotonic()
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     train_seconds = time.monotonic() - loop_started
     progress.close()
 

@@ -19,13 +19,11 @@ only the main process reports and saves). Under --tune all, checkpoints hold the
 from __future__ import annotations
 
 import functools
-import json
 import math
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -35,29 +33,31 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_scheduler
-from transformers.trainer_callback import PrinterCallback
 from transformers.utils import logging as hf_logging
 
 from labeler.store import open_read_only
 from trainer.batching import pack_rankings
-from trainer.data import (
-    SNAPSHOT_NAME,
-    RankedPrompt,
-    check_output_folder,
-    output_snapshot,
-    pairs_of,
-    ranked_prompts,
-    remove_new_output,
-    sha256_of,
-    split_by_prompt,
-    split_into_folds,
-)
+from trainer.data import RankedPrompt, pairs_of, ranked_prompts, sha256_of, split_by_prompt, split_into_folds
 from trainer.encoding import encode
 from trainer.errors import TrainerError
-from trainer.events import Progress, ReportTrainerSteps
+from trainer.events import Progress
 from trainer.models import load_reward_model
 from trainer.reward_head import MeanPooledReward, fit_head, install_head, pooled_features, score_head
 from trainer.reward_loss import LossMargins, batch_for_prompts, grouped_loss, pair_accuracy
+from trainer.runs import (
+    SNAPSHOT_NAME,
+    ReportTrainerSteps,
+    check_output_folder,
+    config_record,
+    finish_run,
+    load_last_checkpoint,
+    output_snapshot,
+    quiet,
+    remove_new_output,
+    save_checkpoint,
+    trl_arguments,
+    trl_checkpoint_to_resume,
+)
 from trainer.scoring import SCORE_BATCH, PairAccuracy, longer_wins, pad_right, pair_accuracy_of, score_ids
 
 Scorer = Callable[[Sequence[list[int]]], torch.Tensor]  # token-id sequences -> their rewards, (N,) float32
@@ -69,8 +69,6 @@ DEFAULT_BASE = "smollm2"
 # --layers when not given under --tune head, per embedded base: a probe on SmolLM2's layer 20 beats its last
 # (layer 30) layer (bench/reward_probes.py); every other base, and every fine-tuned one, keeps all its layers.
 DEFAULT_HEAD_LAYERS = {"smollm2": 20}
-CHECKPOINTS = "checkpoints"
-KEEP_CHECKPOINTS = 2
 
 
 @dataclass(frozen=True)
@@ -206,16 +204,13 @@ def train_reward(cfg: RewardConfig) -> dict:
         "loss": "head" if cfg.tune == "head" else cfg.loss,
         "bf16": (cfg.tune == "head" or cfg.loss == "grouped") and _use_bf16(cfg),  # what auto chose
         "snapshot_sha256": digest,
-        "config": json.loads(json.dumps(asdict(cfg), default=str)),  # as metrics.json will hold it
+        "config": config_record(cfg),
     }
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        # Finished: the checkpoints (optimiser state is twice the model) and the snapshot have done their job.
-        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
-        snapshot.unlink(missing_ok=True)
+        finish_run(out, metrics, snapshot)
     return metrics
 
 
@@ -339,7 +334,7 @@ def _train_grouped(
     model.train()
     bf16 = _use_bf16(cfg)
 
-    step = _resume_grouped(cfg, accelerator) if cfg.resume else 0
+    step = load_last_checkpoint(cfg.out, accelerator)["step"] if cfg.resume else 0
     progress = Progress(total_steps, cfg.events, "reward (grouped)", enabled=report)
     progress.emit("start", total_steps=total_steps, loss="grouped", rankings=len(sizes), resumed_at=step)
     last_loss = None
@@ -378,40 +373,10 @@ def _train_grouped(
                 learning_rate=scheduler.get_last_lr()[0],
             )
             if cfg.save_steps and step % cfg.save_steps == 0 and step < total_steps:
-                _save_checkpoint(cfg, accelerator, step, progress)
+                save_checkpoint(cfg.out, accelerator, step, progress)
         done_before += len(loader)
     progress.close()
     return step, last_loss
-
-
-def _checkpoints(out: Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints (their progress.json written last), oldest first."""
-    found = []
-    for folder in (out / CHECKPOINTS).glob("step-*"):
-        if (folder / "progress.json").is_file():
-            found.append((json.loads((folder / "progress.json").read_text())["step"], folder))
-    return sorted(found)
-
-
-def _save_checkpoint(cfg: RewardConfig, accelerator: Accelerator, step: int, progress: Progress) -> None:
-    folder = Path(cfg.out) / CHECKPOINTS / f"step-{step}"
-    accelerator.save_state(str(folder))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        # Written last: a checkpoint without it was interrupted and is ignored by --resume.
-        (folder / "progress.json").write_text(json.dumps({"step": step}))
-        for _, old in _checkpoints(Path(cfg.out))[:-KEEP_CHECKPOINTS]:
-            shutil.rmtree(old, ignore_errors=True)
-    progress.emit("checkpoint", step=step, path=str(folder))
-
-
-def _resume_grouped(cfg: RewardConfig, accelerator: Accelerator) -> int:
-    found = _checkpoints(Path(cfg.out))
-    if not found:
-        raise TrainerError(f"{cfg.out}: no checkpoint to resume from")
-    step, folder = found[-1]
-    accelerator.load_state(str(folder))
-    return step
 
 
 # --- 4 train: pairwise, through TRL ---------------------------------------------------------------------
@@ -430,27 +395,14 @@ def _train_pairwise(
         for chosen, rejected, stated_margin in pairs_of(item)
     ]
     args = trl.RewardConfig(
-        output_dir=str(Path(cfg.out) / CHECKPOINTS),
+        **trl_arguments(cfg.out, seed=cfg.seed, save_steps=cfg.save_steps),
         num_train_epochs=cfg.epochs,
         per_device_train_batch_size=max(1, cfg.batch_size // 2),
         learning_rate=cfg.learning_rate,
-        lr_scheduler_type="linear",
         weight_decay=0.0,
         max_grad_norm=1.0,
         max_length=cfg.max_length,
-        seed=cfg.seed,
-        logging_steps=1,
-        save_strategy="steps" if cfg.save_steps else "no",
-        save_steps=cfg.save_steps or 500,
-        save_total_limit=KEEP_CHECKPOINTS,
-        report_to=[],
-        disable_tqdm=True,  # our Progress draws the bar: TRL's would also print every step's log dict
-        # RewardConfig's defaults are for big models on GPUs: bf16 and activation checkpointing. On the CPU
-        # they are slower and inexact; on a GPU bf16 is worth it.
-        bf16=torch.cuda.is_available(),
-        activation_checkpointing=False,
         disable_dropout=cfg.disable_dropout,
-        use_cpu=not torch.cuda.is_available(),
         dataloader_drop_last=False,
     )
     reporter = ReportTrainerSteps(Progress(0, cfg.events, "reward (pairwise)", enabled=report))
@@ -461,14 +413,11 @@ def _train_pairwise(
         processing_class=tokenizer,
         callbacks=[reporter],
     )
-    # The Trainer prints each step's log dict on stdout when it draws no bar: stdout is for the events.
-    trainer.remove_callback(PrinterCallback)
+    quiet(trainer)
     reporter.progress.set_total(len(trainer.get_train_dataloader()) * cfg.epochs)
     reporter.progress.emit("start", total_steps=reporter.progress.total_steps, loss="pairwise", pairs=len(rows))
-    resume = cfg.resume and any((Path(cfg.out) / CHECKPOINTS).glob("checkpoint-*"))
-    if cfg.resume and not resume:
-        raise TrainerError(f"{cfg.out}: no checkpoint to resume from")
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    resume_from = trl_checkpoint_to_resume(cfg.out, cfg.resume)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     reporter.progress.close()
     return trainer.state.global_step, reporter.last_loss
 

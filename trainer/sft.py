@@ -12,35 +12,33 @@ train_sft(cfg) reads top to bottom:
 
 from __future__ import annotations
 
-import json
-import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 import torch
 from transformers import AutoModelForCausalLM
-from transformers.trainer_callback import PrinterCallback
 from transformers.utils import logging as hf_logging
 
 from labeler.store import open_read_only
 from labeler.store.bulk_reads import all_demonstrations
-from trainer.data import (
-    RankedPrompt,
-    check_output_folder,
-    output_snapshot,
-    ranked_prompts,
-    remove_new_output,
-    sha256_of,
-    split_by_prompt,
-)
+from trainer.data import RankedPrompt, ranked_prompts, sha256_of, split_by_prompt
 from trainer.errors import TrainerError
-from trainer.events import Progress, ReportTrainerSteps
+from trainer.events import Progress
 from trainer.models import load_tokenizer, resolve_model_folder
-
-CHECKPOINTS = "checkpoints"
+from trainer.runs import (
+    ReportTrainerSteps,
+    check_output_folder,
+    config_record,
+    finish_run,
+    output_snapshot,
+    quiet,
+    remove_new_output,
+    trl_arguments,
+    trl_checkpoint_to_resume,
+)
 
 
 @dataclass(frozen=True)
@@ -98,28 +96,15 @@ def train_sft(cfg: SFTConfig) -> dict:
 
     # 3 train (what is longer than max_length is cut at its end by TRL: counted here, not silently)
     examples_cut = sum(_length(tokenizer, example) > cfg.max_length for example in train)
-    on_gpu = torch.cuda.is_available()
     args = trl.SFTConfig(
-        output_dir=str(out / CHECKPOINTS),
+        **trl_arguments(out, seed=cfg.seed, save_steps=cfg.save_steps),
         num_train_epochs=cfg.epochs,
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size,
         learning_rate=cfg.learning_rate,
-        lr_scheduler_type="linear",
         max_length=cfg.max_length,
         # Prompt/completion data: the loss is on the completion only.
         completion_only_loss=True,
-        seed=cfg.seed,
-        logging_steps=1,
-        save_strategy="steps" if cfg.save_steps else "no",
-        save_steps=cfg.save_steps or 500,
-        save_total_limit=2,
-        report_to=[],
-        disable_tqdm=True,  # our Progress draws the bar or writes the events
-        # SFTConfig's defaults are for GPUs; on the CPU bf16 is slower and inexact.
-        bf16=on_gpu,
-        activation_checkpointing=False,
-        use_cpu=not on_gpu,
     )
     reporter = ReportTrainerSteps(Progress(0, cfg.events, "sft", enabled=True))
     trainer = trl.SFTTrainer(
@@ -130,14 +115,12 @@ def train_sft(cfg: SFTConfig) -> dict:
         processing_class=tokenizer,
         callbacks=[reporter],
     )
-    trainer.remove_callback(PrinterCallback)
+    quiet(trainer)
     before = _losses(trainer)
     reporter.progress.set_total(len(trainer.get_train_dataloader()) * cfg.epochs)
     reporter.progress.emit("start", total_steps=reporter.progress.total_steps, examples=len(train))
-    has_checkpoint = any((out / CHECKPOINTS).glob("checkpoint-*"))
-    if cfg.resume and not has_checkpoint:
-        raise TrainerError(f"{out}: no checkpoint to resume from")
-    trainer.train(resume_from_checkpoint=True if cfg.resume else None)
+    resume_from = trl_checkpoint_to_resume(out, cfg.resume)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     reporter.progress.close()
 
     # 4 evaluate
@@ -159,13 +142,11 @@ def train_sft(cfg: SFTConfig) -> dict:
         "base": str(cfg.base),
         "base_folder": str(folder),
         "snapshot_sha256": digest,
-        "config": json.loads(json.dumps(asdict(cfg), default=str)),
+        "config": config_record(cfg),
     }
     trainer.save_model(str(out))
     tokenizer.save_pretrained(out)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
-    snapshot.unlink(missing_ok=True)
+    finish_run(out, metrics, snapshot)
     return metrics
 
 

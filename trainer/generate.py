@@ -23,27 +23,13 @@ import torch
 from labeler.domain import MAX_ANSWERS
 from labeler.store import NewAnswer, StoreError, open_store
 from labeler.store.bulk_reads import current_judgements
+from trainer.configs import GenerateConfig
 from trainer.data import read_prompts_file
 from trainer.errors import TrainerError
 from trainer.events import Progress
 from trainer.models import load_policy
 
 SOURCE = "labeler-train generate"
-
-
-@dataclass(frozen=True)
-class GenerateConfig:
-    project: Path  # the project file the answers go into
-    policy: str = "smollm2"  # smollm2 or a local causal language model folder
-    k: int = 4  # answers per prompt
-    prompts: str = "unjudged"  # unjudged | all | a file of prompts in any format `labeler import` reads
-    temperature: float = 0.7
-    top_p: float = 0.95
-    max_new_tokens: int = 256
-    batch_size: int = 8  # prompts per generate() call; each yields k sequences
-    seed: int = 0
-    model_name: str | None = None  # stored with each answer; default: the policy's name or folder name
-    events: bool = False
 
 
 @dataclass(frozen=True)

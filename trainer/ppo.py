@@ -43,9 +43,7 @@ import sys
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import torch
 from accelerate import Accelerator
@@ -60,6 +58,7 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from labeler.store import open_read_only
+from trainer.configs import PPOConfig
 from trainer.data import read_prompts_file, snapshot_project
 from trainer.encoding import Prompt, render
 from trainer.errors import TrainerError
@@ -91,48 +90,6 @@ from trainer.runs import (
 from trainer.scoring import score_texts
 
 PROMPTS_NAME = "prompts.jsonl"  # the prompts of the run, kept in --out while training so --resume reads the same
-
-
-@dataclass(frozen=True)
-class PPOConfig:
-    project: Path  # the project file: its prompts are the ones trained on (read through a snapshot)
-    out: Path  # the output folder: the policy, metrics.json, metrics.jsonl, samples.jsonl, checkpoints/
-    reward: Path  # a reward model folder written by `labeler-train reward` (its metrics.json normalises scores)
-    policy: str = "smollm2"  # smollm2 | a local Hugging Face causal language model folder
-    prompts_file: Path | None = None  # prompts from this file (any format `labeler import` reads) instead
-    algo: Literal["ppo", "rloo"] = "ppo"  # ppo: our loop; rloo: TRL's RLOOTrainer on the same inputs
-    steps: int = 100  # rollout batches; each is followed by ppo_epochs passes over it
-    batch_size: int = 16  # responses sampled per step, on each process
-    mini_batch_size: int = 8  # responses per optimiser step
-    ppo_epochs: int = 4  # passes over each batch of rollouts (rloo: TRL's num_iterations)
-    learning_rate: float = 3e-6  # AdamW for policy and value model together, linear decay to 0 over the steps
-    response_length: int = 53  # new tokens at most per response
-    max_prompt_length: int = 512  # prompt tokens kept (a longer prompt loses its start)
-    temperature: float = 0.7  # sampling temperature; log-probabilities are taken at the same temperature
-    # Nucleus sampling. Below 1 the tokens come from the truncated distribution while the losses read the full
-    # one at the same temperature (as TRL's trainers do): the PPO ratio is then slightly off-policy.
-    top_p: float = 1.0
-    kl_coef: float = 0.05  # β, the weight of the per-token KL penalty (the start value when adaptive)
-    kl_estimator: Literal["k1", "k3"] = "k1"  # k1 = log π − log π_ref; k3 = (r − 1) − log r, never negative
-    target_kl: float | None = None  # set: β moves so the KL per response tracks this (Ziegler et al.)
-    kl_horizon: int = 10_000  # episodes over which the adaptive controller moves β by at most ±20 %
-    missing_eos_penalty: float | None = None  # subtracted from the score of a response that never ended
-    gamma: float = 1.0  # discount over response tokens
-    lam: float = 0.95  # GAE's λ
-    clip_range: float = 0.2  # ε of the clipped policy loss
-    clip_range_value: float = 0.2  # ε_v of the clipped value loss
-    value_coef: float = 0.1  # weight of the value loss against the policy loss
-    max_grad_norm: float = 1.0  # gradients of policy and value model clipped together to this norm
-    lora: bool = False  # train LoRA adapters on every linear layer of the policy; the reference is adapters-off
-    lora_rank: int = 16
-    lora_alpha: int = 32
-    rloo_generations: int = 2  # rloo: responses per prompt (the leave-one-out baseline needs at least 2)
-    seed: int = 0  # the prompt order, the sampling, the value head's weights when it starts from the policy
-    sample_every: int = 10  # every this many steps, the first `samples` responses go to samples.jsonl (0: none)
-    samples: int = 4
-    save_steps: int = 50  # a checkpoint every this many steps (0: none)
-    resume: bool = False  # continue from the last checkpoint in out/checkpoints
-    events: bool = False  # JSON lines on stdout instead of a progress bar
 
 
 def train_ppo(cfg: PPOConfig) -> dict:

@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 import datasets
 import torch
@@ -37,6 +36,7 @@ from transformers.utils import logging as hf_logging
 
 from labeler.store import open_read_only
 from trainer.batching import pack_rankings
+from trainer.configs import DEFAULT_HEAD_LAYERS, RewardConfig
 from trainer.data import RankedPrompt, pairs_of, ranked_prompts, sha256_of, split_by_prompt, split_into_folds
 from trainer.encoding import encode
 from trainer.errors import TrainerError
@@ -61,57 +61,6 @@ from trainer.runs import (
 from trainer.scoring import SCORE_BATCH, PairAccuracy, longer_wins, pad_right, pair_accuracy_of, score_ids
 
 Scorer = Callable[[Sequence[list[int]]], torch.Tensor]  # token-id sequences -> their rewards, (N,) float32
-
-# The defaults are the best measured setting on real human preferences (HH-RLHF, 5-fold, BENCHMARKS.md): SmolLM2's
-# first 20 layers frozen and a linear head on their mean held out 0.657 ± 0.010, fine-tuning all of MiniLM
-# (the default before) 0.612 ± 0.014.
-DEFAULT_BASE = "smollm2"
-# --layers when not given under --tune head, per embedded base: a probe on SmolLM2's layer 20 beats its last
-# (layer 30) layer (bench/reward_probes.py); every other base, and every fine-tuned one, keeps all its layers.
-DEFAULT_HEAD_LAYERS = {"smollm2": 20}
-
-
-@dataclass(frozen=True)
-class RewardConfig:
-    project: Path  # the project file; read through a snapshot, so annotators can keep working
-    out: Path  # the output folder: the model, tokenizer, metrics.json, checkpoints/
-    base: str = DEFAULT_BASE  # minilm | smollm2 | a local Hugging Face model folder
-    # all: fine-tune the whole model (the loss below); head: the body stays frozen and a linear head on the
-    # mean of its last layer is fitted by L-BFGS (reward_head.py), one forward pass per answer and no backward.
-    tune: Literal["all", "head"] = "head"
-    layers: int | None = None  # keep only the base's first N layers (0: all; None: DEFAULT_HEAD_LAYERS)
-    head_l2: float = 0.1  # --tune head: L2 on the head's weights over standardised features
-    loss: Literal["grouped", "pairwise"] = "grouped"  # grouped: one ranking one batch element; pairwise: TRL's
-    annotators: tuple[str, ...] = ()  # only these annotators' judgements; everyone's when empty
-    eval_fraction: float = 0.1  # share of prompts held out for evaluation (when folds is 0)
-    # K-fold cross-validation by prompt: with folds = K, fold I (1..K) of the seeded shuffle is held out
-    # instead of eval_fraction; K runs with I = 1..K hold out every prompt once.
-    folds: int = 0
-    fold: int = 1
-    seed: int = 0  # the split, the shuffling, the score head's initial weights
-    epochs: int = 1
-    # Sequences forwarded per optimiser step: whole rankings up to this many answers (grouped, at least
-    # one ranking), or this many / 2 pairs (pairwise). Equal memory per step either way.
-    batch_size: int = 32
-    # AdamW, linear decay to 0, no warm-up, gradients clipped at norm 1 (TRL's). 6e-5, not TRL's 2e-5: one
-    # grouped step holds a ranking's every pair, so an epoch takes fewer steps; on K = 4 rankings of HH text
-    # 2e-5 / 6e-5 held out 0.643 / 0.752, and on the HH pairs, 5-fold, 0.607 ± 0.011 / 0.612 ± 0.014 (BENCHMARKS.md).
-    learning_rate: float = 6e-5
-    max_length: int = 512  # tokens per (prompt, answer); longer ones lose the start of their prompt
-    weighting: Literal["prompt", "pair"] = "prompt"  # grouped only: average per prompt, or over all pairs
-    margin: Literal["none", "scaled"] = "none"  # none: no margin in the loss; scaled: margin_scale × the stated one
-    margin_scale: float = 1.0  # logits per unit of stated margin (scaled); 0 where no strength was stated
-    # Dropout off while training, as TRL's RewardTrainer does: a reward is a deterministic score, and on
-    # the CPU attention with dropout cannot use the fused kernel (HH: 2.1x slower, 2.8x the memory).
-    disable_dropout: bool = True
-    # Rankings of similar length batched together (grouped): HH pads 2.6x its tokens at random, 1.1x grouped.
-    group_by_length: bool = True
-    # bf16 autocast for the grouped loop's forward and backward (weights and optimiser stay fp32). auto: where
-    # the machine computes bf16 natively (a GPU, or a CPU with AVX512-BF16 or AMX); elsewhere it is emulated.
-    bf16: Literal["auto", "on", "off"] = "auto"
-    save_steps: int = 500  # a checkpoint every this many steps (0: none)
-    resume: bool = False  # continue from the last checkpoint in out/checkpoints
-    events: bool = False  # JSON lines on stdout instead of a progress bar
 
 
 @dataclass

@@ -24,6 +24,7 @@ from transformers.utils import logging as hf_logging
 
 from labeler.store import open_read_only
 from labeler.store.bulk_reads import all_demonstrations
+from trainer.configs import SFTConfig
 from trainer.data import RankedPrompt, ranked_prompts, sha256_of, split_by_prompt
 from trainer.errors import TrainerError
 from trainer.events import Progress
@@ -39,24 +40,6 @@ from trainer.runs import (
     trl_arguments,
     trl_checkpoint_to_resume,
 )
-
-
-@dataclass(frozen=True)
-class SFTConfig:
-    project: Path  # the project file; read through a snapshot
-    out: Path  # the output folder: the tuned model, tokenizer, metrics.json
-    base: str = "smollm2"  # smollm2 or a local causal language model folder
-    include_best: bool = False  # also learn the top-ranked answers of the current rankings
-    annotators: tuple[str, ...] = ()  # only these annotators' demonstrations and rankings; everyone's when empty
-    eval_fraction: float = 0.1  # share of prompts held out to measure the loss on
-    seed: int = 0
-    epochs: int = 1
-    batch_size: int = 8  # examples per optimiser step
-    learning_rate: float = 2e-5
-    max_length: int = 1024  # tokens per example (prompt + completion); longer ones are cut at the end
-    save_steps: int = 500  # a checkpoint every this many steps (0: none)
-    resume: bool = False  # continue from the last checkpoint in out/checkpoints
-    events: bool = False  # JSON lines on stdout instead of a progress bar
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from trainer.encoding import encode
 from trainer.models import load_reward_model
 from trainer.reward_head import mean_pool
 from trainer.reward_loss import LossMargins, batch_for_prompts, grouped_loss
-from trainer.scoring import pad_right
+from trainer.scoring import pad
 
 POOLINGS = ("mean", "first", "last")  # over the tokens; first is BERT's [CLS], last what a causal score head reads
 
@@ -46,7 +46,7 @@ def hidden_features(
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for start in range(0, len(order), 16):
             rows = order[start : start + 16]
-            input_ids, mask = pad_right([ids[row] for row in rows], tokenizer.pad_token_id)  # (B, T) each
+            input_ids, mask = pad([ids[row] for row in rows], tokenizer.pad_token_id)  # (B, T) each
             lengths = mask.sum(1)  # (B,)
             hidden = backbone(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states
             for layer in layers:

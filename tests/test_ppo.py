@@ -22,19 +22,12 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trainer.data import read_prompts_file
 from trainer.errors import TrainerError
 from trainer.models import load_policy
-from trainer.ppo import (
-    PolicyAndValue,
-    PPOConfig,
-    _encode_prompts,
-    _prompt_indices,
-    _response_mask,
-    _value_model,
-    _window,
-    sampling_config,
-    train_ppo,
-)
+from trainer.ppo import PPOConfig, train_ppo
 from trainer.ppo_math import logprobs_from_logits
+from trainer.ppo_models import PolicyAndValue, starting_value_model
 from trainer.reward import RewardConfig, train_reward
+from trainer.rollout import prompt_indices, prompt_token_ids, response_mask, sampling_config, window
+from trainer.scoring import pad
 
 torch.set_num_threads(1)
 
@@ -147,7 +140,7 @@ def test_log_probabilities_are_those_of_the_sampling_distribution(workspace):
     cfg = config(workspace, workspace["root"] / "unused", temperature=1.7, response_length=10)
     stop_ids = [tokenizer.eos_token_id]
     prompts = ["Question 1: tell me", "Question 22: tell me about river and more and more", "hi"]
-    queries, query_mask = _encode_prompts(tokenizer, prompts, 512)  # left-padded, lengths differ
+    queries, query_mask = pad(prompt_token_ids(tokenizer, prompts, 512), tokenizer.pad_token_id, left=True)
     torch.manual_seed(0)
     generated = policy.generate(
         input_ids=queries,
@@ -157,11 +150,11 @@ def test_log_probabilities_are_those_of_the_sampling_distribution(workspace):
         return_dict_in_generate=True,
     )
     responses = generated.sequences[:, queries.shape[1] :]
-    mask, _ = _response_mask(responses, torch.tensor(stop_ids))
+    mask, _ = response_mask(responses, torch.tensor(stop_ids))
     sampled = torch.log_softmax(torch.stack(generated.scores, dim=1), dim=-1)  # (B, T, V)
     expected = sampled.gather(-1, responses.unsqueeze(-1)).squeeze(-1)  # (B, T)
 
-    value_model, _ = _value_model(workspace["reward"], tokenizer, workspace["policy"], tokenizer)
+    value_model, _ = starting_value_model(workspace["reward"], tokenizer, workspace["policy"], tokenizer)
     model = PolicyAndValue(policy, value_model)
     with torch.no_grad():
         logits, values = model(generated.sequences, torch.cat([query_mask, mask], dim=1), responses.shape[1])
@@ -172,7 +165,7 @@ def test_log_probabilities_are_those_of_the_sampling_distribution(workspace):
     # A minibatch reads only its own window of columns: the same numbers at its real tokens.
     attention_mask = torch.cat([query_mask, mask], dim=1)
     for rows in (torch.tensor([2]), torch.tensor([0, 2])):
-        columns, width = _window(query_mask, mask, rows)
+        columns, width = window(query_mask, mask, rows)
         assert width == int(mask[rows].sum(dim=1).max())
         with torch.no_grad():
             part_logits, part_values = model(
@@ -181,7 +174,7 @@ def test_log_probabilities_are_those_of_the_sampling_distribution(workspace):
         real = mask[rows][:, :width].bool()
         torch.testing.assert_close(part_logits[real], logits[rows][:, :width][real], atol=1e-5, rtol=0)
         torch.testing.assert_close(part_values[real], values[rows][:, :width][real], atol=1e-5, rtol=0)
-    assert _window(query_mask, mask, torch.tensor([2]))[0].start > 0  # "hi" is the shortest prompt: no left padding
+    assert window(query_mask, mask, torch.tensor([2]))[0].start > 0  # "hi" is the shortest prompt: no left padding
 
 
 def test_with_no_learning_the_epochs_see_the_rollout_policy_and_the_penalty_is_charged(workspace, tmp_path):
@@ -202,20 +195,20 @@ def test_with_no_learning_the_epochs_see_the_rollout_policy_and_the_penalty_is_c
 
 def test_the_response_mask_ends_with_the_first_stop_token():
     responses = torch.tensor([[5, 2, 7, 2], [5, 6, 7, 8], [2, 0, 0, 0], [9, 9, 3, 1]])
-    mask, ended = _response_mask(responses, torch.tensor([2, 3]))
+    mask, ended = response_mask(responses, torch.tensor([2, 3]))
     assert mask.tolist() == [[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0], [1, 1, 1, 0]]
     assert ended.tolist() == [True, False, True, True]
 
 
 def test_prompts_are_drawn_in_passes_and_the_draw_depends_only_on_the_step():
-    drawn = [_prompt_indices(10, step, 4, 0, 1, seed=3) for step in range(1, 6)]  # 20 draws = 2 passes
+    drawn = [prompt_indices(10, step, 4, 0, 1, seed=3) for step in range(1, 6)]  # 20 draws = 2 passes
     flat = [index for batch in drawn for index in batch]
     assert sorted(flat[:10]) == list(range(10))
     assert sorted(flat[10:]) == list(range(10))
     assert flat[:10] != flat[10:]  # a fresh shuffle each pass
-    assert _prompt_indices(10, 4, 4, 0, 1, seed=3) == drawn[3]  # as a resumed run draws it
+    assert prompt_indices(10, 4, 4, 0, 1, seed=3) == drawn[3]  # as a resumed run draws it
     # Two processes: each its own share of the same passes.
-    both = _prompt_indices(10, 1, 5, 0, 2, seed=3) + _prompt_indices(10, 1, 5, 1, 2, seed=3)
+    both = prompt_indices(10, 1, 5, 0, 2, seed=3) + prompt_indices(10, 1, 5, 1, 2, seed=3)
     assert sorted(both) == list(range(10))
 
 
@@ -245,7 +238,7 @@ def test_the_value_model_starts_from_the_policy_when_the_reward_model_reads_othe
     other = make_tokenizer(["completely different words here", "zebra quartz"] * 20)
     make_reward_model(other, tmp_path / "other-reward")
     tokenizer = AutoTokenizer.from_pretrained(workspace["policy"])
-    model, start = _value_model(tmp_path / "other-reward", other, workspace["policy"], tokenizer)
+    model, start = starting_value_model(tmp_path / "other-reward", other, workspace["policy"], tokenizer)
     assert start == "policy"
     assert model.config.vocab_size == len(tokenizer)
 

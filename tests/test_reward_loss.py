@@ -200,7 +200,7 @@ def test_grouped_loss_weighted_by_pair_equals_trl_reward_trainers_own_loss_on_a_
     from tiny_models import make_reward_model, make_tokenizer
 
     from trainer.reward import _tokenize
-    from trainer.scoring import pad_right
+    from trainer.scoring import pad
 
     tokenizer = make_tokenizer(["prompt A", "prompt B", "a0 a1 a2 b0 b1 b2 b3"])
     model = make_reward_model(tokenizer).eval()
@@ -220,7 +220,7 @@ def test_grouped_loss_weighted_by_pair_equals_trl_reward_trainers_own_loss_on_a_
         trl_loss = trainer.compute_loss(model, trainer.data_collator(rows))
 
         flat = [ids for _, answers in tokens.rankings for ids in answers]
-        input_ids, attention_mask = pad_right(flat, tokenizer.pad_token_id)
+        input_ids, attention_mask = pad(flat, tokenizer.pad_token_id)
         rewards = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, 0]  # (7,)
         _, _, pair_index, margins, group_of_pair = batch_for_prompts([A, B], STATED_AS_THEY_ARE)
         ours = grouped_loss(rewards, pair_index, margins, group_of_pair, 2, weighting="pair")

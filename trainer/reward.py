@@ -58,7 +58,7 @@ from trainer.runs import (
     trl_arguments,
     trl_checkpoint_to_resume,
 )
-from trainer.scoring import SCORE_BATCH, PairAccuracy, longer_wins, pad_right, pair_accuracy_of, score_ids
+from trainer.scoring import SCORE_BATCH, PairAccuracy, longer_wins, pad, pair_accuracy_of, score_ids
 
 Scorer = Callable[[Sequence[list[int]]], torch.Tensor]  # token-id sequences -> their rewards, (N,) float32
 
@@ -241,7 +241,7 @@ def _tokenize(tokenizer: PreTrainedTokenizerBase, rankings: list[RankedPrompt], 
 def _collate(pad_token_id: int, loss_margins: LossMargins) -> Callable[[list], dict]:
     def collate(batch: list[tuple[RankedPrompt, list[list[int]]]]) -> dict:
         _, _, pair_index, margins, group_of_pair = batch_for_prompts([item for item, _ in batch], loss_margins)
-        input_ids, attention_mask = pad_right([ids for _, answers in batch for ids in answers], pad_token_id)
+        input_ids, attention_mask = pad([ids for _, answers in batch for ids in answers], pad_token_id)
         return {
             "input_ids": input_ids,  # (N, T): every answer of every ranking in the batch, ranking by ranking
             "attention_mask": attention_mask,  # (N, T)

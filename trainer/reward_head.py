@@ -25,7 +25,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from trainer.data import RankedPrompt
 from trainer.events import Progress
 from trainer.reward_loss import LossMargins, batch_for_prompts, grouped_loss
-from trainer.scoring import SCORE_BATCH, pad_right
+from trainer.scoring import SCORE_BATCH, pad
 
 POOLING_KEY = "reward_pooling"  # in a saved reward model's config.json: "mean" for a head-tuned one
 
@@ -70,7 +70,7 @@ def pooled_features(
     features = torch.empty(len(sequences), model.config.hidden_size, dtype=torch.float32)
     for number, start in enumerate(range(0, len(order), SCORE_BATCH), start=1):
         chunk = order[start : start + SCORE_BATCH]
-        input_ids, attention_mask = pad_right([sequences[index] for index in chunk], pad_token_id)
+        input_ids, attention_mask = pad([sequences[index] for index in chunk], pad_token_id)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         features[chunk] = mean_pool(hidden.float(), attention_mask)  # (b, H)

@@ -70,6 +70,24 @@ def finish_run(out: Path, metrics: dict, data_copy: Path) -> None:
     data_copy.unlink(missing_ok=True)
 
 
+# --- the logs of a run that goes step by step (ppo) ------------------------------------------------------------
+
+
+def append_jsonl(path: Path, row: dict) -> None:
+    """One line of a run's log (metrics.jsonl, samples.jsonl)."""
+    with path.open("a", encoding="utf-8") as file:
+        file.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def cut_logs(out: Path, step: int) -> None:
+    """Keep only the lines of metrics.jsonl and samples.jsonl of steps up to `step` (all of them on a new run: none)."""
+    for name in ("metrics.jsonl", "samples.jsonl"):
+        path = out / name
+        if path.is_file():
+            kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+            path.write_text("".join(line + "\n" for line in kept))
+
+
 # --- checkpoints of our own loops (reward --loss grouped, ppo) ----------------------------------------------------
 
 

@@ -32,7 +32,7 @@ def score_ids(model: PreTrainedModel, sequences: Sequence[list[int]], pad_token_
     try:
         for start in range(0, len(order), SCORE_BATCH):
             chunk = order[start : start + SCORE_BATCH]
-            input_ids, attention_mask = pad_right([sequences[index] for index in chunk], pad_token_id)
+            input_ids, attention_mask = pad([sequences[index] for index in chunk], pad_token_id)
             logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
             scores[chunk] = logits[:, 0].float().cpu()  # (b,)
     finally:
@@ -40,17 +40,17 @@ def score_ids(model: PreTrainedModel, sequences: Sequence[list[int]], pad_token_
     return scores
 
 
-def pad_right(sequences: Sequence[list[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask), both (N, longest), padded on the right as TRL's reward collator pads.
-
-    A causal model reads its score at the last token that is not padding, so the side matters.
-    """
+def pad(sequences: Sequence[list[int]], pad_token_id: int, *, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask), both (N, longest), padded on the right as TRL's reward collator pads (a
+    causal model reads its score at the last token that is not padding), or on the left for `generate`,
+    which continues each row from its last token."""
     longest = max(map(len, sequences))
     input_ids = torch.full((len(sequences), longest), pad_token_id, dtype=torch.long)  # (N, T)
     attention_mask = torch.zeros((len(sequences), longest), dtype=torch.long)  # (N, T)
     for row, sequence in enumerate(sequences):
-        input_ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
-        attention_mask[row, : len(sequence)] = 1
+        columns = slice(longest - len(sequence), longest) if left else slice(0, len(sequence))
+        input_ids[row, columns] = torch.tensor(sequence, dtype=torch.long)
+        attention_mask[row, columns] = 1
     return input_ids, attention_mask
 
 

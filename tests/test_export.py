@@ -13,7 +13,7 @@ import pytest
 from helpers.before_m004 import make_project_before_m004
 
 from labeler.domain import Flag, Judgement, Ranking
-from labeler.formats.export import spreadsheet_safe
+from labeler.formats.spreadsheet import spreadsheet_safe
 from labeler.store import NewAnswer, open_store
 
 BIN = Path(sys.executable).parent
@@ -292,6 +292,53 @@ def test_csv_is_safe_in_a_spreadsheet(project, tmp_path):
         "plain",
         3,
     ]
+
+
+TRICKY_TEXTS = [
+    "=cmd|' /C calc'!A0",
+    "+1+1",
+    "-2 degrees",
+    "@SUM(A1)",
+    "\tindented",
+    "'quoted'",
+    "''twice",
+    "'=x",
+    "plain",
+]
+
+
+def test_csv_cells_escaped_for_spreadsheets_import_back_as_they_were(tmp_path):
+    """Both ways: a formula-like or apostrophe-led text leaves escaped and comes back unchanged, through the
+    real commands; a CSV made by hand with a cell the export would not write is read as it is."""
+    source = tmp_path / "tricky.jsonl"
+    rows = [
+        {"prompt": f"Prompt {index}: {text}", "chosen": text, "rejected": f"{text} (worse)"}
+        for index, text in enumerate(TRICKY_TEXTS)
+    ]
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    first, second = tmp_path / "first.db", tmp_path / "second.db"
+    for project in (first, second):
+        assert labeler("init", project).returncode == 0
+    assert labeler("import", first, source).returncode == 0
+    exported = tmp_path / "pairs.csv"
+    assert labeler("export", first, exported, "--format", "csv").returncode == 0
+    with exported.open(newline="", encoding="utf-8") as file:
+        cells = {row["chosen"] for row in csv.DictReader(file)}
+    assert cells == {text if text == "plain" else "'" + text for text in TRICKY_TEXTS}  # inert in a spreadsheet
+    done = labeler("import", second, exported)
+    assert done.returncode == 0, done.stderr
+    again = tmp_path / "again.jsonl"
+    assert labeler("export", second, again).returncode == 0
+    assert sorted(map(json.loads, again.read_text().splitlines()), key=str) == sorted(rows, key=str)
+
+    by_hand = tmp_path / "by-hand.csv"
+    by_hand.write_text("prompt,chosen,rejected\nQ,'plain,'-x\n")
+    third = tmp_path / "third.db"
+    assert labeler("init", third).returncode == 0
+    assert labeler("import", third, by_hand).returncode == 0
+    with open_store(third) as store:
+        texts = {answer.text for answer in store.prompt(store.prompt_ids()[0]).answers}
+    assert texts == {"'plain", "-x"}  # only the apostrophe the export would have written is taken away
 
 
 def test_chat_prompts_need_the_conversational_format(tmp_path):

@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from labeler.domain import PairSelection, select_pairs
+from labeler.formats.spreadsheet import spreadsheet_safe
 from labeler.store import Prompt, Store, StoreError
 from labeler.store.bulk_reads import (
     NOT_STATED,
@@ -69,8 +70,6 @@ class ExportError(StoreError):
 
 
 FILE_SUFFIXES = (".jsonl", ".parquet", ".csv")
-# A cell starting with one of these is run as a formula by spreadsheets (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -366,13 +365,6 @@ def _write_dataset_dict(path: Path, tables: dict[str, pa.Table]) -> None:
     from datasets import Dataset, DatasetDict
 
     DatasetDict({name: Dataset(table) for name, table in tables.items()}).save_to_disk(str(path))
-
-
-def spreadsheet_safe(cell: Any) -> Any:
-    """A text cell a spreadsheet would run as a formula, made inert with a leading apostrophe."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
-        return "'" + cell
-    return cell
 
 
 def _write_csv(path: Path, table: pa.Table) -> None:

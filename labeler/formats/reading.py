@@ -40,6 +40,7 @@ from typing import IO, Any, NoReturn
 
 import orjson
 
+from labeler.formats.spreadsheet import spreadsheet_text
 from labeler.store.errors import StoreError
 from labeler.store.own_files import refuse_open_project_file
 
@@ -691,7 +692,7 @@ def _csv_rows(
             if problem:
                 yield BadRow(file, line, problem, lines.record_text())
             else:
-                yield SourceRow(file, line, dict(zip(header, cells, strict=True)))
+                yield SourceRow(file, line, dict(zip(header, map(spreadsheet_text, cells), strict=True)))
 
 
 # --- parquet ---------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """`labeler ...`: a thin command-line shell over the store and the app.
 
-Every failure is one line on stderr and a non-zero exit; a traceback is shown only with
-LABELER_DEBUG=1 set (for bug reports).
+Every failure is one line on stderr and a non-zero exit (labeler/command_line.py).
 """
 
 from __future__ import annotations
@@ -9,20 +8,19 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from labeler import __version__
 from labeler.bundled import bundled_text
+from labeler.command_line import EXIT_ERROR, run_command
 from labeler.domain import RankingError
 from labeler.formats.reading import FORMATS, FileFormatError
 from labeler.store import StoreError, create_project, open_store
+from labeler.wording import counted
 
-EXIT_ERROR = 1
 MAX_BAD_ROWS_SHOWN = 50
-EXIT_INTERRUPTED = 130
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -70,22 +68,23 @@ def cmd_import(args: argparse.Namespace) -> int:
             for bad in rejected.bad[:MAX_BAD_ROWS_SHOWN]:
                 print(f"{bad.file}:{bad.line}: {bad.reason}", file=sys.stderr)
             if len(rejected.bad) > MAX_BAD_ROWS_SHOWN:
-                print(f"... and {len(rejected.bad) - MAX_BAD_ROWS_SHOWN:,} more bad rows", file=sys.stderr)
+                print(f"... and {counted(len(rejected.bad) - MAX_BAD_ROWS_SHOWN, 'more bad row')}", file=sys.stderr)
             print(
-                f"labeler: error: {len(rejected.bad):,} bad rows; nothing was imported "
+                f"labeler: error: {counted(len(rejected.bad), 'bad row')}; nothing was imported "
                 "(--skip-bad REJECTS.jsonl imports the good rows and writes the bad ones there)",
                 file=sys.stderr,
             )
             return EXIT_ERROR
     already = f" ({report.judgements_already_there:,} already there)" if report.judgements_already_there else ""
     print(
-        f"read {report.rows:,} rows: added {report.prompts_added:,} prompts, {report.answers_added:,} answers, "
-        f"{report.judgements_added:,} judgements{already} and {report.pairs_added:,} pairs"
+        f"read {counted(report.rows, 'row')}: added {counted(report.prompts_added, 'prompt')}, "
+        f"{counted(report.answers_added, 'answer')}, {counted(report.judgements_added, 'judgement')}{already} "
+        f"and {counted(report.pairs_added, 'pair')}"
     )
     for line in report.quirks.summary_lines():
         print(line)
     if args.skip_bad is not None:
-        print(f"{len(report.bad):,} bad rows written to {args.skip_bad}")
+        print(f"{counted(len(report.bad), 'bad row')} written to {args.skip_bad}")
     return 0
 
 
@@ -106,7 +105,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             margins=MarginColumn(args.margin),
         )
     splits = ", ".join(
-        f"{name}: {rows:,} rows from {report.prompts[name]:,} prompts" for name, rows in report.rows.items()
+        f"{name}: {counted(rows, 'row')} from {counted(report.prompts[name], 'prompt')}"
+        for name, rows in report.rows.items()
     )
     print(f"wrote {report.out} ({splits})")
     if report.margins is not None:
@@ -129,9 +129,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
     with open_store(args.project) as store:
         report = merge_packs(store, args.packs)
     print(
-        f"merged {len(report.packs)} packs: added {report.prompts_added:,} prompts, {report.answers_added:,} answers, "
-        f"{report.judgements_added:,} judgements ({report.judgements_already_there:,} already there), "
-        f"{report.demonstrations_added:,} demonstrations"
+        f"merged {counted(len(report.packs), 'pack')}: added {counted(report.prompts_added, 'prompt')}, "
+        f"{counted(report.answers_added, 'answer')}, {counted(report.judgements_added, 'judgement')} "
+        f"({report.judgements_already_there:,} already there), {counted(report.demonstrations_added, 'demonstration')}"
     )
     for conflict in report.conflicts:
         print(f"conflict: {conflict}", file=sys.stderr)
@@ -177,9 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("project", type=Path, metavar="PROJECT")
     stats.add_argument("--json", action="store_true", help="print a JSON object")
     stats.add_argument(
-        "--bootstrap", type=int, default=1000, metavar="N", help="bootstrap samples for the rating intervals"
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="bootstrap samples for the rating intervals (default 1000)",
     )
-    stats.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap")
+    stats.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap (default 0)")
     stats.set_defaults(run=cmd_stats)
 
     to_import = commands.add_parser(
@@ -205,12 +209,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help="a .jsonl, .parquet or .csv file, or a folder for a Hugging Face DatasetDict",
     )
-    export.add_argument("--format", choices=["trl", "trl-conversational", "rankings", "csv"], default="trl")
+    export.add_argument(
+        "--format",
+        choices=["trl", "trl-conversational", "rankings", "csv"],
+        default="trl",
+        help="the file's layout: TRL's prompt/chosen/rejected (default), the same as conversations, whole "
+        "rankings, or a spreadsheet",
+    )
     export.add_argument(
         "--pairs",
         choices=["all", "adjacent", "best-vs-rest"],
         default="all",
-        help="which pairs of each ranking: all, adjacent tiers only, or the best against the rest",
+        help="which pairs of each ranking: all (default), adjacent tiers only, or the best against the rest",
     )
     export.add_argument(
         "--margin",
@@ -220,8 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
         "margins only when every pair's margin was stated; stated writes them with 0 where none was; all the "
         "default strength 2 for every step not stated; none no column",
     )
-    export.add_argument("--test-fraction", type=float, metavar="F", help="hold out this share of prompts as test")
-    export.add_argument("--seed", type=int, default=0, help="random seed of the train/test split")
+    export.add_argument(
+        "--test-fraction", type=float, metavar="F", help="hold out this share of prompts as test (default: none)"
+    )
+    export.add_argument("--seed", type=int, default=0, help="random seed of the train/test split (default 0)")
     export.add_argument("--annotator", nargs="+", metavar="NAME", help="only these annotators' judgements")
     export.set_defaults(run=cmd_export)
 
@@ -247,24 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui", *(argv or [])])
-    try:
-        return args.run(args)
-    except (StoreError, RankingError, FileFormatError) as error:
-        print(f"labeler: error: {error}", file=sys.stderr)
-    except OSError as error:
-        where = f"{error.filename}: " if error.filename else ""
-        print(f"labeler: error: {where}{error.strerror or error}", file=sys.stderr)
-    except KeyboardInterrupt:
-        print("labeler: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as error:
-        if os.environ.get("LABELER_DEBUG"):
-            raise
-        print(
-            f"labeler: internal error: {type(error).__name__}: {error} (run again with LABELER_DEBUG=1 to see where)",
-            file=sys.stderr,
-        )
-    return EXIT_ERROR
+    return run_command("labeler", lambda: args.run(args), (StoreError, RankingError, FileFormatError))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from labeler.domain import Outcome
 from labeler.store import Store
 from labeler.store.bulk_reads import current_outcomes
 from labeler.store.judgement_rows import decode_tiers
+from labeler.wording import counted
 
 DEFAULT_BOOTSTRAP = 1000
 
@@ -56,7 +57,7 @@ def format_report(report: dict[str, Any]) -> str:
     if agreement:
         lines.append(
             f"pairwise agreement  {agreement['share']:.3f}  ({agreement['agreeing']:,} of "
-            f"{agreement['comparisons']:,} comparisons over {agreement['prompts']:,} prompts)"
+            f"{counted(agreement['comparisons'], 'comparison')} over {counted(agreement['prompts'], 'prompt')})"
         )
     else:
         lines.append("pairwise agreement  - (no prompt ranked by two annotators)")

@@ -221,3 +221,19 @@ def test_stats_reports_annotators_agreement_and_model_ratings(tmp_path):
     text = run("labeler", "stats", str(project), "--bootstrap", "20").stdout
     assert "pairwise agreement  0.667" in text
     assert "strong" in text
+
+
+def test_a_reader_that_stops_reading_is_not_an_error(tmp_path):
+    """`labeler stats | head`: the pipe closes before the output is written; the command ends quietly, with the
+    status a shell gives a program stopped by SIGPIPE."""
+    project = tmp_path / "project.db"
+    assert run("labeler", "init", str(project)).returncode == 0
+    for command in (["labeler", "stats", str(project)], ["labeler", "stats", str(project), "--json"],
+                    ["labeler-train", "env"]):  # fmt: skip
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # nobody will read: the first write fails with EPIPE
+        try:
+            done = subprocess.run([str(BIN / command[0]), *command[1:]], stdout=write_end, stderr=subprocess.PIPE)
+        finally:
+            os.close(write_end)
+        assert (done.returncode, done.stderr) == (141, b""), command

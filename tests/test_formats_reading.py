@@ -611,3 +611,13 @@ def test_a_missing_file_or_a_folder_is_a_file_format_error_for_every_format(tmp_
 def test_an_unknown_format_name_is_refused(tmp_path):
     with pytest.raises(FileFormatError, match=r"unknown format 'xml'"):
         read_rows(write(tmp_path, "rows.jsonl", ROW_TEXT), "xml")
+
+
+def test_a_last_line_cut_short_is_reported_on_its_own_line_not_on_one_past_the_end(tmp_path):
+    good = '{"prompt": "a", "chosen": "b", "rejected": "c"}'
+    for ending in ("\n", "\r\n", ""):
+        path = write(tmp_path, "cut.jsonl", f"{good}\n{good}\n" + '{"prompt": "x", "chosen": ' + ending)
+        *_, last = read_rows(path)
+        assert isinstance(last, BadRow)
+        assert (last.line, last.reason) == (3, "invalid JSON: Expecting value (column 27)")
+        assert last.raw == '{"prompt": "x", "chosen": '

@@ -192,7 +192,7 @@ def test_csv_parquet_and_json_list_files(project, tmp_path):
     json_file.write_text(json.dumps([{"prompt": "J?", "answers": ["a", "b"]}], indent=2), encoding="utf-8")
     result = labeler("import", project, csv_file, parquet_file, json_file)
     assert result.returncode == 0, result.stderr
-    assert "read 3 rows: added 3 prompts, 6 answers, 1 judgements" in result.stdout
+    assert "read 3 rows: added 3 prompts, 6 answers, 1 judgement" in result.stdout
     with open_store(project) as store:
         assert store.prompt(store.prompt_ids()[0]).content == "Multi\nline prompt"
 
@@ -345,7 +345,7 @@ def test_skip_bad_imports_the_good_rows_and_writes_the_rejects(project, tmp_path
     rejects = tmp_path / "rejects.jsonl"
     result = labeler("import", project, data, "--skip-bad", rejects)
     assert result.returncode == 0, result.stderr
-    assert "1 bad rows written to" in result.stdout
+    assert "1 bad row written to" in result.stdout
     rejected = [json.loads(line) for line in rejects.read_text().splitlines()]
     assert rejected == [
         {"file": str(data), "line": 2, "reason": rejected[0]["reason"], "row": '{"prompt": "x", "answers": ["a"]}'}

@@ -37,6 +37,12 @@ def test_per_annotator_counts_every_judgement_and_takes_the_median_of_the_timed_
     assert stats["bo"] == AnnotatorStats("bo", judgements=3, timed=2, median_seconds=40.0)
 
 
+def test_a_median_between_two_timings_is_kept_to_the_millisecond():
+    # (7.874 + 7.875) / 2 is 7.874499999999999 in floating point; the figure is 7.8745 s, to the ms 7.874 or 7.875.
+    assert per_annotator([("al", 7.874), ("al", 7.875)])["al"].median_seconds in (7.874, 7.875)
+    assert json.dumps(per_annotator([("al", 1.1), ("al", 2.2)])["al"].median_seconds) == "1.65"
+
+
 def test_per_annotator_without_timings_has_no_median():
     assert per_annotator([("al", None), ("al", None)])["al"].median_seconds is None
     assert per_annotator([]) == {}

@@ -144,16 +144,16 @@ def test_file_menu_imports_exports_and_snapshots_off_the_gui_thread(qtbot, store
     qtbot.addWidget(shown)
     monkeypatch.setattr("labeler.ui.file_dialogs.open_file_names", lambda *a, **k: [str(data)])
     shown.import_action.trigger()
-    qtbot.waitUntil(lambda: "Imported 1 rows" in shown.statusBar().currentMessage(), timeout=10000)
+    qtbot.waitUntil(lambda: "Imported 1 row" in shown.statusBar().currentMessage(), timeout=10000)
     assert browse(shown).prompt_model.rowCount() == 1
     assert shown.task_view.prompt is None  # the imported prompt was judged by "import", one judge wanted
 
     out = tmp_path / "pairs.jsonl"
     monkeypatch.setattr("labeler.ui.file_dialogs.save_file_name", lambda *a, **k: str(out))
     shown.export_action.trigger()
-    qtbot.waitUntil(lambda: "Wrote 1 pairs" in shown.statusBar().currentMessage(), timeout=10000)
+    qtbot.waitUntil(lambda: "Wrote 1 pair " in shown.statusBar().currentMessage(), timeout=10000)
     # The imported ranking stated no strength: no margin column, and the message says why.
-    assert "no margin column: only 0 of 1 pairs had a stated margin" in shown.statusBar().currentMessage()
+    assert "no margin column: only 0 of 1 pair had a stated margin" in shown.statusBar().currentMessage()
     exported = json.loads(out.read_text())
     assert exported["chosen"] == [{"role": "assistant", "content": "yes"}]
     assert "margin" not in exported

@@ -9,17 +9,17 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from labeler import __version__
+from labeler.command_line import run_command
+from labeler.wording import counted
 from trainer.errors import TrainerError
 from trainer.events import emit_event
 from trainer.options import add_config_options, config_from_args, given
 
-EXIT_ERROR = 1
 TRAINING_STACK = ("torch", "transformers", "trl", "datasets", "accelerate", "peft")
 
 
@@ -106,14 +106,14 @@ def _summary(metrics: dict, out: Path) -> str:
         shown = "no held-out pairs"
     else:
         shown = (
-            f"{accuracy:.1%} of {metrics['eval_pairs']:,} held-out pairs ordered as the annotators did "
+            f"{accuracy:.1%} of {counted(metrics['eval_pairs'], 'held-out pair')} ordered as the annotators did "
             f"(the longer answer wins {metrics['eval_longer_wins']:.1%} of them)"
         )
     cut = metrics["prompts_cut"] + metrics["answers_cut"]
     return (
         f"reward model saved to {out}: {shown}; trained on "
-        f"{metrics['train_pairs']:,} pairs from {metrics['train_prompts']:,} prompts in {metrics['seconds']:.0f} s"
-        + (f"; {cut:,} inputs cut to --max-length (see metrics.json)" if cut else "")
+        f"{counted(metrics['train_pairs'], 'pair')} from {counted(metrics['train_prompts'], 'prompt')} "
+        f"in {metrics['seconds']:.0f} s" + (f"; {cut:,} inputs cut to --max-length (see metrics.json)" if cut else "")
     )
 
 
@@ -128,7 +128,8 @@ def cmd_eval_reward(args: argparse.Namespace) -> int:
     else:
         first = result["first_shown_wins"]
         print(
-            f"accuracy {result['accuracy']:.4f} over {result['pairs']:,} pairs, mean margin {result['mean_margin']:.4f}"
+            f"accuracy {result['accuracy']:.4f} over {counted(result['pairs'], 'pair')}, "
+            f"mean margin {result['mean_margin']:.4f}"
             f"; on the same pairs, the longer answer wins {result['longer_wins']:.4f}, the first shown "
             + ("— (pairs carry no display order)" if first is None else f"{first:.4f}")
         )
@@ -141,7 +142,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from trainer.evaluation import score_project
 
     written, name = score_project(Path(args.model), Path(args.project), args.max_length, args.name)
-    print(f"{written:,} answers scored by {name}")
+    print(f"{counted(written, 'answer')} scored by {name}")
     return 0
 
 
@@ -157,7 +158,7 @@ def cmd_sft(args: argparse.Namespace) -> int:
         args,
         metrics,
         lambda: (
-            f"model saved to {args.out}: loss on its {metrics['train_examples']:,} examples "
+            f"model saved to {args.out}: loss on its {counted(metrics['train_examples'], 'example')} "
             f"{metrics['train_loss_before']:.3f} -> {metrics['train_loss_after']:.3f}"
             + ("" if held_out is None else f", on held-out prompts {metrics['eval_loss_before']:.3f} -> {held_out:.3f}")
         ),
@@ -178,8 +179,8 @@ def cmd_ppo(args: argparse.Namespace) -> int:
         args,
         metrics,
         lambda: (
-            f"policy saved to {args.out} ({metrics['algo']}, {metrics['steps']} steps, "
-            f"{metrics['episodes']:,} episodes): {shown}{kl}, {metrics['seconds']:.0f} s"
+            f"policy saved to {args.out} ({metrics['algo']}, {counted(metrics['steps'], 'step')}, "
+            f"{counted(metrics['episodes'], 'episode')}): {shown}{kl}, {metrics['seconds']:.0f} s"
         ),
     )
 
@@ -205,10 +206,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     else:
         left_out = result.duplicates + result.no_room
         print(
-            f"{result.answers_added:,} answers by {result.model} added to {result.prompts:,} prompts"
+            f"{counted(result.answers_added, 'answer')} by {result.model} added to {counted(result.prompts, 'prompt')}"
             + (f" ({result.empty:,} of them empty: kept, an empty reply is a real answer)" if result.empty else "")
             + (f"; {left_out:,} left out (duplicate, or no room: at most 9 answers a prompt)" if left_out else "")
-            + (f"; {result.prompts_full:,} prompts already had 9 answers" if result.prompts_full else "")
+            + (f"; {counted(result.prompts_full, 'prompt')} already had 9 answers" if result.prompts_full else "")
         )
     return 0
 
@@ -298,32 +299,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _report_error(args: argparse.Namespace, message: str) -> None:
-    # The app reads only stdout's events: the failure must arrive there too.
-    if getattr(args, "events", False):
-        emit_event("error", message=message)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except TrainerError as error:
-        _report_error(args, str(error))
-        print(f"labeler-train: error: {error}", file=sys.stderr)
-    except KeyboardInterrupt:
-        print("labeler-train: interrupted", file=sys.stderr)
-        return 130
-    except Exception as error:
-        if os.environ.get("LABELER_DEBUG"):
-            raise
-        _report_error(args, f"internal error: {type(error).__name__}: {error}")
-        print(
-            f"labeler-train: internal error: {type(error).__name__}: {error} "
-            "(run again with LABELER_DEBUG=1 to see where)",
-            file=sys.stderr,
-        )
-    return EXIT_ERROR
+
+    def report_event(message: str) -> None:
+        if getattr(args, "events", False):  # the app reads only stdout's events: the failure must arrive there
+            emit_event("error", message=message)
+
+    return run_command("labeler-train", lambda: args.run(args), (TrainerError,), report_event)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from labeler.domain import Outcome, Ranking, ranking_to_pairs
 from labeler.store import Store, open_store
 from labeler.store.bulk_reads import current_judgements
 from labeler.store.snapshots import snapshot
+from labeler.wording import counted
 from trainer.errors import TrainerError
 
 
@@ -171,7 +172,7 @@ def take_from_rows(path: Path, take: Callable[[Any, str], list[Taken]], refused:
     if problems:
         shown = "\n".join(problems[:MAX_ERRORS_SHOWN])
         more = f"\n... and {len(problems) - MAX_ERRORS_SHOWN} more" if len(problems) > MAX_ERRORS_SHOWN else ""
-        raise TrainerError(f"{path}: {len(problems)} bad rows, {refused}:\n{shown}{more}")
+        raise TrainerError(f"{path}: {counted(len(problems), 'bad row')}, {refused}:\n{shown}{more}")
     return taken
 
 

@@ -47,6 +47,7 @@ from labeler.store.bulk_reads import (
     pair_columns,
 )
 from labeler.store.own_files import refuse_open_project_file
+from labeler.wording import counted
 
 
 class ExportFormat(StrEnum):
@@ -87,7 +88,7 @@ class MarginReport:
         return self.asked is not MarginColumn.NONE
 
     def summary(self) -> str:
-        stated = f"{self.stated:,} of {self.pairs:,} pairs had a stated margin"
+        stated = f"{self.stated:,} of {counted(self.pairs, 'pair')} had a stated margin"
         if self.asked is MarginColumn.NONE:
             return f"no margin column (--margin none); {stated}"
         if not self.written:
@@ -99,7 +100,7 @@ class MarginReport:
             return f"margin column: {stated}; the default strength 2 stands in for every step not stated"
         if self.stated < self.pairs:
             return f"margin column: {stated}; 0 (no margin) for the rest"
-        return f"margin column: every pair's margin was stated ({self.pairs:,} pairs)"
+        return f"margin column: every pair's margin was stated ({counted(self.pairs, 'pair')})"
 
 
 @dataclass(frozen=True)

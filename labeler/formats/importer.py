@@ -43,6 +43,7 @@ from labeler.store.importing import (
     prepare_text_prompt,
 )
 from labeler.store.own_files import refuse_open_project_file
+from labeler.wording import counted
 
 DEFAULT_ANNOTATOR = "import"
 # Files of this size or more together make a big import: read in a second process (smaller ones
@@ -123,7 +124,7 @@ class ImportRejected(Exception):
     """Bad rows and no rejects file: nothing was imported."""
 
     def __init__(self, bad: list[BadRow]):
-        super().__init__(f"{len(bad)} bad rows; nothing was imported")
+        super().__init__(f"{counted(len(bad), 'bad row')}; nothing was imported")
         self.bad = bad
 
 

@@ -43,6 +43,7 @@ import orjson
 from labeler.formats.spreadsheet import spreadsheet_text
 from labeler.store.errors import StoreError
 from labeler.store.own_files import refuse_open_project_file
+from labeler.wording import counted
 
 # A row is an object of prompt, answers and metadata, a handful of levels deep. Deeper nesting is
 # refused, which also keeps every parse far below Python's recursion limit (about 1000 levels).
@@ -323,6 +324,9 @@ def _syntax_reason(err: json.JSONDecodeError, first_line: int, first_column: int
 
 def _row_or_bad(file: str, line: int, text: str, first_column: int = 1) -> SourceRow | BadRow:
     """The row a JSON text holds; a BadRow keeps the text without its line ending."""
+    # Without its line ending, a text cut short is reported at the end of its own line, not at the start
+    # of a next line the file does not have.
+    text = text.rstrip("\r\n")
     value = _decode_fast(text)
     if isinstance(value, dict):
         return SourceRow(file, line, value)
@@ -336,7 +340,7 @@ def _row_or_bad(file: str, line: int, text: str, first_column: int = 1) -> Sourc
         if isinstance(value, dict):
             return SourceRow(file, line, value)
         reason = f"a row must be a JSON object, got {describe_json_type(value)}"
-    return BadRow(file, line, reason, text.rstrip("\r\n"))
+    return BadRow(file, line, reason, text)
 
 
 # --- opening and detecting -------------------------------------------------------------------
@@ -686,7 +690,7 @@ def _csv_rows(
     with binary:
         for line, cells, problem in records:
             if problem is None and len(cells) != len(header):
-                problem = f"{len(cells)} fields, but the header has {len(header)} columns"
+                problem = f"{counted(len(cells), 'field')}, but the header has {counted(len(header), 'column')}"
             if problem is None and max(map(len, cells)) > MAX_TEXT_CHARS:
                 problem = f"a value is longer than {MAX_TEXT_CHARS:,} characters"
             if problem:

@@ -39,6 +39,7 @@ from labeler.ui.progress import Progress
 from labeler.ui.prompt_list import PromptListModel
 from labeler.ui.style import MAX_POINTS, MIN_POINTS, is_dark, stylesheet
 from labeler.ui.task_view import TaskView
+from labeler.wording import counted
 
 RECENT_KEEP = 10  # projects in File ▸ Open recent
 WARM_UP_AFTER_MS = 1500
@@ -396,10 +397,10 @@ def _import_summary(store: Store, files: list[Path]) -> str:
     except ImportRejected as rejected:
         shown = "\n".join(f"{bad.file}:{bad.line}: {bad.reason}" for bad in rejected.bad[:20])
         more = f"\n… and {len(rejected.bad) - 20:,} more" if len(rejected.bad) > 20 else ""
-        raise StoreError(f"Nothing was imported: {len(rejected.bad):,} bad rows.\n{shown}{more}") from None
+        raise StoreError(f"Nothing was imported: {counted(len(rejected.bad), 'bad row')}.\n{shown}{more}") from None
     summary = (
-        f"Imported {report.rows:,} rows: {report.prompts_added:,} prompts, {report.answers_added:,} answers, "
-        f"{report.judgements_added:,} judgements"
+        f"Imported {counted(report.rows, 'row')}: {counted(report.prompts_added, 'prompt')}, "
+        f"{counted(report.answers_added, 'answer')}, {counted(report.judgements_added, 'judgement')}"
     )
     return "; ".join([summary, *report.quirks.summary_lines()])
 
@@ -407,8 +408,9 @@ def _import_summary(store: Store, files: list[Path]) -> str:
 def _stats_line(store: Store) -> str:
     stats = store.stats()
     return (
-        f"{stats.prompts:,} prompts · {stats.answers:,} answers · {stats.judgements:,} judgements · "
-        f"{stats.pairs:,} pairs · {stats.annotators:,} annotators"
+        f"{counted(stats.prompts, 'prompt')} · {counted(stats.answers, 'answer')} · "
+        f"{counted(stats.judgements, 'judgement')} · {counted(stats.pairs, 'pair')} · "
+        f"{counted(stats.annotators, 'annotator')}"
     )
 
 
@@ -417,4 +419,4 @@ def _export_summary(store: Store, out: Path) -> str:
 
     fmt = ExportFormat.CSV if out.suffix == ".csv" else ExportFormat.TRL_CONVERSATIONAL
     report = export_project(store, out, fmt=fmt)
-    return f"Wrote {report.rows['train']:,} pairs to {out}; {report.margins.summary()}"
+    return f"Wrote {counted(report.rows['train'], 'pair')} to {out}; {report.margins.summary()}"

@@ -25,6 +25,7 @@ from labeler.ui.ranking_input import RankingInput, RankingInputError
 from labeler.ui.ranking_strip import RankingStrip
 from labeler.ui.style import is_dark
 from labeler.ui.word_diff import diff_html
+from labeler.wording import counted
 
 STRENGTH_WORDS = {1: "slightly better", 2: "better", 3: "much better"}
 RETRY_SAVE_MS = 2000
@@ -461,7 +462,7 @@ class TaskView(QWidget):
         self.retry_timer.stop()
         self.banner.hide()
         self.last_submitted.append(recorded.uuid)
-        self.message.emit(f"{done} ({recorded.pairs} pairs).")
+        self.message.emit(f"{done} ({counted(recorded.pairs, 'pair')}).")
         self._counts_change(recorded.id, correction=correction)
         self.show_next()
 

@@ -111,6 +111,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"wrote {report.out} ({splits})")
     if report.margins is not None:
         print(report.margins.summary())
+    if report.chats_as_transcripts:
+        print(
+            f"{counted(report.chats_as_transcripts, 'chat prompt')} written as HH transcripts "
+            '("\\n\\nHuman: …\\n\\nAssistant: "); --format trl-conversational keeps them as messages'
+        )
     return 0
 
 

@@ -341,21 +341,46 @@ def test_csv_cells_escaped_for_spreadsheets_import_back_as_they_were(tmp_path):
     assert texts == {"'plain", "-x"}  # only the apostrophe the export would have written is taken away
 
 
-def test_chat_prompts_need_the_conversational_format(tmp_path):
+def test_chat_prompts_are_messages_in_the_conversational_format(tmp_path):
     path = tmp_path / "chat.db"
     with open_store(path, create=True) as store:
         chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
         prompt_id, answers = store.add_prompt(chat, [NewAnswer("Hello."), NewAnswer("What do you want?")])
         store.record_judgement(prompt_id, "ann", Judgement.ranked(Ranking.of(answers)), answers)
-    refused = labeler("export", path, tmp_path / "out.jsonl")
-    assert refused.returncode == 1
-    assert "trl-conversational" in refused.stderr
-    assert not (tmp_path / "out.jsonl").exists()
     out = tmp_path / "conv.parquet"
     assert labeler("export", path, out, "--format", "trl-conversational").returncode == 0
     row = pq.read_table(out).to_pylist()[0]
     assert row["prompt"] == chat
     assert row["chosen"] == [{"role": "assistant", "content": "Hello."}]
+
+
+def test_chat_prompts_in_the_text_format_are_hh_transcripts_that_import_back_as_the_same_chats(tmp_path):
+    """`--format trl` on a project of multi-turn chats (HH's own): the prompt is written as HH writes it,
+    prompt + answer (what TRL's trainers read) is the whole transcript, and importing the file gives the
+    same prompts and answers back (no duplicate prompt)."""
+    chat = [
+        {"role": "user", "content": "How do I bake bread?"},
+        {"role": "assistant", "content": "Flour, water, yeast, salt."},
+        {"role": "user", "content": "How long?"},
+    ]
+    path = tmp_path / "chat.db"
+    with open_store(path, create=True) as store:
+        prompt_id, answers = store.add_prompt(chat, [NewAnswer("About an hour."), NewAnswer("Forever.")])
+        store.record_judgement(prompt_id, "ann", Judgement.ranked(Ranking.of(answers)), answers)
+    out = tmp_path / "pairs.jsonl"
+    done = labeler("export", path, out)
+    assert done.returncode == 0, done.stderr
+    assert "1 chat prompt written as HH transcripts" in done.stdout
+    [row] = map(json.loads, out.read_text().splitlines())
+    assert row["prompt"] + row["chosen"] == (
+        "\n\nHuman: How do I bake bread?\n\nAssistant: Flour, water, yeast, salt.\n\nHuman: How long?"
+        "\n\nAssistant: About an hour."
+    )
+    assert labeler("import", path, out).returncode == 0  # into the same project: no new prompt or answer
+    with open_store(path) as store:
+        assert store.prompt_ids() == [prompt_id]
+        assert [answer.text for answer in store.prompt(prompt_id).answers] == ["About an hour.", "Forever."]
+        assert store.prompt(prompt_id).content == chat
 
 
 @pytest.mark.parametrize(

@@ -109,6 +109,7 @@ class ExportReport:
     rows: dict[str, int]  # split -> rows
     prompts: dict[str, int]  # split -> prompts
     margins: MarginReport | None = None  # None for the rankings format, which has no margin column
+    chats_as_transcripts: int = 0  # trl: chat prompts written as HH transcripts
 
 
 def export_project(
@@ -124,7 +125,7 @@ def export_project(
 ) -> ExportReport:
     out = Path(out)
     _check_destination(out, fmt, test_fraction)
-    margin_report = None
+    margin_report, chats = None, 0
     if fmt is ExportFormat.RANKINGS:
         judgements = current_judgements(store, annotators)
         _refuse_nothing(len(judgements), annotators)
@@ -133,7 +134,7 @@ def export_project(
         split_rows = _split_by_prompt(table["prompt_id"].to_numpy(), test_fraction, seed)
         splits = {name: table.filter(pa.array(rows)) for name, rows in split_rows.items()}
     else:
-        splits = _pair_tables(store, fmt, pairs, annotators, test_fraction, seed)
+        splits, chats = _pair_tables(store, fmt, pairs, annotators, test_fraction, seed)
         margin_report = MarginReport(
             margins,
             pairs=sum(split.num_rows for split in splits.values()),
@@ -146,6 +147,7 @@ def export_project(
         {name: split.num_rows for name, split in splits.items()},
         {name: len(pc.unique(split["prompt_id"])) for name, split in splits.items()},
         margin_report,
+        chats if fmt is ExportFormat.TRL else 0,
     )
 
 
@@ -187,7 +189,7 @@ def _pair_tables(
     annotators: Sequence[str] | None,
     test_fraction: float | None,
     seed: int,
-) -> dict[str, pa.Table]:
+) -> tuple[dict[str, pa.Table], int]:
     """The pairs as an arrow table per split: prompt_id, prompt, chosen, rejected, margin (the default
     filled in), stated (the stated margin, null where none was stated) (+ annotator for csv).
 
@@ -214,14 +216,14 @@ def _pair_tables(
     prompt_row = _row_of([prompt[0] for prompt in prompts])
     exported = np.unique(prompt_ids)
     chats = sum(prompts[prompt_row[p]][1] == "chat" for p in exported)
-    if fmt is ExportFormat.TRL and chats:
-        raise ExportError(
-            f"{chats} of the prompts are chats, which the trl format cannot hold as text: "
-            "use --format trl-conversational"
-        )
     if fmt is ExportFormat.TRL_CONVERSATIONAL:
         prompt_texts = pa.array([_messages(kind, content) for _, kind, content in prompts], MESSAGES)
-    else:  # text; a chat in a csv cell is its JSON
+    elif fmt is ExportFormat.TRL:  # text; a chat as the transcript Anthropic's HH data is written in
+        prompt_texts = pa.array(
+            [hh_transcript(json.loads(content)) if kind == "chat" else content for _, kind, content in prompts],
+            pa.string(),
+        )
+    else:  # a chat in a csv cell is its JSON
         prompt_texts = pa.array([content for _, _, content in prompts], pa.string())
     chosen_ids = np.asarray(columns["chosen"], dtype=np.int64)
     rejected_ids = np.asarray(columns["rejected"], dtype=np.int64)
@@ -247,7 +249,16 @@ def _pair_tables(
             annotator = np.asarray(columns["annotator"], dtype=object)[rows]
             table = table.append_column("annotator", pa.array(annotator, pa.string()))
         tables[name] = table
-    return tables
+    return tables, chats
+
+
+def hh_transcript(chat: Sequence[dict[str, str]]) -> str:
+    """A chat as a prompt in Anthropic HH's form, "\n\nHuman: …\n\nAssistant: …\n\nAssistant: ", ready for the
+    answer to follow (TRL joins prompt and answer as they are; `labeler import` reads it back as the chat).
+    A system message, which HH has no turn for, opens the text as "System: …"."""
+    speaker = {"user": "Human", "assistant": "Assistant", "system": "System"}
+    turns = "".join(f"\n\n{speaker.get(m['role'], m['role'].title())}: {m['content']}" for m in chat)
+    return turns + "\n\nAssistant: "
 
 
 def _refuse_nothing(rows: int, annotators: Sequence[str] | None) -> None:

@@ -494,6 +494,12 @@ def _pair(data: dict) -> ImportedPair:
     if isinstance(chosen, str) and isinstance(rejected, str):
         if has_prompt:
             prompt, chosen_text, rejected_text = parse_prompt(data["prompt"]), chosen, rejected
+            if isinstance(prompt, str) and prompt.rstrip(" ").endswith(HH_ASSISTANT):
+                # An HH transcript as an explicit prompt (as `labeler export --format trl` writes a chat): the
+                # chat it stands for, and the answers without the space that follows "Assistant:".
+                chat = _hh_chat(prompt.rstrip(" "))
+                if chat is not None:
+                    prompt, chosen_text, rejected_text, transcripts = chat, chosen.lstrip(), rejected.lstrip(), True
         else:
             prompt, chosen_text, rejected_text = _split_shared_text(chosen, rejected)
             transcripts = isinstance(prompt, tuple)

@@ -15,7 +15,6 @@ Standard library only: the store, the importers, the GUI and the trainer all bui
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
@@ -207,33 +206,6 @@ def select_pairs(ranking: Ranking, selection: PairSelection) -> list[Pair]:
     if selection is PairSelection.BEST_VS_REST:
         return [p for p in pairs if tier_of[p.chosen] == 0]
     return pairs
-
-
-def tiers_from_pairs(answer_ids: Iterable[int], pairs: Iterable[Pair]) -> Ranking:
-    """Rebuild the ranking that a complete set of pairs came from (the inverse of ranking_to_pairs).
-
-    Tier 0 is every answer that loses no pair; remove it and repeat. The stated strengths are the
-    stated margins between adjacent tiers. Raises RankingError if the pairs contradict each other
-    (a cycle).
-    """
-    remaining = set(answer_ids)
-    pairs = list(pairs)
-    beaten_by: dict[int, set[int]] = {answer: set() for answer in remaining}
-    stated_margins: dict[tuple[int, int], int | None] = {}
-    for pair in pairs:
-        if pair.chosen not in beaten_by or pair.rejected not in beaten_by:
-            raise RankingError(f"pair {pair} names an answer outside {sorted(beaten_by)}")
-        beaten_by[pair.rejected].add(pair.chosen)
-        stated_margins[(pair.chosen, pair.rejected)] = pair.stated_margin
-    tiers: list[tuple[int, ...]] = []
-    while remaining:
-        top = tuple(sorted(a for a in remaining if not beaten_by[a] & remaining))
-        if not top:
-            raise RankingError("the pairs contradict each other (they form a cycle)")
-        tiers.append(top)
-        remaining -= set(top)
-    stated = [stated_margins.get((upper[0], lower[0])) for upper, lower in itertools.pairwise(tiers)]
-    return Ranking(tuple(tiers), tuple(stated))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The domain rules: tiers, strengths, the pairs they imply, validation."""
 
+from collections.abc import Iterable
 from itertools import combinations, pairwise
 
 import pytest
@@ -17,7 +18,6 @@ from labeler.domain import (
     ranking_to_pairs,
     recorded_stated_strengths,
     select_pairs,
-    tiers_from_pairs,
     validate_ranking,
 )
 
@@ -177,6 +177,34 @@ def test_pairs_never_contradict_and_follow_the_tiers(case):
     for a, b in combinations(ranking.answers, 2):
         in_pairs = (a, b) in seen or (b, a) in seen
         assert in_pairs == (tiers[a] != tiers[b])
+
+
+def tiers_from_pairs(answer_ids: Iterable[int], pairs: Iterable[Pair]) -> Ranking:
+    """Rebuild the ranking that a complete set of pairs came from (the inverse of ranking_to_pairs): the
+    test that ranking_to_pairs loses nothing.
+
+    Tier 0 is every answer that loses no pair; remove it and repeat. The stated strengths are the
+    stated margins between adjacent tiers. Raises RankingError if the pairs contradict each other
+    (a cycle).
+    """
+    remaining = set(answer_ids)
+    pairs = list(pairs)
+    beaten_by: dict[int, set[int]] = {answer: set() for answer in remaining}
+    stated_margins: dict[tuple[int, int], int | None] = {}
+    for pair in pairs:
+        if pair.chosen not in beaten_by or pair.rejected not in beaten_by:
+            raise RankingError(f"pair {pair} names an answer outside {sorted(beaten_by)}")
+        beaten_by[pair.rejected].add(pair.chosen)
+        stated_margins[(pair.chosen, pair.rejected)] = pair.stated_margin
+    tiers: list[tuple[int, ...]] = []
+    while remaining:
+        top = tuple(sorted(a for a in remaining if not beaten_by[a] & remaining))
+        if not top:
+            raise RankingError("the pairs contradict each other (they form a cycle)")
+        tiers.append(top)
+        remaining -= set(top)
+    stated = [stated_margins.get((upper[0], lower[0])) for upper, lower in pairwise(tiers)]
+    return Ranking(tuple(tiers), tuple(stated))
 
 
 @given(rankings())

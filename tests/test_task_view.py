@@ -237,9 +237,9 @@ def test_rewrite_starts_from_the_best_answer_and_is_kept_for_sft(qtbot, project,
 
 
 def test_the_keyboard_help_is_generated_from_the_action_table():
-    from labeler.ui.actions import LABELLING_COMMANDS, keyboard_help
+    from labeler.ui.actions import LABELLING_COMMANDS, keyboard_help_rows
 
-    text = keyboard_help()
+    text = "\n".join(tip for _, tip in keyboard_help_rows())
     for command in LABELLING_COMMANDS:
         if not command.name.startswith("place_"):
             assert command.tip in text
@@ -248,17 +248,20 @@ def test_the_keyboard_help_is_generated_from_the_action_table():
 def test_time_spent_stops_while_the_window_is_inactive(qtbot, project):
     window = open_window(qtbot, project)
     view = window.task_view
-    qtbot.wait(120)
+    now = [100.0]
+    view.stopwatch.clock = lambda: now[0]
+    view.stopwatch.restart()
+    now[0] += 12.0
     view.pause()
-    paused_at = view.seconds_spent()
-    qtbot.wait(200)
-    assert view.seconds_spent() == paused_at  # nothing counted while away
+    assert view.seconds_spent() == 12.0
+    now[0] += 300.0  # away
+    assert view.seconds_spent() == 12.0  # nothing counted while away
     view.resume()
-    qtbot.wait(50)
-    assert view.seconds_spent() > paused_at
+    now[0] += 3.5
+    assert view.seconds_spent() == 15.5
     type_keys(qtbot, window, "1 2 3 4 \n")
     spent = window.store.conn.execute("SELECT seconds_spent FROM judgements").fetchone()[0]
-    assert spent >= paused_at
+    assert spent == 15.5
     assert window.today_label.text().startswith("Today: 1")
 
 
@@ -317,7 +320,10 @@ def test_a_locked_file_keeps_the_ranking_and_saves_it_exactly_once_when_free(qtb
     assert view.prompt.id == first  # still here, ranking kept
     type_keys(qtbot, window, "<")  # and not changed while the save waits
     assert view.input.describe() == "2 >> 1 >> 4 >> 3"
-    qtbot.wait(350)  # a few retries fail while the lock is held
+    retries = []
+    view.retry_timer.timeout.connect(lambda: retries.append(view.banner.isHidden()))
+    qtbot.waitUntil(lambda: len(retries) >= 3, timeout=5000)  # three retries while the lock is held
+    assert not any(retries)  # each of them failed: the banner stayed
     blocker.execute("COMMIT")
     blocker.close()
     qtbot.waitUntil(lambda: view.banner.isHidden(), timeout=5000)

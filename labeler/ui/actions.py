@@ -75,11 +75,6 @@ def keyboard_help_rows(commands: tuple[Command, ...] = LABELLING_COMMANDS) -> li
     return rows
 
 
-def keyboard_help(commands: tuple[Command, ...] = LABELLING_COMMANDS) -> str:
-    """The key table as text, generated from the commands (so it cannot drift from what the keys do)."""
-    return "\n".join(f"{keys}\t{tip}" for keys, tip in keyboard_help_rows(commands))
-
-
 def make_actions(parent: QWidget, commands: tuple[Command, ...] = LABELLING_COMMANDS) -> dict[str, QAction]:
     """One QAction per command, added to `parent` so its shortcuts work anywhere in the window."""
     actions = {}

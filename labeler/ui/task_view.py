@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from PySide6.QtCore import QElapsedTimer, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from labeler.domain import LIKERT_RANGE, Flag, Judgement, recorded_stated_strengths
@@ -23,6 +23,7 @@ from labeler.ui.markdown_view import MAX_RENDERED_CHARS, PromptView, prerender
 from labeler.ui.progress import Progress
 from labeler.ui.ranking_input import RankingInput, RankingInputError
 from labeler.ui.ranking_strip import RankingStrip
+from labeler.ui.stopwatch import Stopwatch
 from labeler.ui.style import is_dark
 from labeler.ui.word_diff import diff_html
 from labeler.wording import counted
@@ -48,8 +49,7 @@ class TaskView(QWidget):
         self.order: list[int] = []
         self.input = RankingInput(2)
         self.last_submitted: list[str] = []  # uuids, newest last, for undo
-        self.timer = QElapsedTimer()  # runs only while the window is active (see pause/resume)
-        self.seconds_before_pause = 0.0
+        self.stopwatch = Stopwatch()  # runs only while the window is active (see pause/resume)
         self.details = _no_details()  # flags (by answer number), likert, comment
         self.pending: str | None = None  # "flag" or "likert": the next number is for it
         self.correcting: str | None = None  # uuid of the own judgement shown for correction, if any
@@ -217,8 +217,7 @@ class TaskView(QWidget):
         self.layout().activate()  # the cards' size under this prompt, now rather than at the paint
         self.cards_box.fit()
         self._refresh()
-        self.seconds_before_pause = 0.0
-        self.timer.restart()
+        self.stopwatch.restart()
         self.setFocus()
         # While the annotator reads this one, render the next task's texts (cached), so the next
         # Enter shows it without rendering markdown (about half of what showing a task costs).
@@ -288,16 +287,13 @@ class TaskView(QWidget):
     # -- time spent: counted only while the annotator is in the window -----------------------------
 
     def pause(self) -> None:
-        if self.timer.isValid():
-            self.seconds_before_pause += self.timer.elapsed() / 1000
-            self.timer.invalidate()
+        self.stopwatch.pause()
 
     def resume(self) -> None:
-        if not self.timer.isValid():
-            self.timer.start()
+        self.stopwatch.resume()
 
     def seconds_spent(self) -> float:
-        return self.seconds_before_pause + (self.timer.elapsed() / 1000 if self.timer.isValid() else 0.0)
+        return self.stopwatch.seconds()
 
     def _expect(self, what: str | None, prompt: str) -> None:
         if self.prompt is not None:

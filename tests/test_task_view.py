@@ -215,7 +215,7 @@ def test_details_survive_in_the_draft_and_a_bad_rating_is_refused(qtbot, project
     type_keys(qtbot, window, "L 3 2 1")
     window.close()
     reopened = open_window(qtbot, project)
-    assert reopened.task_view.details["likert"] == 3
+    assert reopened.task_view.details.likert == 3
     assert reopened.task_view.input.describe() == "2 >> 1"
 
 

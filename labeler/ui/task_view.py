@@ -12,13 +12,14 @@ import uuid
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from labeler.domain import LIKERT_RANGE, Flag, Judgement, recorded_stated_strengths
+from labeler.domain import Judgement, recorded_stated_strengths
 from labeler.store import Prompt, Store, StoreError, WriteFailedError
 from labeler.store.queue import display_order, next_prompt, own_judgements, resume_point
 from labeler.ui import dialogs, jobs
 from labeler.ui.actions import make_actions
 from labeler.ui.answer_cards import CardDeck, DeckPair
 from labeler.ui.help_overlay import HelpOverlay
+from labeler.ui.judgement_details import JudgementDetails
 from labeler.ui.markdown_view import MAX_RENDERED_CHARS, PromptView, prerender
 from labeler.ui.progress import Progress
 from labeler.ui.ranking_input import RankingInput, RankingInputError
@@ -50,7 +51,7 @@ class TaskView(QWidget):
         self.input = RankingInput(2)
         self.last_submitted: list[str] = []  # uuids, newest last, for undo
         self.stopwatch = Stopwatch()  # runs only while the window is active (see pause/resume)
-        self.details = _no_details()  # flags (by answer number), likert, comment
+        self.details = JudgementDetails()  # flags (by answer number), likert, comment
         self.pending: str | None = None  # "flag" or "likert": the next number is for it
         self.correcting: str | None = None  # uuid of the own judgement shown for correction, if any
         self.diff_shown = False  # D: a pair shown as a word diff
@@ -200,12 +201,12 @@ class TaskView(QWidget):
         self.prompt = self.store.prompt(prompt_id)
         self.order = order or display_order([a.id for a in self.prompt.answers], self.annotator, prompt_id)
         draft = self.store.draft(self.annotator, prompt_id)
-        self.details, self.pending = _no_details(), None
+        self.details, self.pending = JudgementDetails(), None
         if restore is not None:
             self.input = restore
         elif draft and draft.get("display_order") == self.order:
             self.input = RankingInput.from_draft(len(self.order), draft["input"])
-            self.details = _details_from_draft(draft.get("details", {}), len(self.order))
+            self.details = JudgementDetails.from_draft(draft.get("details", {}), len(self.order))
         else:
             self.input = RankingInput(len(self.order))
         category = self.prompt.metadata.get("category")
@@ -301,23 +302,21 @@ class TaskView(QWidget):
             self.message.emit(prompt)
 
     def _rate(self, value: int) -> None:
-        if value not in LIKERT_RANGE:
-            raise RankingInputError("the quality is 1 to 7")
-        self.details["likert"] = value
+        self.details.rate(value)
 
     def flag(self, number: int) -> None:
         if not 1 <= number <= len(self.order):
             self.message.emit(f"there is no answer {number}")
             return
-        chosen = dialogs.choose_flags(self, number, self.details["flags"].get(number, set()))
+        chosen = dialogs.choose_flags(self, number, set(self.details.flags.get(number, ())))
         if chosen is not None:
-            self._edit(lambda: self.details["flags"].__setitem__(number, chosen))
+            self._edit(lambda: self.details.set_flags(number, chosen))
 
     def comment(self) -> None:
         if self.prompt is not None:
-            text = dialogs.ask_comment(self, self.details["comment"])
+            text = dialogs.ask_comment(self, self.details.comment)
             if text is not None:
-                self._edit(lambda: self.details.__setitem__("comment", text))
+                self._edit(lambda: setattr(self.details, "comment", text))
 
     def rewrite(self) -> None:
         """Write a better answer, starting from the best one so far (saved at once, for SFT)."""
@@ -357,12 +356,11 @@ class TaskView(QWidget):
         self._save_draft()
 
     def _save_draft(self) -> None:
-        details = {**self.details, "flags": {str(n): sorted(f) for n, f in self.details["flags"].items()}}
         try:
             self.store.save_draft(
                 self.annotator,
                 self.prompt.id,
-                {"display_order": self.order, "input": self.input.to_draft(), "details": details},
+                {"display_order": self.order, "input": self.input.to_draft(), "details": self.details.to_draft()},
             )
         except StoreError as error:
             # The ranking is still on screen; say so where it cannot be missed, and the next key
@@ -376,7 +374,7 @@ class TaskView(QWidget):
     def _refresh(self) -> None:
         for card in self.deck.cards():
             tier = self.input.tier_of(card.number)
-            flags = self.details["flags"].get(card.number)
+            flags = self.details.flags.get(card.number)
             card.show_tier(
                 tier,
                 tied=tier is not None and len(self.input.tiers[tier]) > 1,
@@ -388,12 +386,12 @@ class TaskView(QWidget):
             notes.append("type the answer numbers, best first (? for every key)")
         if strength:
             notes.append(f"last step: {strength}")
-        if self.details["likert"]:
-            notes.append(f"quality {self.details['likert']}/7")
-        flagged = sorted(n for n, flags in self.details["flags"].items() if flags)
+        if self.details.likert:
+            notes.append(f"quality {self.details.likert}/7")
+        flagged = self.details.flagged()
         if flagged:
             notes.append("flags on " + ", ".join(map(str, flagged)))
-        if self.details["comment"]:
+        if self.details.comment:
             notes.append("comment")
         if self.input.is_complete:
             notes.append("Enter to submit")
@@ -414,9 +412,8 @@ class TaskView(QWidget):
         """
         if self.prompt is None or self.pending_save is not None:
             return
-        flags = {self.order[n - 1]: frozenset(Flag(f) for f in fs) for n, fs in self.details["flags"].items() if fs}
         try:
-            made = judgement(flags=flags, likert=self.details["likert"], comment=self.details["comment"])
+            made = judgement(**self.details.judgement_arguments(self.order))
         except RankingInputError as error:
             self.message.emit(str(error))
             return
@@ -511,31 +508,10 @@ class TaskView(QWidget):
         stated = recorded_stated_strengths(row["strengths"] or [], row["stated_strengths"])
         restored = RankingInput.from_draft(len(order), {"tiers": tiers, "stated_strengths": stated})
         self.show_prompt(row["prompt_id"], restore=restored, order=order)
-        self.details = {
-            "flags": {numbers[int(a)]: set(flags) for a, flags in row["flags"].items()},
-            "likert": row["likert"],
-            "comment": row["comment"],
-        }
+        self.details = JudgementDetails.from_judgement(row)
         self._refresh()
 
 
 def _texts_in_order(prompt: Prompt, order: list[int]) -> tuple[str, ...]:
     texts = {answer.id: answer.text for answer in prompt.answers}
     return tuple(texts[answer_id] for answer_id in order)
-
-
-def _no_details() -> dict:
-    return {"flags": {}, "likert": None, "comment": ""}
-
-
-def _details_from_draft(saved: dict, answer_count: int) -> dict:
-    """Flags, rating and comment from a draft, keeping only what is still valid."""
-    details = _no_details()
-    for number, flags in saved.get("flags", {}).items():
-        if str(number).isdigit() and 1 <= int(number) <= answer_count:
-            details["flags"][int(number)] = {f for f in flags if f in {flag.value for flag in Flag}}
-    if saved.get("likert") in LIKERT_RANGE:
-        details["likert"] = saved["likert"]
-    if isinstance(saved.get("comment"), str):
-        details["comment"] = saved["comment"]
-    return details

@@ -298,7 +298,7 @@ def test_the_help_overlay_lists_every_key_and_any_key_closes_it_without_ranking(
     assert overlay.geometry() == view.rect()
     shown = {label.text() for label in overlay.findChildren(QLabel)}
     for command in LABELLING_COMMANDS + WINDOW_COMMANDS:
-        if not command.name.startswith("place_"):
+        if command.shortcuts and not command.name.startswith("place_"):  # every key; a menu-only command has none
             assert command.tip in shown
     qtbot.keyClick(overlay, "1")
     assert not overlay.isVisible()

@@ -1,15 +1,18 @@
-"""Every command in two tables (labelling, and the window's own): name, menu text, shortcuts, tip.
+"""Every command in two tables (labelling, and the window's own): name, menu text, shortcuts, tip, group.
 
 Menus, the labelling view and the keyboard help are all built from these tables, so a shortcut is
-defined once and what the help shows is what the keys do.
+defined once and what the help shows is what the keys do. The view that owns a table gives a handler
+for each of its commands (make_actions refuses a table with one missing), and a menu puts a separator
+where the group changes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QMenu, QWidget
 
 
 @dataclass(frozen=True)
@@ -18,7 +21,7 @@ class Command:
     text: str
     shortcuts: tuple[str, ...]
     tip: str
-    group: str = ""  # a heading for the keyboard help, and where the menus put a separator
+    group: str = ""  # a heading for the keyboard help; a menu puts a separator where it changes
 
 
 LABELLING_COMMANDS = (
@@ -64,24 +67,48 @@ WINDOW_COMMANDS = (
     Command("zoom_reset", "&Normal text size", ("Ctrl+0",), "Text back to its normal size", "Viewing"),
     Command("new", "&New project…", ("Ctrl+N",), "Create an empty project file, then open it", "Project"),
     Command("open", "&Open project…", ("Ctrl+O",), "Open another project file", "Project"),
+    Command(
+        "import", "&Import…", (), "Add prompts, answers, rankings or pairs from jsonl, json, csv or parquet files",
+        "Data",
+    ),
+    Command("export", "&Export…", (), "Write the judgements as a preference dataset (TRL conversational or csv)",
+            "Data"),
+    Command("snapshot", "&Snapshot…", (), "A consistent copy of the project, for another machine or for training",
+            "Data"),
     Command("quit", "&Quit", ("Ctrl+Q",), "Close the app (your ranking in progress is kept)", "Project"),
-)
+    Command("about", "&About labeler", (), "The version of labeler", "About"),
+)  # fmt: skip
 
 
 def keyboard_help_rows(commands: tuple[Command, ...] = LABELLING_COMMANDS) -> list[tuple[str, str]]:
     """(keys, what they do) for each command, the nine placing commands as one row."""
     rows = [("1 … 9", "Place answer 1 … 9 next, best first")] if any(c.name == "place_1" for c in commands) else []
-    rows += [(" / ".join(c.shortcuts), c.tip) for c in commands if not c.name.startswith("place_")]
+    rows += [(" / ".join(c.shortcuts), c.tip) for c in commands if c.shortcuts and not c.name.startswith("place_")]
     return rows
 
 
-def make_actions(parent: QWidget, commands: tuple[Command, ...] = LABELLING_COMMANDS) -> dict[str, QAction]:
-    """One QAction per command, added to `parent` so its shortcuts work anywhere in the window."""
+def make_actions(
+    parent: QWidget, commands: tuple[Command, ...], handlers: Mapping[str, Callable[[], object]]
+) -> dict[str, QAction]:
+    """One QAction per command, added to `parent` so its shortcuts work anywhere in the window, running the
+    command's handler when triggered."""
+    missing = [command.name for command in commands if command.name not in handlers]
+    if missing:
+        raise ValueError(f"no handler for the commands {', '.join(missing)}")
     actions = {}
     for command in commands:
         action = QAction(command.text, parent)
         action.setShortcuts([QKeySequence(key) for key in command.shortcuts])
         action.setStatusTip(command.tip)
+        action.triggered.connect(lambda _=False, run=handlers[command.name]: run())
         parent.addAction(action)
         actions[command.name] = action
     return actions
+
+
+def add_to_menu(menu: QMenu, commands: tuple[Command, ...], actions: Mapping[str, QAction]) -> None:
+    """The commands' actions in table order, a separator wherever the group changes."""
+    for previous, command in zip((None, *commands), commands, strict=False):
+        if previous is not None and previous.group != command.group:
+            menu.addSeparator()
+        menu.addAction(actions[command.name])

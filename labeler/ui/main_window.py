@@ -7,10 +7,10 @@ never labels."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QItemSelection, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -32,7 +32,7 @@ from labeler.bundled import bundled_text
 from labeler.store import Prompt, Store, StoreError, create_project, open_store
 from labeler.store.snapshots import snapshot
 from labeler.ui import file_dialogs, jobs
-from labeler.ui.actions import LABELLING_COMMANDS, WINDOW_COMMANDS, make_actions
+from labeler.ui.actions import LABELLING_COMMANDS, WINDOW_COMMANDS, add_to_menu, make_actions
 from labeler.ui.answer_cards import EmptyAnswerNote, is_empty
 from labeler.ui.markdown_view import MarkdownView, PromptView, warm_up
 from labeler.ui.progress import Progress
@@ -110,8 +110,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.today_label)
         self.statusBar().addPermanentWidget(self.progress_bar)
 
-        self.window_actions = make_actions(self, WINDOW_COMMANDS)
         self._build_guidelines()
+        self.window_actions = make_actions(self, WINDOW_COMMANDS, self._handlers())
         self._build_menus()
         # Text starts at the desktop's size; Ctrl++ / Ctrl+- steps are remembered, not a size, so a
         # change of the desktop's size (or another screen) is still followed.
@@ -132,13 +132,6 @@ class MainWindow(QMainWindow):
         self.guidelines_dock.setObjectName("guidelines")
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.guidelines_dock)
         self.guidelines_dock.hide()
-        # The command from the table drives the dock's own toggle, so the two never disagree.
-        self.guidelines_action = self.window_actions["guidelines"]
-        self.guidelines_action.setCheckable(True)
-        self.guidelines_action.toggled.connect(self.guidelines_dock.setVisible)
-        self.guidelines_dock.visibilityChanged.connect(
-            lambda shown: self.guidelines_action.setChecked(shown) if not self.isMinimized() else None
-        )
 
     # -- text size and geometry, remembered in QSettings ----------------------------------------------
 
@@ -170,53 +163,53 @@ class MainWindow(QMainWindow):
         self.guidelines_dock.setWindowTitle(f"Guidelines (version {version})" if version else "Guidelines")
         self.guidelines_dock.setWidget(MarkdownView(text))
 
+    def _handlers(self) -> dict[str, Callable[[], object]]:
+        """What each of the window's commands (actions.WINDOW_COMMANDS) does."""
+        return {
+            "guidelines": lambda: self.guidelines_dock.setVisible(self.guidelines_action.isChecked()),
+            "zoom_in": lambda: self.set_text_steps(self.text_steps + 1),
+            "zoom_out": lambda: self.set_text_steps(self.text_steps - 1),
+            "zoom_reset": lambda: self.set_text_steps(0),
+            "new": self._choose_new_project,
+            "open": self._choose_project,
+            "import": self._choose_import,
+            "export": self._choose_export,
+            "snapshot": self._choose_snapshot,
+            "quit": self.close,
+            "about": lambda: QMessageBox.about(self, "About labeler", f"labeler {__version__}"),
+        }
+
     def _build_menus(self) -> None:
         """Every command is in a menu too, so a mouse user can do everything."""
         actions = self.window_actions
-        actions["new"].triggered.connect(self._choose_new_project)
-        actions["open"].triggered.connect(self._choose_project)
-        actions["quit"].triggered.connect(self.close)
-        actions["zoom_in"].triggered.connect(lambda: self.set_text_steps(self.text_steps + 1))
-        actions["zoom_out"].triggered.connect(lambda: self.set_text_steps(self.text_steps - 1))
-        actions["zoom_reset"].triggered.connect(lambda: self.set_text_steps(0))
-        self.new_action, self.open_action, self.quit_action = actions["new"], actions["open"], actions["quit"]
-        self.import_action = QAction("&Import…", self)
-        self.import_action.setStatusTip(
-            "Add prompts, answers, rankings or pairs from jsonl, json, csv or parquet files"
+        # The guidelines command is the dock's toggle: checked while the dock shows, however it was shown.
+        self.guidelines_action = actions["guidelines"]
+        self.guidelines_action.setCheckable(True)
+        self.guidelines_dock.visibilityChanged.connect(
+            lambda shown: self.guidelines_action.setChecked(shown) if not self.isMinimized() else None
         )
-        self.import_action.triggered.connect(self._choose_import)
-        self.export_action = QAction("&Export…", self)
-        self.export_action.setStatusTip("Write the judgements as a preference dataset (TRL conversational, or csv)")
-        self.export_action.triggered.connect(self._choose_export)
-        self.snapshot_action = QAction("&Snapshot…", self)
-        self.snapshot_action.setStatusTip("A consistent copy of the project, for another machine or for training")
-        self.snapshot_action.triggered.connect(self._choose_snapshot)
+        self.new_action, self.open_action, self.quit_action = actions["new"], actions["open"], actions["quit"]
+        self.import_action, self.export_action = actions["import"], actions["export"]
+        self.snapshot_action, self.about_action = actions["snapshot"], actions["about"]
+
+        def window_commands(*names: str) -> tuple:
+            return tuple(command for command in WINDOW_COMMANDS if command.name in names)
 
         file_menu = self.menuBar().addMenu("&File")
-        file_menu.addActions([self.new_action, self.open_action])
+        add_to_menu(file_menu, window_commands("new", "open"), actions)
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
-        file_menu.addActions([self.import_action, self.export_action, self.snapshot_action])
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
+        add_to_menu(file_menu, window_commands("import", "export", "snapshot", "quit"), actions)
 
         label = self.task_view.actions_by_name
         label_menu = self.menuBar().addMenu("&Label")
         place_menu = label_menu.addMenu("&Place answer")
         place_menu.addActions([label[f"place_{n}"] for n in range(1, 10)])
-        for command in LABELLING_COMMANDS:
-            if not command.name.startswith("place_"):
-                label_menu.addAction(label[command.name])
-                if command.name in ("weaker", "submit", "cancel", "forward"):
-                    label_menu.addSeparator()
+        add_to_menu(label_menu, tuple(c for c in LABELLING_COMMANDS if not c.name.startswith("place_")), label)
 
         view_menu = self.menuBar().addMenu("&View")
-        view_menu.addAction(self.guidelines_action)
-        view_menu.addSeparator()
-        view_menu.addActions([actions["zoom_in"], actions["zoom_out"], actions["zoom_reset"]])
-        self.about_action = QAction("&About labeler", self)
-        self.about_action.triggered.connect(lambda: QMessageBox.about(self, "About labeler", f"labeler {__version__}"))
+        add_to_menu(view_menu, window_commands("guidelines", "zoom_in", "zoom_out", "zoom_reset"), actions)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(label["help"])
         help_menu.addAction(self.about_action)

@@ -7,7 +7,9 @@ Enter saves the judgement (and removes the draft in the same transaction) and sh
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
@@ -16,7 +18,7 @@ from labeler.domain import Judgement, recorded_stated_strengths
 from labeler.store import Prompt, Store, StoreError, WriteFailedError
 from labeler.store.queue import display_order, next_prompt, own_judgements, resume_point
 from labeler.ui import dialogs, jobs
-from labeler.ui.actions import make_actions
+from labeler.ui.actions import LABELLING_COMMANDS, make_actions
 from labeler.ui.answer_cards import CardDeck, DeckPair
 from labeler.ui.help_overlay import HelpOverlay
 from labeler.ui.judgement_details import JudgementDetails
@@ -85,33 +87,34 @@ class TaskView(QWidget):
         layout.addWidget(self.strip)
         layout.addWidget(self.cards_box, stretch=1)
 
-        self.actions_by_name = make_actions(self)
-        for number in range(1, 10):
-            self.actions_by_name[f"place_{number}"].triggered.connect(lambda _=False, n=number: self.place(n))
-        self.actions_by_name["tie"].triggered.connect(lambda: self._edit(self.input.tie_next))
-        self.actions_by_name["take_back"].triggered.connect(lambda: self._edit(self.input.take_back))
-        self.actions_by_name["stronger"].triggered.connect(lambda: self._edit(lambda: self.input.change_strength(+1)))
-        self.actions_by_name["weaker"].triggered.connect(lambda: self._edit(lambda: self.input.change_strength(-1)))
-        self.actions_by_name["submit"].triggered.connect(self.submit)
-        self.actions_by_name["undo_submit"].triggered.connect(self.undo_submit)
-        self.actions_by_name["back"].triggered.connect(lambda: self.step_history(-1))
-        self.actions_by_name["forward"].triggered.connect(lambda: self.step_history(+1))
-        self.actions_by_name["all_bad"].triggered.connect(lambda: self._save(Judgement.all_bad, "All bad"))
-        self.actions_by_name["skip"].triggered.connect(self.skip)
-        self.actions_by_name["flag"].triggered.connect(
-            lambda: self._expect("flag", "Flag which answer? Type its number")
-        )
-        self.actions_by_name["likert"].triggered.connect(
-            lambda: self._expect("likert", "Quality of the best answer? Type 1 (bad) to 7 (excellent)")
-        )
-        self.actions_by_name["cancel"].triggered.connect(lambda: self._expect(None, ""))
-        self.actions_by_name["comment"].triggered.connect(self.comment)
-        self.actions_by_name["rewrite"].triggered.connect(self.rewrite)
-        self.actions_by_name["diff"].triggered.connect(self.toggle_diff)
+        self.actions_by_name = make_actions(self, LABELLING_COMMANDS, self._handlers())
         self.help_overlay = HelpOverlay(self)
         self.help_overlay.closed.connect(self._help_closed)
-        self.actions_by_name["help"].triggered.connect(self.show_help)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def _handlers(self) -> dict[str, Callable[[], object]]:
+        """What each labelling command (actions.LABELLING_COMMANDS) does."""
+        edit = self._edit
+        return {
+            **{f"place_{n}": functools.partial(self.place, n) for n in range(1, 10)},
+            "tie": lambda: edit(self.input.tie_next),
+            "take_back": lambda: edit(self.input.take_back),
+            "stronger": lambda: edit(lambda: self.input.change_strength(+1)),
+            "weaker": lambda: edit(lambda: self.input.change_strength(-1)),
+            "submit": self.submit,
+            "all_bad": lambda: self._save(Judgement.all_bad, "All bad"),
+            "skip": self.skip,
+            "flag": lambda: self._expect("flag", "Flag which answer? Type its number"),
+            "likert": lambda: self._expect("likert", "Quality of the best answer? Type 1 (bad) to 7 (excellent)"),
+            "comment": self.comment,
+            "rewrite": self.rewrite,
+            "cancel": lambda: self._expect(None, ""),
+            "undo_submit": self.undo_submit,
+            "back": lambda: self.step_history(-1),
+            "forward": lambda: self.step_history(+1),
+            "diff": self.toggle_diff,
+            "help": self.show_help,
+        }
 
     def show_help(self) -> None:
         """? / F1: every key, over the task; the labelling keys rest until it is closed."""

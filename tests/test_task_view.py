@@ -102,6 +102,25 @@ def test_undo_withdraws_the_last_submission_and_brings_it_back(qtbot, project):
     assert window.store.stats().judgements == 1
 
 
+def test_an_undo_that_cannot_be_written_can_be_tried_again(qtbot, project):
+    import sqlite3
+
+    window = open_window(qtbot, project, busy_timeout_s=0.05)
+    view = window.task_view
+    first = view.prompt.id
+    type_keys(qtbot, window, "1 2 3 4 \n")
+    blocker = sqlite3.connect(project, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+    qtbot.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert "Not withdrawn" in window.statusBar().currentMessage()
+    assert view.prompt.id != first  # still on the next prompt: nothing was withdrawn
+    blocker.execute("COMMIT")
+    blocker.close()
+    qtbot.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert view.prompt.id == first
+    assert window.store.stats().judgements == 0
+
+
 def test_all_done_when_every_prompt_is_judged(qtbot, project):
     window = open_window(qtbot, project)
     for _ in range(3):

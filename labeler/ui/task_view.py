@@ -472,13 +472,14 @@ class TaskView(QWidget):
         if not self.last_submitted:
             self.message.emit("Nothing to undo.")
             return
-        judgement_uuid = self.last_submitted.pop()
+        judgement_uuid = self.last_submitted[-1]  # taken off only once withdrawn: a failed try can be repeated
         row = self.store.judgement_row(judgement_uuid)
         try:
             retraction = self.store.retract_judgement(judgement_uuid, self.annotator)
         except StoreError as error:
-            self.message.emit(str(error))
+            self.message.emit(f"Not withdrawn: {error}. Ctrl+Z again once the file is free.")
             return
+        self.last_submitted.pop()
         self._counts_change(retraction.id, withdrawn=True)
         self._show_judgement(row)
         self.message.emit("Submission withdrawn: correct it and press Enter.")

@@ -34,15 +34,15 @@ def browse(window):
 
 
 def answer_cards(window):
-    return [window.answers_layout.itemAt(i).widget() for i in range(window.answers_layout.count())]
+    return [window.browse.answers_layout.itemAt(i).widget() for i in range(window.browse.answers_layout.count())]
 
 
 def test_the_window_lists_prompts_and_shows_the_first(qtbot, window, seeded_store):
     _store, seeded = seeded_store
-    assert window.prompt_model is None  # filled when the tab is first shown: the window opens faster
+    assert window.browse.prompt_model is None  # filled when the tab is first shown: the window opens faster
     browse(window)
-    assert window.prompt_model.rowCount() == len(seeded)
-    assert window.prompt_view.toPlainText().strip() == "prompt number 0"
+    assert window.browse.prompt_model.rowCount() == len(seeded)
+    assert window.browse.prompt_view.toPlainText().strip() == "prompt number 0"
     assert len(answer_cards(window)) == len(seeded[0][1])
     qtbot.waitUntil(lambda: "8 prompts" in window.statusBar().currentMessage())  # counted on a worker
 
@@ -50,10 +50,10 @@ def test_the_window_lists_prompts_and_shows_the_first(qtbot, window, seeded_stor
 def test_arrow_keys_move_through_prompts(qtbot, window, seeded_store):
     _, seeded = seeded_store
     browse(window)
-    window.prompt_list.setFocus()
-    qtbot.keyClick(window.prompt_list, Qt.Key.Key_Down)
-    qtbot.keyClick(window.prompt_list, Qt.Key.Key_Down)
-    assert window.prompt_view.toPlainText().strip() == "prompt number 2"
+    window.browse.prompt_list.setFocus()
+    qtbot.keyClick(window.browse.prompt_list, Qt.Key.Key_Down)
+    qtbot.keyClick(window.browse.prompt_list, Qt.Key.Key_Down)
+    assert window.browse.prompt_view.toPlainText().strip() == "prompt number 2"
     cards = answer_cards(window)
     assert len(cards) == len(seeded[2][1])
     assert cards[0].title().startswith("Answer 1 · model-")
@@ -68,8 +68,9 @@ def test_a_huge_answer_is_cut_and_the_chat_is_shown_as_turns(qtbot, store, tmp_p
     store.add_prompt(chat, [NewAnswer("x" * 1_000_000), NewAnswer("short")])
     shown = browse(MainWindow(store, "ann", settings_in(tmp_path)))
     qtbot.addWidget(shown)
-    assert shown.prompt_view.toPlainText().split() == ["User", "Hi", "Assistant", "Hello", "User", "Write", "a", "lot"]
-    assert shown.prompt_model.data(shown.prompt_model.index(0)).startswith("[chat] Write a lot")
+    turns = ["User", "Hi", "Assistant", "Hello", "User", "Write", "a", "lot"]
+    assert shown.browse.prompt_view.toPlainText().split() == turns
+    assert shown.browse.prompt_model.data(shown.browse.prompt_model.index(0)).startswith("[chat] Write a lot")
     text_view = answer_cards(shown)[0].findChild(MarkdownView).browser
     assert len(text_view.toPlainText().replace("\u200b", "")) < MAX_RENDERED_CHARS + 100
 
@@ -78,7 +79,7 @@ def test_answer_text_is_never_rendered_as_html(qtbot, store, tmp_path):
     store.add_prompt("<b>bold?</b>", [NewAnswer("<img src='/etc/passwd'>"), NewAnswer("<a href='x'>link</a>")])
     shown = browse(MainWindow(store, "ann", settings_in(tmp_path)))
     qtbot.addWidget(shown)
-    assert shown.prompt_view.toPlainText().strip() == "<b>bold?</b>"
+    assert shown.browse.prompt_view.toPlainText().strip() == "<b>bold?</b>"
     cards = answer_cards(shown)
     assert cards[0].findChild(MarkdownView).browser.toPlainText().strip() == "<img src='/etc/passwd'>"
 
@@ -91,7 +92,7 @@ def test_opening_a_non_project_keeps_the_current_one(qtbot, window, tmp_path, mo
     window.open_project(bad)
     assert warnings
     assert "not a project file" in warnings[0]
-    assert browse(window).prompt_model.rowCount() == 8
+    assert browse(window).browse.prompt_model.rowCount() == 8
 
 
 def test_opening_another_project(qtbot, window, tmp_path):
@@ -101,7 +102,7 @@ def test_opening_another_project(qtbot, window, tmp_path):
     window.open_project(other)
     assert window.windowTitle().startswith("other.db")
     assert window.task_view.prompt_view.toPlainText().strip() == "the other project's prompt"
-    assert browse(window).prompt_view.toPlainText().strip() == "the other project's prompt"
+    assert browse(window).browse.prompt_view.toPlainText().strip() == "the other project's prompt"
 
 
 def test_ctrl_q_closes_the_window(qtbot, window):
@@ -145,7 +146,7 @@ def test_file_menu_imports_exports_and_snapshots_off_the_gui_thread(qtbot, store
     monkeypatch.setattr("labeler.ui.file_dialogs.open_file_names", lambda *a, **k: [str(data)])
     shown.import_action.trigger()
     qtbot.waitUntil(lambda: "Imported 1 row" in shown.statusBar().currentMessage(), timeout=10000)
-    assert browse(shown).prompt_model.rowCount() == 1
+    assert browse(shown).browse.prompt_model.rowCount() == 1
     assert shown.task_view.prompt is None  # the imported prompt was judged by "import", one judge wanted
 
     out = tmp_path / "pairs.jsonl"
@@ -352,8 +353,8 @@ def test_a_prompt_with_more_than_nine_answers_is_browsable_but_never_a_task(qtbo
     store.add_prompt("two answers", [NewAnswer("a"), NewAnswer("b")])
     shown = browse(MainWindow(store, "ann", settings_in(tmp_path)))
     qtbot.addWidget(shown)
-    assert shown.prompt_model.rowCount() == 2
-    assert shown.prompt_view.toPlainText().strip() == "ten answers"
+    assert shown.browse.prompt_model.rowCount() == 2
+    assert shown.browse.prompt_view.toPlainText().strip() == "ten answers"
     assert len(answer_cards(shown)) == 10
     assert shown.task_view.prompt_view.toPlainText().strip() == "two answers"
     qtbot.waitUntil(lambda: shown.task_view.progress is not None)

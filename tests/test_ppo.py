@@ -8,13 +8,13 @@ PPO then has something to reinforce. Everything is built once per module, offlin
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from helpers.training_runs import assert_same_weights, kill_at_first_checkpoint, weights
 from safetensors.torch import load_file
 from tiny_models import build_great_project, make_causal_lm, make_reward_model, make_tokenizer, warm_up_policy
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -74,10 +74,6 @@ def config(workspace, out: Path, **changes) -> PPOConfig:
 
 def metric_rows(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-
-
-def weights(folder: Path) -> dict[str, torch.Tensor]:
-    return load_file(folder / "model.safetensors")
 
 
 def mean(values) -> float:
@@ -396,25 +392,14 @@ def test_a_killed_run_resumed_ends_with_the_same_policy_and_log_as_an_uninterrup
     assert result.returncode == 0, result.stderr
 
     stopped = tmp_path / "stopped"
-    command = [sys.executable, "-m", "trainer", *ppo_args(workspace, stopped)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    for line in process.stdout:
-        if json.loads(line)["event"] == "checkpoint":
-            process.send_signal(signal.SIGKILL)
-            break
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL
-    assert not (stopped / "model.safetensors").exists()
+    kill_at_first_checkpoint(ppo_args(workspace, stopped), stopped)
 
     resumed = labeler_train(*ppo_args(workspace, stopped, "--resume"))
     assert resumed.returncode == 0, resumed.stderr
     first = json.loads(resumed.stdout.splitlines()[0])
     assert first["event"] == "start"
     assert first["resumed_at"] == 2
-    expected, got = weights(whole), weights(stopped)
-    assert expected.keys() == got.keys()
-    for name in expected:
-        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=0)
+    assert_same_weights(whole, stopped)
     # One line per step, as if never interrupted (the lines the killed run wrote after step 2 are replaced).
     strip = lambda rows: [{key: value for key, value in row.items() if key != "seconds"} for row in rows]  # noqa: E731
     assert strip(metric_rows(stopped)) == strip(metric_rows(whole))

@@ -8,14 +8,13 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from helpers.training_runs import assert_same_weights, kill_at_first_checkpoint, weights
 from tiny_models import make_reward_model, make_tokenizer
 from transformers import AutoModelForSequenceClassification
 
@@ -57,10 +56,6 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
 def config(workspace, out: Path, **changes) -> RewardConfig:
     settings = {"project": workspace["project"], "out": out, "base": str(workspace["base"]), **FAST, **changes}
     return RewardConfig(**settings)
-
-
-def weights(folder: Path) -> dict[str, torch.Tensor]:
-    return load_file(folder / "model.safetensors")
 
 
 def step_events(output: str) -> list[dict]:
@@ -267,25 +262,14 @@ def test_a_killed_run_resumed_ends_with_the_same_weights_as_an_uninterrupted_one
     assert labeler_train(*train_args(workspace, whole, "--save-steps", "10")).returncode == 0
 
     stopped = tmp_path / "stopped"
-    command = [sys.executable, "-m", "trainer", *train_args(workspace, stopped, "--save-steps", "10", "--events")]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    for line in process.stdout:
-        if json.loads(line)["event"] == "checkpoint":
-            process.send_signal(signal.SIGKILL)
-            break
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL
-    assert not (stopped / "model.safetensors").exists()
+    kill_at_first_checkpoint(train_args(workspace, stopped, "--save-steps", "10", "--events"), stopped)
 
     resumed = labeler_train(*train_args(workspace, stopped, "--save-steps", "10", "--events", "--resume"))
     assert resumed.returncode == 0, resumed.stderr
     first = json.loads(resumed.stdout.splitlines()[0])
     assert first["event"] == "start"
     assert first["resumed_at"] >= 10
-    expected, got = weights(whole), weights(stopped)
-    assert expected.keys() == got.keys()
-    for name in expected:
-        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=0)
+    assert_same_weights(whole, stopped)
     assert (
         json.loads((stopped / "metrics.json").read_text())["snapshot_sha256"]
         == json.loads((whole / "metrics.json").read_text())["snapshot_sha256"]

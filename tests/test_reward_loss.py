@@ -10,7 +10,7 @@ from torch.testing import assert_close
 
 from labeler.domain import Judgement, Ranking
 from labeler.store import NewAnswer, open_store
-from trainer.data import RankedPrompt, pairs_of
+from trainer.data import RankedPrompt
 from trainer.reward_loss import LossMargins, batch_for_prompts, grouped_loss, pair_accuracy, pairwise_loss
 
 torch.set_num_threads(1)
@@ -199,17 +199,13 @@ def test_grouped_loss_weighted_by_pair_equals_trl_reward_trainers_own_loss_on_a_
     import trl
     from tiny_models import make_reward_model, make_tokenizer
 
-    from trainer.reward import _tokenize
+    from trainer.reward import _tokenize, pair_rows
     from trainer.scoring import pad
 
     tokenizer = make_tokenizer(["prompt A", "prompt B", "a0 a1 a2 b0 b1 b2 b3"])
     model = make_reward_model(tokenizer).eval()
     tokens = _tokenize(tokenizer, [A, B], max_length=64)
-    rows = [
-        {"chosen_ids": answers[chosen], "rejected_ids": answers[rejected], "margin": STATED_AS_THEY_ARE.of(margin)}
-        for item, answers in tokens.rankings
-        for chosen, rejected, margin in pairs_of(item)
-    ]
+    rows = pair_rows(tokens, STATED_AS_THEY_ARE)  # what `--loss pairwise` hands TRL
     args = trl.RewardConfig(
         output_dir=str(tmp_path), report_to=[], use_cpu=True, bf16=False, activation_checkpointing=False
     )

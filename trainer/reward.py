@@ -331,18 +331,22 @@ def _train_grouped(
 # --- 4 train: pairwise, through TRL ---------------------------------------------------------------------
 
 
+def pair_rows(tokens: _Tokens, margins: LossMargins) -> list[dict]:
+    """Every pair of the rankings as a row of TRL's RewardTrainer: chosen_ids, rejected_ids, margin."""
+    return [
+        {"chosen_ids": answers[chosen], "rejected_ids": answers[rejected], "margin": margins.of(stated_margin)}
+        for item, answers in tokens.rankings
+        for chosen, rejected, stated_margin in pairs_of(item)
+    ]
+
+
 def _train_pairwise(
     cfg: RewardConfig, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tokens: _Tokens, report: bool
 ) -> tuple[int, float | None]:
     """TRL's RewardTrainer on the pairs of the same rankings, already tokenised (so none is dropped)."""
     import trl
 
-    margins = LossMargins(cfg.margin, cfg.margin_scale)
-    rows = [
-        {"chosen_ids": answers[chosen], "rejected_ids": answers[rejected], "margin": margins.of(stated_margin)}
-        for item, answers in tokens.rankings
-        for chosen, rejected, stated_margin in pairs_of(item)
-    ]
+    rows = pair_rows(tokens, LossMargins(cfg.margin, cfg.margin_scale))
     args = trl.RewardConfig(
         **trl_arguments(cfg.out, seed=cfg.seed, save_steps=cfg.save_steps),
         num_train_epochs=cfg.epochs,

@@ -1,4 +1,4 @@
-"""The bundled demo project is real: varied prompts, 3-5 answers of different quality, models named."""
+"""The bundled demo project is real: varied prompts, 3 to 5 answers of different quality, models named."""
 
 import json
 from collections import Counter

@@ -28,9 +28,9 @@ def test_the_example_from_the_guidelines():
 
 
 def test_strength_changes_apply_to_the_last_two_tiers_and_stay_in_range():
-    state = typed("1 2 + + + 3 -")
-    assert state.strengths == [3, 1]
-    assert state.describe() == "1 >>> 2 > 3"
+    state = typed("1 2 + + + 3 -")  # 4, the one left, is placed last by itself; "-" is for the step into 3
+    assert state.strengths == [3, 1, 2]
+    assert state.describe() == "1 >>> 2 > 3 >> 4"
 
 
 def test_a_step_is_stated_once_a_strength_key_was_pressed_for_it():
@@ -50,8 +50,8 @@ def test_moves_keep_each_steps_stated_strength_and_a_new_step_is_not_stated():
     # strength stated for 3-1, and the new step below 2 is not stated.
     state.move_to_new_tier(2, 1)
     assert (state.describe(), state.stated_strengths) == ("3 >>> 2 >> 1 >> 4", [3, None, None])
-    state.take_back()  # 4 and the step above it
-    assert state.stated_strengths == [3, None]
+    state.take_back()  # 4 and the step above it; 4, the one left, is placed last by itself again
+    assert (state.describe(), state.stated_strengths, state.auto_placed) == ("3 >>> 2 >> 1 >> 4", [3, None, None], 4)
 
 
 def test_a_draft_keeps_which_steps_were_stated_and_an_older_draft_is_read_by_the_rule():
@@ -98,8 +98,23 @@ def test_an_incomplete_ranking_cannot_be_submitted():
 
 
 def test_tier_of():
-    state = typed("2 = 4 1")
-    assert [state.tier_of(n) for n in (1, 2, 3, 4)] == [1, 0, None, 0]
+    state = typed("2 = 4", count=5)
+    assert [state.tier_of(n) for n in (1, 2, 3, 4, 5)] == [None, 0, None, 0, None]
+    state = typed("2 = 4 1")  # 3, the one left, placed last by itself
+    assert [state.tier_of(n) for n in (1, 2, 3, 4)] == [1, 0, 2, 0]
+
+
+def test_the_one_answer_left_is_placed_last_so_a_pair_takes_one_key():
+    pair = typed("2", count=2)
+    assert (pair.is_complete, pair.describe()) == (True, "2 >> 1")
+    assert pair.to_ranking([10, 20]).tiers == ((20,), (10,))
+    assert typed("2 +", count=2).describe() == "2 >>> 1"  # the only step: its strength
+    assert typed("2 1", count=2).describe() == "2 >> 1"  # typing it anyway: the same ranking
+    assert typed("2 = 1", count=2).describe() == "2 = 1"  # a tie, as before
+    assert typed("2 <", count=2).describe() == ""  # Backspace takes back the key and what it placed
+    assert typed("3 1 4").describe() == "3 >> 1 >> 4 >> 2"
+    assert typed("3 1 4 + 2").describe() == "3 >> 1 >>> 4 >> 2"  # "+" is for the step into 4, the last typed
+    assert typed("3 1 4 = <").describe() == "3 >> 1 >> 4 >> 2"  # '=' and Backspace: as it was
 
 
 @st.composite

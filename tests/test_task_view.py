@@ -453,7 +453,7 @@ def test_answers_dragged_in_the_strip_tie_move_and_leave_the_ranking(qtbot, proj
     view = window.task_view
     prompt_id = view.prompt.id
     type_keys(qtbot, window, "3 1 4")
-    assert view.strip.spot("chip", 2).tier is None  # not placed yet
+    assert view.strip.spot("chip", 2).tier == 3  # the one left, placed last by itself
     drop(view.strip, 2, spot(view.strip, "chip", 3))  # onto answer 3: tied with it
     assert view.input.describe() == "3 = 2 >> 1 >> 4"
     assert view.deck.cards()[1].badge.text() == "tied 1st"
@@ -472,19 +472,22 @@ def test_answers_dragged_in_the_strip_tie_move_and_leave_the_ranking(qtbot, proj
 def test_the_strip_shows_tiers_strengths_and_unplaced_answers(qtbot, project):
     window = open_window(qtbot, project)
     strip = window.task_view.strip
-    type_keys(qtbot, window, "3 = 1 4")
+    type_keys(qtbot, window, "3 = 1 4")  # 2, the one left, is placed last by itself
     words = [s.text for s in strip.spots if s.kind in ("text", "gap", "chip") and s.text]
-    assert words == ["Best", "3", "=", "1", "≫", "4", "worst", "Not placed:", "2"]
-    assert [strip.spot("chip", n).tier for n in (3, 1, 4, 2)] == [0, 0, 1, None]
+    assert words == ["Best", "3", "=", "1", "≫", "4", "≫", "2", "worst", "All placed"]
+    assert [strip.spot("chip", n).tier for n in (3, 1, 4, 2)] == [0, 0, 1, 2]
     assert strip.spot("gap", 1).text == "≫"
     assert "better than" in strip.spot("gap", 1).tip
-    type_keys(qtbot, window, "^")
+    type_keys(qtbot, window, "^")  # the step into 4, the answer last typed
     assert strip.spot("gap", 1).text == "⋙"
     assert strip.zone_at(spot(strip, "chip", 1)).kind == "tier"
-    assert strip.zone_at(spot(strip, "chip", 2)).kind == "out"
     image = strip.grab().toImage()  # painted: answer 3's chip in the first tier's colour
     centre = strip.spot("chip", 3).rect.topLeft() + QPoint(2, strip.spot("chip", 3).rect.height() // 2)
     assert image.pixelColor(centre * image.devicePixelRatio()).name() == "#1e7b34"
+    type_keys(qtbot, window, "<")  # 4 taken back, and with it the answer it had left to place last
+    words = [s.text for s in strip.spots if s.kind in ("text", "gap", "chip") and s.text]
+    assert words == ["Best", "3", "=", "1", "worst", "Not placed:", "2", "4"]
+    assert strip.zone_at(spot(strip, "chip", 2)).kind == "out"
 
 
 def test_a_chip_pressed_and_moved_starts_a_drag_carrying_its_number(qtbot, project, monkeypatch):

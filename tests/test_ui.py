@@ -1,5 +1,6 @@
 """The app's window, driven through real widgets and shortcuts (pytest-qt, offscreen)."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -305,7 +306,7 @@ def test_the_help_overlay_lists_every_key_and_any_key_closes_it_without_ranking(
     assert not overlay.isVisible()
     assert view.input.describe() == ""  # the key closed the help and did nothing else
     qtbot.keyClick(view, "1")
-    assert view.input.describe() == "1"
+    assert view.input.describe() == "1 >> 2"  # a pair: the other answer placed last by itself
 
 
 def test_code_is_coloured_for_the_palette_and_recoloured_when_the_system_switches(qtbot, tmp_path, store):
@@ -428,3 +429,16 @@ def test_the_real_app_starts_on_its_first_task_without_torch(tmp_path, seeded_st
     assert report["torch_imported"] is False
     if not arguments:
         assert list((home / "data").rglob("demo-project.db"))
+
+
+def test_a_pair_is_judged_with_one_number_and_enter(qtbot, window, seeded_store):
+    """The first seeded prompt has two answers: "2" places answer 2 first and answer 1, the one left, last."""
+    _store, seeded = seeded_store
+    view = window.task_view
+    shown = list(view.order)  # answer ids as numbered on the cards
+    qtbot.keyClick(view, "2")
+    assert view.strip.spot("chip", 1).tier == 1
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    row = window.store.conn.execute("SELECT prompt_id, tiers FROM judgements").fetchone()
+    assert row[0] == seeded[0][0]
+    assert json.loads(row[1]) == [[shown[1]], [shown[0]]]

@@ -2,6 +2,9 @@
 
 The annotator types the numbers of the shown answers (1..K, as numbered on the cards) from best to
 worst: `3 1 4 2` means 3 is best. `=` before a number ties it with the previous one (`3 = 1 4 2`).
+When one answer is left it is placed last by itself, so `3 1 4` is a whole ranking and a pair takes
+one key (`2`, then Enter); typing that last number anyway, or `=` to tie it with the one before
+(`2 = 1`), works as before, and a strength key still sets the step into the answer last typed.
 Backspace takes back the last key: a placement, or an `=` (so `= 2` takes two). Shift+Up /
 Shift+Down raise or lower the strength between the last two tiers (1 slightly better, 2 better,
 3 much better); a step whose strength was never set so is not stated: it shows the default,
@@ -31,6 +34,7 @@ class RankingInput:
     # Between tier i and i + 1: the strength set with Shift+Up/Down, None for a step never set so.
     stated_strengths: list[int | None] = field(default_factory=list)
     tie_pending: bool = False  # "=" typed: the next number joins the last tier
+    auto_placed: int | None = None  # the answer placed last by itself (see the module docstring)
 
     @property
     def strengths(self) -> list[int]:
@@ -45,9 +49,14 @@ class RankingInput:
     def is_complete(self) -> bool:
         return len(self.placed) == self.answer_count
 
-    def place(self, number: int) -> None:
+    def place(self, number: int, *, place_the_last: bool = True) -> None:
+        """Place answer `number` next (a key); with one answer left, that one is placed last by itself
+        (not while a draft is replayed, which restores exactly what was placed)."""
         if not 1 <= number <= self.answer_count:
             raise RankingInputError(f"there is no answer {number}: the answers are 1 to {self.answer_count}")
+        if number == self.auto_placed:  # typed anyway: it stays there, now placed by the annotator (so a
+            self.auto_placed = None  # strength key is for the step into it, as for any answer just typed)
+            return
         if number in self.placed:
             raise RankingInputError(f"answer {number} is already placed")
         if self.tie_pending and self.tiers:
@@ -57,37 +66,60 @@ class RankingInput:
                 self.stated_strengths.append(None)
             self.tiers.append([number])
         self.tie_pending = False
+        if place_the_last:
+            self._place_the_last()
 
     def tie_next(self) -> None:
         if not self.tiers:
             raise RankingInputError("place an answer first: '=' ties the next one with it")
-        if self.is_complete:
+        if self.auto_placed is not None:
+            self._drop_auto_placed()  # '=' then that answer's number ties it with the one before
+        elif self.is_complete:
             raise RankingInputError("every answer is placed")
         self.tie_pending = True
 
+    def _drop_auto_placed(self) -> None:
+        self.tiers.pop()
+        self.stated_strengths.pop()
+        self.auto_placed = None
+
     def take_back(self) -> None:
-        """Undo the last key that changed the ranking: a pending '=', else the last placement."""
+        """Undo the last key that changed the ranking: a pending '=', else the last placement (with the
+        answer it placed last by itself)."""
+        if self.auto_placed is not None:
+            self._drop_auto_placed()
         if self.tie_pending:
             self.tie_pending = False
-            return
-        if not self.tiers:
+        elif not self.tiers:
             raise RankingInputError("nothing to take back")
-        self.tiers[-1].pop()
-        if self.tiers[-1]:
-            self.tie_pending = True  # that answer was tied on with '=': the '=' is the step before it
         else:
-            self.tiers.pop()
-            if self.stated_strengths:
-                self.stated_strengths.pop()
+            self.tiers[-1].pop()
+            if self.tiers[-1]:
+                self.tie_pending = True  # that answer was tied on with '=': the '=' is the step before it
+            else:
+                self.tiers.pop()
+                if self.stated_strengths:
+                    self.stated_strengths.pop()
+        self._place_the_last()  # as before the key taken back, when it left one answer
+
+    def _place_the_last(self) -> None:
+        """With one answer left and no '=' pending, that answer is placed last, by itself."""
+        left = [n for n in range(1, self.answer_count + 1) if n not in self.placed]
+        if len(left) == 1 and self.tiers and not self.tie_pending:
+            self.tiers.append(left)
+            self.stated_strengths.append(None)
+            self.auto_placed = left[0]
 
     def change_strength(self, step: int) -> int:
-        """Raise (+1) or lower (-1) the strength between the last two tiers, which states it (even
-        where it stays as it was: at the end of the scale, or back where it was); returns the new one."""
+        """Raise (+1) or lower (-1) the strength of the step into the last answer typed (between the last
+        two tiers; before the answer placed last by itself, unless that is the only step), which states it
+        (even where it stays as it was: at the end of the scale, or back where it was); returns the new one."""
         if not self.stated_strengths:
             raise RankingInputError("strength is between two tiers: place answers in two tiers first")
-        new = min(max(self.strengths[-1] + step, Strength.SLIGHTLY_BETTER), Strength.MUCH_BETTER)
-        self.stated_strengths[-1] = int(new)
-        return self.stated_strengths[-1]
+        index = -2 if self.auto_placed is not None and len(self.stated_strengths) > 1 else -1
+        new = min(max(self.strengths[index] + step, Strength.SLIGHTLY_BETTER), Strength.MUCH_BETTER)
+        self.stated_strengths[index] = int(new)
+        return self.stated_strengths[index]
 
     # -- dragging in the ranking strip: an answer dropped into a tier, between tiers, or out -------
 
@@ -131,8 +163,10 @@ class RankingInput:
 
     def _remove(self, number: int) -> None:
         """Take `number` out of its tier; an emptied tier goes with the strength below it (the one
-        above it, for the last tier). A pending '=' is dropped: a drag ends any typing in progress."""
+        above it, for the last tier). A pending '=' is dropped: a drag ends any typing in progress, and
+        an answer placed last by itself is the annotator's from then on."""
         self.tie_pending = False
+        self.auto_placed = None
         index = self.tier_of(number)
         if index is None:
             return
@@ -173,7 +207,12 @@ class RankingInput:
     # -- drafts: the state is saved as it changes, so a crash loses nothing --------------------------
 
     def to_draft(self) -> dict[str, Any]:
-        return {"tiers": self.tiers, "stated_strengths": self.stated_strengths, "tie_pending": self.tie_pending}
+        return {
+            "tiers": self.tiers,
+            "stated_strengths": self.stated_strengths,
+            "tie_pending": self.tie_pending,
+            "auto_placed": self.auto_placed,
+        }
 
     @classmethod
     def from_draft(cls, answer_count: int, draft: dict[str, Any]) -> RankingInput:
@@ -190,11 +229,13 @@ class RankingInput:
             for position, number in enumerate(tier):
                 if position:
                     restored.tie_next()
-                restored.place(number)
+                restored.place(number, place_the_last=False)
             if index and index - 1 < len(stated) and stated[index - 1] is not None:
                 restored.stated_strengths[index - 1] = int(
                     min(max(stated[index - 1], Strength.SLIGHTLY_BETTER), Strength.MUCH_BETTER)
                 )
         if draft.get("tie_pending") and restored.tiers and not restored.is_complete:
             restored.tie_pending = True
+        if restored.tiers and draft.get("auto_placed") is not None and restored.tiers[-1] == [draft["auto_placed"]]:
+            restored.auto_placed = draft["auto_placed"]
         return restored

@@ -25,7 +25,7 @@ from labeler.ui.app import GUI_BUSY_TIMEOUT_S
 from labeler.ui.main_window import MainWindow
 
 PROJECT_VARIABLE = "LABELER_WINDOW_CHILD_PROJECT"
-SAVED_MESSAGE = re.compile(r"Saved \((?P<pairs>\d+) pairs\)\.")
+SAVED_MESSAGE = re.compile(r"Saved \((?P<pairs>\d+) pairs?\)\.")
 
 pytestmark = pytest.mark.skipif(PROJECT_VARIABLE not in os.environ, reason="run by tests/test_ui_durability.py")
 
@@ -44,7 +44,7 @@ def open_window_as_the_app_does(qtbot, project: Path) -> MainWindow:
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)  # the labelling shortcuts work in the active window only
     qtbot.waitUntil(lambda: window.task_view.progress is not None)
-    qtbot.waitUntil(lambda: "prompts ·" in window.statusBar().currentMessage())
+    qtbot.waitUntil(lambda: re.match(r"[\d,]+ prompts? ·", window.statusBar().currentMessage()) is not None)
     return window
 
 

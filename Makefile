@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test test-fast lint bench clean
 
 setup: $(INSTALLED)
 
@@ -35,6 +35,10 @@ lint: setup
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+# The edit-test loop: everything but the tests marked slow (processes killed, real models, bench slices).
+test-fast: setup
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not slow" -q
 
 bench: setup
 	$(BIN)/python bench/store_bench.py

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the whole module: see `make test-fast`
+
 REPO = Path(__file__).resolve().parent.parent
 HH_PAIRS = REPO.parent / "shared" / "data" / "hh-harmless-dev" / "pairs.jsonl.gz"
 

@@ -176,6 +176,7 @@ def test_a_margin_scale_that_is_not_positive_is_a_one_line_error(tmp_path):
     assert not (tmp_path / "rm").exists()
 
 
+@pytest.mark.slow
 def test_trainer_env_reports_the_stack():
     result = run("labeler-train", "env", "--json")
     assert result.returncode == 0, result.stderr

@@ -31,6 +31,8 @@ from helpers.durability import (
 
 from labeler.migrations import SCHEMA
 
+pytestmark = pytest.mark.slow  # the whole module: see `make test-fast`
+
 KILL_TRIALS = 50
 WRITERS = 8
 JUDGEMENTS_PER_WRITER = 300

@@ -152,6 +152,7 @@ def test_margins_stated_in_every_pair_are_written_by_default_and_import_back_as_
     assert all("margin" not in json.loads(line) for line in (tmp_path / "mixed.jsonl").read_text().splitlines())
 
 
+@pytest.mark.slow
 def test_reward_trainer_trains_on_every_export_unchanged(project, tmp_path):
     from tiny_models import run_reward_trainer
 

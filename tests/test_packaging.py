@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the whole module: see `make test-fast`
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -366,6 +366,7 @@ def whole_run(workspace, tmp_path_factory) -> tuple[Path, subprocess.CompletedPr
     return out, labeler_train(*ppo_args(workspace, out))
 
 
+@pytest.mark.slow
 def test_the_command_prints_only_json_events_on_stdout_and_ends_with_done(whole_run):
     out, result = whole_run
     assert result.returncode == 0, result.stderr
@@ -386,6 +387,7 @@ def test_the_command_prints_only_json_events_on_stdout_and_ends_with_done(whole_
     assert rows[-1]["kl_coef"] != 0.05
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumed_ends_with_the_same_policy_and_log_as_an_uninterrupted_one(workspace, whole_run, tmp_path):
     """SIGKILL after the first checkpoint, then --resume: the same rollouts replay, the same policy comes out."""
     whole, result = whole_run
@@ -405,6 +407,7 @@ def test_a_killed_run_resumed_ends_with_the_same_policy_and_log_as_an_uninterrup
     assert strip(metric_rows(stopped)) == strip(metric_rows(whole))
 
 
+@pytest.mark.slow
 def test_two_processes_share_the_work_and_report_once(workspace, tmp_path):
     """What `accelerate launch` does on several GPUs, done here with two CPU processes (gloo)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}

@@ -98,6 +98,7 @@ def test_settings_that_do_not_fit_a_head_are_refused_before_any_output(workspace
         assert not (tmp_path / "refused").exists()
 
 
+@pytest.mark.slow
 def test_the_cli_trains_a_head_and_eval_reward_reads_it(workspace, tmp_path):
     out = tmp_path / "rm"
     done = subprocess.run(
@@ -124,6 +125,7 @@ def test_the_cli_trains_a_head_and_eval_reward_reads_it(workspace, tmp_path):
     assert json.loads(evaluated.stdout)["pairs"] == 1
 
 
+@pytest.mark.slow
 def test_the_default_command_fits_a_head_on_smollm2s_first_20_layers(tmp_path):
     # `labeler-train reward PROJECT --out DIR` and nothing else: the setting measured best on real human data.
     project = tmp_path / "project.db"

@@ -207,6 +207,7 @@ def train_args(workspace, out: Path, *extra: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_the_command_prints_only_json_events_on_stdout_and_ends_with_done(workspace, tmp_path):
     result = labeler_train(*train_args(workspace, tmp_path / "out", "--events"))
     assert result.returncode == 0, result.stderr
@@ -222,6 +223,7 @@ def test_the_command_prints_only_json_events_on_stdout_and_ends_with_done(worksp
     assert events[-1]["eval_accuracy"] >= 0.9
 
 
+@pytest.mark.slow
 def test_the_command_says_what_it_did_in_one_line_and_refuses_a_used_folder(workspace, tmp_path):
     out = tmp_path / "out"
     # alice did all the ranking; naming someone who did none as well changes nothing.
@@ -246,6 +248,7 @@ def test_the_command_says_what_it_did_in_one_line_and_refuses_a_used_folder(work
     )
 
 
+@pytest.mark.slow
 def test_errors_reach_the_app_as_an_error_event(tmp_path, workspace):
     result = labeler_train(*train_args(workspace, tmp_path / "out", "--events", "--base", str(tmp_path)))
     assert result.returncode == 1
@@ -256,6 +259,7 @@ def test_errors_reach_the_app_as_an_error_event(tmp_path, workspace):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumed_ends_with_the_same_weights_as_an_uninterrupted_one(workspace, tmp_path):
     """SIGKILL after the first checkpoint, then --resume: the same batches replay, the same model comes out."""
     whole = tmp_path / "whole"
@@ -276,6 +280,7 @@ def test_a_killed_run_resumed_ends_with_the_same_weights_as_an_uninterrupted_one
     )
 
 
+@pytest.mark.slow
 def test_two_processes_share_the_batches_and_report_once(workspace, tmp_path):
     """What `accelerate launch` does on several GPUs, done here with two CPU processes (gloo)."""
     single = train_reward(config(workspace, tmp_path / "single"))

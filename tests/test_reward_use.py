@@ -121,6 +121,7 @@ def expected_accuracy(trained, pairs: list[tuple]) -> dict:
     return {"accuracy": result.accuracy, "pairs": result.pairs, "mean_margin": result.mean_margin}
 
 
+@pytest.mark.slow
 def test_eval_reward_on_hand_made_pairs_in_every_pair_format(trained, tmp_path):
     pairs = [
         ("Question 1: tell me about lamp", "lamp great great great", "lamp"),  # the rule, as trained
@@ -153,6 +154,7 @@ def test_eval_reward_on_hand_made_pairs_in_every_pair_format(trained, tmp_path):
         assert got["mean_margin"] == pytest.approx(want["mean_margin"], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_eval_reward_on_the_projects_own_export_matches_scoring_each_pair(trained, tmp_path):
     exported = tmp_path / "pairs.parquet"
     with open_read_only(trained["project"]) as store:
@@ -187,6 +189,7 @@ def test_eval_reward_reads_hh_transcripts(trained, tmp_path):
     assert got["first_shown_wins"] is None  # a pair of transcripts says nothing of the order shown
 
 
+@pytest.mark.slow
 def test_eval_reward_prints_the_length_and_position_baselines_beside_the_accuracy(trained, tmp_path):
     """Rankings list their answers in the order shown: 3 answers ranked [1, [0, 2]] give the pairs 1 > 0
     (chosen shown second, longer) and 1 > 2 (chosen shown first, shorter): first shown wins 1/2, longer wins
@@ -233,6 +236,7 @@ def test_a_model_that_is_not_a_reward_model_is_refused(trained, tmp_path):
 # --- scores into the project --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_score_writes_every_answers_score_under_the_models_name(trained, tmp_path):
     project = tmp_path / "copy.db"
     shutil.copy(trained["project"], project)  # the project is not being written: a plain copy is consistent
@@ -277,6 +281,7 @@ def test_minilm_is_found_in_its_package_and_loads_as_a_one_output_model():
     assert tokenizer.eos_token == tokenizer.sep_token == "[SEP]"
 
 
+@pytest.mark.slow
 def test_smollm2_is_converted_once_into_the_cache_and_then_read_from_there(tmp_path, monkeypatch):
     monkeypatch.setenv("LABELER_CACHE", str(tmp_path))
     folder = resolve_model_folder("smollm2")

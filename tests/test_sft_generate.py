@@ -184,6 +184,7 @@ def test_generate_keeps_an_empty_answer_and_counts_it(workspace, tmp_path):
     assert (again.answers_added, again.empty, again.duplicates) == (0, 0, 12)  # the prompts have it already
 
 
+@pytest.mark.slow
 def test_the_generate_command_reports_what_it_added(workspace, tmp_path):
     project = copy_project(workspace, tmp_path)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

@@ -25,6 +25,8 @@ from helpers.window_child import PROJECT_VARIABLE
 import labeler
 from labeler.store import NewAnswer, open_store
 
+pytestmark = pytest.mark.slow  # the whole module: see `make test-fast`
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WINDOW_CHILD = Path(__file__).resolve().parent / "helpers" / "window_child.py"
 LABELER = Path(sys.executable).parent / "labeler"

@@ -12,16 +12,18 @@ REPO = Path(__file__).resolve().parent.parent
 HH_PAIRS = REPO.parent / "shared" / "data" / "hh-harmless-dev" / "pairs.jsonl.gz"
 
 
-@pytest.mark.skipif(not HH_PAIRS.is_file(), reason=f"the HH dev set is not on this machine ({HH_PAIRS})")
-def test_the_real_text_reward_bench_runs_on_a_slice_of_hh(tmp_path):
+def run_bench(folder: Path, script: str, *args: str) -> subprocess.CompletedProcess:
+    """bench/SCRIPT ARGS run as a user runs it, in `folder`; it must succeed."""
     done = subprocess.run(
-        [sys.executable, REPO / "bench" / "reward_bench.py", "--real", "--hh-pairs", "24", "--k4-rankings", "8"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
+        [sys.executable, REPO / "bench" / script, *args], capture_output=True, text=True, timeout=600, cwd=folder
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.mark.skipif(not HH_PAIRS.is_file(), reason=f"the HH dev set is not on this machine ({HH_PAIRS})")
+def test_the_real_text_reward_bench_runs_on_a_slice_of_hh(tmp_path):
+    done = run_bench(tmp_path, "reward_bench.py", "--real", "--hh-pairs", "24", "--k4-rankings", "8")
     rows = [line for line in done.stdout.splitlines() if line.startswith("| HH ")]
     assert rows[:5] == rows[5:]  # each run's row as it ends, then the whole table
     trainers = [row.split(" | ")[1] for row in rows[:5]]
@@ -33,15 +35,9 @@ def test_the_real_text_reward_bench_runs_on_a_slice_of_hh(tmp_path):
 
 @pytest.mark.skipif(not HH_PAIRS.is_file(), reason=f"the HH dev set is not on this machine ({HH_PAIRS})")
 def test_the_k_fold_reward_bench_runs_on_a_slice_of_hh(tmp_path):
-    done = subprocess.run(
-        [sys.executable, REPO / "bench" / "reward_folds.py", "--hh-pairs", "24", "--folds", "2",
-         "--run", 'short={"max_length": 128}'],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    done = run_bench(
+        tmp_path, "reward_folds.py", "--hh-pairs", "24", "--folds", "2", "--run", 'short={"max_length": 128}'
+    )
     [row] = [line for line in done.stdout.splitlines() if line.startswith("| short |")]
     cells = row.split(" | ")
     assert cells[1] == '`{"max_length": 128}`'
@@ -59,14 +55,7 @@ def test_the_k_fold_reward_bench_runs_on_a_slice_of_hh(tmp_path):
 
 @pytest.mark.skipif(not HH_PAIRS.is_file(), reason=f"the HH dev set is not on this machine ({HH_PAIRS})")
 def test_the_margin_bench_runs_on_a_slice_of_hh(tmp_path):
-    done = subprocess.run(
-        [sys.executable, REPO / "bench" / "reward_margins.py", "--hh-pairs", "40", "--repeats", "1"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_bench(tmp_path, "reward_margins.py", "--hh-pairs", "40", "--repeats", "1")
     table = done.stdout.split("\n\n| annotators")[1]
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ")]  # the rows under the header
     assert [(row[0], row[2]) for row in rows[:2]] == [("| HH (people)", "none"), ("| HH (people)", "scaled 1")]
@@ -84,15 +73,20 @@ def test_the_margin_bench_runs_on_a_slice_of_hh(tmp_path):
 
 @pytest.mark.skipif(not HH_PAIRS.is_file(), reason=f"the HH dev set is not on this machine ({HH_PAIRS})")
 def test_the_probe_bench_runs_on_a_slice_of_hh(tmp_path):
-    done = subprocess.run(
-        [sys.executable, REPO / "bench" / "reward_probes.py", "--base", "minilm", "--hh-pairs", "30",
-         "--layers", "3,6", "--l2", "0.1,1", "--folds", "3"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    done = run_bench(
+        tmp_path,
+        "reward_probes.py",
+        "--base",
+        "minilm",
+        "--hh-pairs",
+        "30",
+        "--layers",
+        "3,6",
+        "--l2",
+        "0.1,1",
+        "--folds",
+        "3",
+    )
     table = done.stdout.split("\n\n| layer")[1]
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ")]
     assert [(row[0], row[1]) for row in rows] == [

@@ -48,6 +48,13 @@ LABELLING_COMMANDS = (
     ),
     Command("cancel", "Cancel", ("Escape",), "Cancel a pending F or L", "Judging"),
     Command("undo_submit", "Undo last submission", ("Ctrl+Z",), "Withdraw the judgement you saved last", "Going back"),
+    Command(
+        "redo_submit",
+        "Redo the submission",
+        ("Ctrl+Shift+Z", "Ctrl+Y"),
+        "Save the judgement you withdrew again, as it was",
+        "Going back",
+    ),
     Command("back", "Previous judgement", ("Left",), "Step back through your judgements, to correct one", "Going back"),
     Command(
         "forward",

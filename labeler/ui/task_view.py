@@ -28,6 +28,7 @@ from labeler.ui.ranking_input import RankingInput, RankingInputError
 from labeler.ui.ranking_strip import RankingStrip
 from labeler.ui.stopwatch import Stopwatch
 from labeler.ui.style import is_dark
+from labeler.ui.submissions import SavedJudgement, SubmissionHistory
 from labeler.ui.word_diff import diff_html
 from labeler.wording import counted
 
@@ -51,13 +52,13 @@ class TaskView(QWidget):
         self.counting_job: jobs.StoreJob | None = None
         self.order: list[int] = []
         self.input = RankingInput(2)
-        self.last_submitted: list[str] = []  # uuids, newest last, for undo
+        self.submissions = SubmissionHistory()  # Ctrl+Z, Ctrl+Shift+Z
         self.stopwatch = Stopwatch()  # runs only while the window is active (see pause/resume)
         self.details = JudgementDetails()  # flags (by answer number), likert, comment
         self.pending: str | None = None  # "flag" or "likert": the next number is for it
         self.correcting: str | None = None  # uuid of the own judgement shown for correction, if any
         self.diff_shown = False  # D: a pair shown as a word diff
-        self.pending_save = None  # (attempt, done message) while a save waits for the file to be writable
+        self.pending_save = None  # (attempt, saved, done message) while a save waits for the file to be writable
         self.retry_timer = QTimer(self)
         self.retry_timer.setInterval(RETRY_SAVE_MS)
         self.retry_timer.timeout.connect(self._retry_save)
@@ -110,6 +111,7 @@ class TaskView(QWidget):
             "rewrite": self.rewrite,
             "cancel": lambda: self._expect(None, ""),
             "undo_submit": self.undo_submit,
+            "redo_submit": self.redo_submit,
             "back": lambda: self.step_history(-1),
             "forward": lambda: self.step_history(+1),
             "diff": self.toggle_diff,
@@ -138,7 +140,7 @@ class TaskView(QWidget):
         """Label in `store` from now on (a project was opened): from where this annotator left off."""
         self.store = store
         self.prompt = None
-        self.last_submitted.clear()
+        self.submissions.clear()
         self.recount()
         self.show_next(after=resume_point(store, self.annotator))
 
@@ -421,29 +423,25 @@ class TaskView(QWidget):
             self.message.emit(str(error))
             return
         guidelines = self.store.guidelines()
-        prompt_id, order, seconds, supersedes = self.prompt.id, list(self.order), self.seconds_spent(), self.correcting
+        saved = SavedJudgement(
+            self.prompt.id,
+            self.annotator,
+            made,
+            tuple(self.order),
+            seconds_spent=self.seconds_spent(),
+            guideline_version=guidelines[0] if guidelines else None,
+            supersedes=self.correcting,
+        )
         save_uuid = str(uuid.uuid4())
         store = self.store  # retried in this project, even if another is opened meanwhile
+        as_correction = " as a correction" if saved.supersedes else ""
+        self._attempt(lambda: saved.record(store, save_uuid), saved, f"{done}{as_correction}")
 
-        def attempt():
-            return store.record_judgement(
-                prompt_id,
-                self.annotator,
-                made,
-                order,
-                seconds_spent=seconds,
-                guideline_version=guidelines[0] if guidelines else None,
-                supersedes=supersedes,
-                judgement_uuid=save_uuid,
-            )
-
-        self._attempt(attempt, f"{done}{' as a correction' if supersedes else ''}", supersedes is not None)
-
-    def _attempt(self, attempt, done: str, correction: bool) -> None:
+    def _attempt(self, attempt, saved: SavedJudgement, done: str) -> None:
         try:
             recorded = attempt()
         except WriteFailedError as error:
-            self.pending_save = (attempt, done, correction)
+            self.pending_save = (attempt, saved, done)
             self.banner.setText(
                 f"Not saved yet: {error}. Your ranking is kept as a draft and will be saved as soon as "
                 "the file can be written (trying again every few seconds)."
@@ -457,9 +455,9 @@ class TaskView(QWidget):
         self.pending_save = None
         self.retry_timer.stop()
         self.banner.hide()
-        self.last_submitted.append(recorded.uuid)
+        self.submissions.saved(saved, recorded)
         self.message.emit(f"{done} ({counted(recorded.pairs, 'pair')}).")
-        self._counts_change(recorded.id, correction=correction)
+        self._counts_change(recorded.id, correction=saved.supersedes is not None)
         self.show_next()
 
     def _retry_save(self) -> None:
@@ -467,22 +465,36 @@ class TaskView(QWidget):
             self._attempt(*self.pending_save)
 
     def undo_submit(self) -> None:
-        """Withdraw the last saved judgement (a retraction is recorded; nothing is deleted) and go
+        """Ctrl+Z: withdraw the last saved judgement (a retraction is recorded; nothing is deleted) and go
         back to that prompt with its ranking as it was, to correct it."""
-        if not self.last_submitted:
+        if not self.submissions.can_undo():
             self.message.emit("Nothing to undo.")
             return
-        judgement_uuid = self.last_submitted[-1]  # taken off only once withdrawn: a failed try can be repeated
-        row = self.store.judgement_row(judgement_uuid)
         try:
-            retraction = self.store.retract_judgement(judgement_uuid, self.annotator)
+            entry, retraction = self.submissions.undo(self.store)
         except StoreError as error:
             self.message.emit(f"Not withdrawn: {error}. Ctrl+Z again once the file is free.")
             return
-        self.last_submitted.pop()
         self._counts_change(retraction.id, withdrawn=True)
-        self._show_judgement(row)
-        self.message.emit("Submission withdrawn: correct it and press Enter.")
+        self._show_judgement(self.store.judgement_row(entry.judgement_uuid))
+        self.message.emit("Submission withdrawn: correct it and press Enter (Ctrl+Shift+Z saves it as it was).")
+
+    def redo_submit(self) -> None:
+        """Ctrl+Shift+Z: save the judgement Ctrl+Z withdrew again, as it was, and go on."""
+        if not self.submissions.can_redo():
+            self.message.emit("Nothing to redo.")
+            return
+        if self.pending_save is not None:
+            self.message.emit("Waiting to save the last judgement; try again once it is saved.")
+            return
+        try:
+            _entry, recorded = self.submissions.redo(self.store)
+        except StoreError as error:
+            self.message.emit(f"Not saved again: {error}. Ctrl+Shift+Z again once the file is free.")
+            return
+        self.message.emit(f"Saved again ({counted(recorded.pairs, 'pair')}).")
+        self._counts_change(recorded.id)
+        self.show_next()
 
     def step_history(self, step: int) -> None:
         """Left/Right: move through this annotator's own judgements; Enter on one saves a

@@ -265,7 +265,7 @@ def test_file_new_creates_a_project_and_opens_it(qtbot, window, tmp_path, monkey
 
 
 def test_open_recent_lists_projects_most_recent_first_and_forgets_missing_ones(qtbot, window, tmp_path):
-    from labeler.ui.main_window import recent_projects
+    from labeler.ui.project_files import recent_projects
 
     first_project = window.store.path.resolve()
     others = []

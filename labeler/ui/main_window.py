@@ -1,6 +1,7 @@
-"""The main window: wiring only. A "Label" tab (the labelling view) and a "Browse" tab (a project's
-prompts on the left, the chosen prompt and its answers on the right), counts in the status bar.
-It gets its store, annotator and settings in the constructor: no globals.
+"""The main window: wiring only. A "Label" tab (the labelling view, task_view.py) and a "Browse" tab
+(browse_tab.py), the menus, counts in the status bar. Opening and creating project files is in
+project_files.py; what Import, Export and Snapshot do, in data_jobs.py. It gets its store, annotator
+and settings in the constructor: no globals.
 
 QSettings holds the window's geometry, the text size (Ctrl++ / Ctrl+-) and the recent projects,
 never labels."""
@@ -22,32 +23,16 @@ from PySide6.QtWidgets import (
 )
 
 from labeler import __version__
-from labeler.bundled import bundled_text
-from labeler.store import Store, StoreError, create_project, open_store
-from labeler.store.snapshots import snapshot
-from labeler.ui import file_dialogs, jobs
+from labeler.store import Store, StoreError, open_store
+from labeler.ui import data_jobs, file_dialogs, jobs, project_files
 from labeler.ui.actions import LABELLING_COMMANDS, WINDOW_COMMANDS, add_to_menu, make_actions
 from labeler.ui.browse_tab import BrowseTab
 from labeler.ui.markdown_view import MarkdownView, warm_up
 from labeler.ui.progress import Progress
 from labeler.ui.style import MAX_POINTS, MIN_POINTS, is_dark, stylesheet
 from labeler.ui.task_view import TaskView
-from labeler.wording import counted
 
-RECENT_KEEP = 10  # projects in File ▸ Open recent
 WARM_UP_AFTER_MS = 1500
-
-
-def recent_projects(settings: QSettings) -> list[Path]:
-    """The projects opened lately, most recent first, without those no longer there."""
-    value = settings.value("recent_projects", []) or []
-    paths = [Path(p) for p in ([value] if isinstance(value, str) else value)]
-    return [p for p in dict.fromkeys(paths) if p.is_file()][:RECENT_KEEP]
-
-
-def remember_project(settings: QSettings, path: Path) -> None:
-    paths = [path.resolve(), *recent_projects(settings)]
-    settings.setValue("recent_projects", [str(p) for p in dict.fromkeys(paths)][:RECENT_KEEP])
 
 
 class MainWindow(QMainWindow):
@@ -179,17 +164,10 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self.about_action)
 
     def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        recent = [p for p in recent_projects(self.settings) if p != self.store.path.resolve()]
-        for path in recent:
-            action = self.recent_menu.addAction(f"{path.name}   ({path.parent})")
-            action.setStatusTip(str(path))
-            action.triggered.connect(lambda _=False, p=path: self.open_project(p))
-        if not recent:
-            self.recent_menu.addAction("No other recent project").setEnabled(False)
+        project_files.fill_recent_menu(self.recent_menu, self.settings, self.store.path, self.open_project)
 
     def _show_project(self) -> None:
-        remember_project(self.settings, self.store.path)
+        project_files.remember_project(self.settings, self.store.path)
         self.setWindowTitle(f"{self.store.path.name} — labeler")
         self._show_guidelines()
         self.tabs.setCurrentIndex(0)
@@ -199,7 +177,7 @@ class MainWindow(QMainWindow):
         self.browse.set_store(self.store)
         if self.tabs.currentIndex() == 1:
             self.browse.fill()
-        self.stats_job = jobs.StoreJob(self.store.path, _stats_line)
+        self.stats_job = jobs.StoreJob(self.store.path, data_jobs.stats_line)
         self.stats_job.signals.finished.connect(self._show_stats)
         jobs.start(self.stats_job)
 
@@ -245,7 +223,7 @@ class MainWindow(QMainWindow):
             self, "Import", "Data files (*.jsonl *.json *.csv *.parquet);;All files (*)"
         )
         if files:
-            self._run_job(lambda store: _import_summary(store, [Path(f) for f in files]), self._after_import)
+            self._run_job(lambda store: data_jobs.import_files(store, [Path(f) for f in files]), self._after_import)
 
     def _after_import(self, summary: str) -> None:
         self.statusBar().showMessage(summary, 10000)
@@ -261,32 +239,30 @@ class MainWindow(QMainWindow):
             self, "Export", "JSON lines (*.jsonl);;Parquet (*.parquet);;CSV for spreadsheets (*.csv)"
         )
         if out:
-            self._run_job(lambda store: _export_summary(store, Path(out)), self._show_done)
+            self._run_job(lambda store: data_jobs.export_project(store, Path(out)), self._show_done)
 
     def _choose_snapshot(self) -> None:
         out = file_dialogs.save_file_name(self, "Snapshot", "Projects (*.db)")
         if out:
-            self._run_job(lambda store: f"Wrote {snapshot(store, Path(out))}", self._show_done)
+            self._run_job(lambda store: data_jobs.snapshot_project(store, Path(out)), self._show_done)
 
     def _show_done(self, summary: str) -> None:
         self.statusBar().showMessage(summary, 10000)
 
     def _choose_project(self) -> None:
-        chosen = file_dialogs.open_file_name(self, "Open project", "Projects (*.db);;All files (*)")
+        chosen = project_files.choose_project_to_open(self)
         if chosen:
-            self.open_project(Path(chosen))
+            self.open_project(chosen)
 
     def _choose_new_project(self) -> None:
-        chosen = file_dialogs.save_file_name(self, "New project", "Projects (*.db)")
+        chosen = project_files.choose_new_project(self)
         if chosen:
-            path = Path(chosen)
-            self.new_project(path if path.suffix else path.with_suffix(".db"))
+            self.new_project(chosen)
 
     def new_project(self, path: Path) -> None:
         """Create an empty project with the bundled guidelines (as `labeler init` does), then open it."""
         try:
-            with create_project(path, bundled_text("guidelines.md")):
-                pass
+            project_files.create_empty_project(path)
         except (StoreError, OSError) as error:
             QMessageBox.warning(self, "Not created", str(error))
             return
@@ -314,40 +290,3 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.store.close()
         super().closeEvent(event)
-
-
-# The importer and exporter are imported by the jobs that use them: they pull in pyarrow and numpy
-# (0.4 s), which the window does not need to open.
-
-
-def _import_summary(store: Store, files: list[Path]) -> str:
-    from labeler.formats.importer import ImportRejected, import_files
-
-    try:
-        report = import_files(store, files)
-    except ImportRejected as rejected:
-        shown = "\n".join(f"{bad.file}:{bad.line}: {bad.reason}" for bad in rejected.bad[:20])
-        more = f"\n… and {len(rejected.bad) - 20:,} more" if len(rejected.bad) > 20 else ""
-        raise StoreError(f"Nothing was imported: {counted(len(rejected.bad), 'bad row')}.\n{shown}{more}") from None
-    summary = (
-        f"Imported {counted(report.rows, 'row')}: {counted(report.prompts_added, 'prompt')}, "
-        f"{counted(report.answers_added, 'answer')}, {counted(report.judgements_added, 'judgement')}"
-    )
-    return "; ".join([summary, *report.quirks.summary_lines()])
-
-
-def _stats_line(store: Store) -> str:
-    stats = store.stats()
-    return (
-        f"{counted(stats.prompts, 'prompt')} · {counted(stats.answers, 'answer')} · "
-        f"{counted(stats.judgements, 'judgement')} · {counted(stats.pairs, 'pair')} · "
-        f"{counted(stats.annotators, 'annotator')}"
-    )
-
-
-def _export_summary(store: Store, out: Path) -> str:
-    from labeler.formats.export import ExportFormat, export_project
-
-    fmt = ExportFormat.CSV if out.suffix == ".csv" else ExportFormat.TRL_CONVERSATIONAL
-    report = export_project(store, out, fmt=fmt)
-    return f"Wrote {counted(report.rows['train'], 'pair')} to {out}; {report.margins.summary()}"

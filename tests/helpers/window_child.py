@@ -52,13 +52,19 @@ def rank_and_submit(qtbot, window: MainWindow) -> tuple[str, int]:
     """Rank the shown prompt's answers in their numbered order, press Enter, and wait until the
     window says the judgement is saved; its uuid and the pairs the window reported."""
     view = window.task_view
-    saved_before = len(view.last_submitted)
+    newest_before = newest_saved(view)
     for number in range(1, len(view.order) + 1):
         qtbot.keyClick(view, str(number))
     qtbot.keyClick(view, Qt.Key.Key_Return)
     # A save the file refused for a moment is retried by a timer: wait for the window, not a delay.
-    qtbot.waitUntil(lambda: len(view.last_submitted) == saved_before + 1 and saved_report(window) is not None)
-    return view.last_submitted[-1], int(saved_report(window)["pairs"])
+    qtbot.waitUntil(lambda: newest_saved(view) != newest_before and saved_report(window) is not None)
+    return newest_saved(view), int(saved_report(window)["pairs"])
+
+
+def newest_saved(view) -> str | None:
+    """The uuid of the judgement Ctrl+Z would withdraw (the stack keeps a session's newest ones)."""
+    stack = view.submissions.stack
+    return stack.command(stack.index() - 1).judgement_uuid if stack.index() else None
 
 
 def saved_report(window: MainWindow) -> re.Match | None:

@@ -64,6 +64,11 @@ LABELLING_COMMANDS = (
         "Going back",
     ),
     Command("diff", "Word diff of two answers", ("D",), "With two answers: highlight the words that differ", "Viewing"),
+    Command("turns", "Earlier turns", ("T",), "In a long chat: show the earlier turns whole, or fold them", "Viewing"),
+    Command("prompt_down", "Scroll the prompt down", ("PgDown",), "A page further into the prompt", "Viewing"),
+    Command("prompt_up", "Scroll the prompt up", ("PgUp",), "A page back in the prompt", "Viewing"),
+    Command("answers_down", "Scroll the answers down", ("Shift+PgDown",), "Every answer a page further", "Viewing"),
+    Command("answers_up", "Scroll the answers up", ("Shift+PgUp",), "Every answer a page back", "Viewing"),
     Command("help", "Keyboard help", ("?", "F1"), "Show every key", "Viewing"),
 )
 

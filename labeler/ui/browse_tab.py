@@ -28,7 +28,7 @@ class BrowseTab(QSplitter):
 
         self.prompt_heading = QLabel()
         self.prompt_heading.setTextFormat(Qt.TextFormat.PlainText)
-        self.prompt_view = PromptView(max_lines=None)
+        self.prompt_view = PromptView(fold_chats=False)
         self.answers_box = QWidget()
         self.answers_layout = QVBoxLayout(self.answers_box)
         answers_scroll = QScrollArea()

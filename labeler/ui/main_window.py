@@ -3,8 +3,8 @@
 project_files.py; what Import, Export and Snapshot do, in data_jobs.py. It gets its store, annotator
 and settings in the constructor: no globals.
 
-QSettings holds the window's geometry, the text size (Ctrl++ / Ctrl+-) and the recent projects,
-never labels."""
+QSettings holds the window's geometry, the text size (Ctrl++ / Ctrl+-), the prompt's share of the
+height (its border dragged) and the recent projects, never labels."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from labeler.ui.browse_tab import BrowseTab
 from labeler.ui.markdown_view import MarkdownView, warm_up
 from labeler.ui.progress import Progress
 from labeler.ui.style import MAX_POINTS, MIN_POINTS, is_dark, stylesheet
-from labeler.ui.task_view import TaskView
+from labeler.ui.task_view import DEFAULT_PROMPT_SHARE, TaskView
 
 WARM_UP_AFTER_MS = 1500
 
@@ -47,6 +47,8 @@ class MainWindow(QMainWindow):
         self.task_view = TaskView(store, annotator)
         self.task_view.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.task_view.progressed.connect(self.show_progress)
+        self.task_view.set_prompt_share(float(self.settings.value("prompt_share", DEFAULT_PROMPT_SHARE)))
+        self.task_view.prompt_share_changed.connect(lambda share: self.settings.setValue("prompt_share", share))
         self.tabs = QTabWidget()
         self.tabs.addTab(self.task_view, "&Label")
         self.tabs.addTab(self.browse, "&Browse")

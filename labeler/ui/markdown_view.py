@@ -22,7 +22,16 @@ from functools import cache, lru_cache
 from markdown_it import MarkdownIt
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QTextDocument
-from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QAbstractSlider,
+    QFrame,
+    QLabel,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
 from labeler.ui.style import is_dark
 
@@ -36,6 +45,15 @@ RENDERED_KEPT = 48  # rendered texts remembered: this task's and the next one's,
 CODE_STYLES = {False: "friendly", True: "one-dark"}  # Pygments styles for a light / a dark palette
 CODE_BACKGROUNDS = {False: "#f3f4f6", True: "#1e2127"}
 ROLE_NAMES = {"user": "User", "assistant": "Assistant", "system": "System"}
+# A turn's gutter and name, for a light and a dark palette (an unknown role is drawn as "system").
+ROLE_COLOURS = {
+    False: {"user": "#2563eb", "assistant": "#059669", "system": "#6b7280"},
+    True: {"user": "#60a5fa", "assistant": "#34d399", "system": "#9ca3af"},
+}
+FOLD_KEEP = 3  # turns a folded chat shows whole: the last user turn, the reply before it and the turn before
+FOLDED_CHARS = 140  # of a folded turn, shown on its one line
+UNFOLD_LINK = "unfold"
+MIN_VISIBLE_LINES = 3  # of an answer, however small the window
 
 
 def render_cut(text: str, max_chars: int = MAX_RENDERED_CHARS, max_markup: int = MAX_MARKUP) -> int:
@@ -138,16 +156,41 @@ def capped_html(text: str, dark: bool = False) -> str:
     return rendered(text[:cut], dark) + note
 
 
-def conversation_html(messages: list[dict[str, str]], dark: bool = False) -> str:
-    """A chat as turns: each message's role as a heading, its content as safe markdown (each capped)."""
-    turns = []
-    for message in messages:
-        role = html.escape(ROLE_NAMES.get(str(message.get("role", "?")), str(message.get("role", "?"))))
-        turns.append(
-            f"<p style='margin-top: 10px; margin-bottom: 0;'><b>{role}</b></p>"
-            + capped_html(str(message.get("content", "")), dark)
+def conversation_html(messages: list[dict[str, str]], dark: bool = False, folded: bool = False) -> str:
+    """A chat as turns told apart by a coloured gutter and the role's name in its colour, each turn's
+    content as safe markdown (each capped). Folded, the turns before the last FOLD_KEEP are one line
+    each (the role and the start of the text), under a link that unfolds them (UNFOLD_LINK)."""
+    hidden = len(messages) - FOLD_KEEP if folded and len(messages) > FOLD_KEEP + 1 else 0
+    parts = []
+    if hidden:
+        parts.append(
+            f"<p style='margin: 0 0 4px 0;'><a href='{UNFOLD_LINK}'>{hidden} earlier turns in one line each: "
+            "show them whole (T)</a></p>"
         )
-    return "".join(turns)
+        parts.extend(_turn_html(message, dark, one_line=True) for message in messages[:hidden])
+    parts.extend(_turn_html(message, dark) for message in messages[hidden:])
+    return "".join(parts)
+
+
+def _turn_html(message: dict[str, str], dark: bool, one_line: bool = False) -> str:
+    """One turn in a one-row table: a gutter in the role's colour, then the role and the text (Qt's
+    rich text draws a cell's background, not a block's border, so the gutter is a narrow cell)."""
+    role = str(message.get("role", "?"))
+    colour = ROLE_COLOURS[dark].get(role, ROLE_COLOURS[dark]["system"])
+    name = html.escape(ROLE_NAMES.get(role, role))
+    content = str(message.get("content", ""))
+    if one_line:
+        line = " ".join(content.split())
+        excerpt = html.escape(line[:FOLDED_CHARS] + ("…" if len(line) > FOLDED_CHARS else ""))
+        body = f"<span style='color: {colour};'><b>{name}</b></span> <span style='color: gray;'>{excerpt}</span>"
+        spacing = 2
+    else:
+        body = f"<p style='margin: 0; color: {colour};'><b>{name}</b></p>" + capped_html(content, dark)
+        spacing = 10
+    return (
+        f"<table width='100%' cellspacing='0' cellpadding='0' style='margin-top: {spacing}px;'><tr>"
+        f"<td width='4' bgcolor='{colour}'></td><td width='8'></td><td>{body}</td></tr></table>"
+    )
 
 
 class SafeTextBrowser(QTextBrowser):
@@ -184,6 +227,12 @@ class MarkdownView(QWidget):
         layout.addWidget(self.more)
         self.markup_budget = MAX_MARKUP
         self.render(MAX_RENDERED_CHARS)
+        self._keep_lines_visible()
+
+    def _keep_lines_visible(self) -> None:
+        # Never squeezed to less than a few lines: a text view shorter than a line scrolls its first
+        # line out of sight to show the cursor, and stays scrolled once it has room again.
+        self.browser.setMinimumHeight(MIN_VISIBLE_LINES * self.fontMetrics().lineSpacing())
 
     def render(self, chars: int) -> None:
         self.rendered_chars = render_cut(self.text, chars, self.markup_budget)
@@ -214,57 +263,83 @@ class MarkdownView(QWidget):
         # The system switched between light and dark: colour the code for the new background.
         if event.type() == QEvent.Type.PaletteChange and not self.replaced and self.rendered_chars:
             self.render(self.rendered_chars)
+        if event.type() == QEvent.Type.FontChange:
+            self._keep_lines_visible()
         super().changeEvent(event)
 
 
 class PromptView(SafeTextBrowser):
-    """The prompt: a text as markdown, a chat as a conversation; as tall as its text up to
-    `max_lines` lines of the current font, then it scrolls (with no `max_lines`, sized by its layout)."""
+    """The prompt: a text as markdown, a chat as a conversation whose earlier turns fold (T or the
+    link unfolds them; a new prompt starts folded). It scrolls; its height is its owner's choice, and
+    `content_height` says how tall it must be to show a prompt whole."""
 
-    def __init__(self, max_lines: int | None = 9, parent: QWidget | None = None):
+    def __init__(self, fold_chats: bool = True, parent: QWidget | None = None):
         super().__init__(parent)
-        self.max_lines = max_lines
+        self.fold_chats = fold_chats
+        self.folded = fold_chats
         self.content: str | list[dict[str, str]] = ""
-        if max_lines is not None:
-            self.document().documentLayout().documentSizeChanged.connect(self._fit)
+        # A chat is shown from its end (the answers reply to the last turn), and stays at the end as
+        # the view is laid out or resized (Qt moves it back to the text cursor, at the top), until the
+        # reader scrolls: the slider's actions are the reader's (keys, wheel, drag), its values not.
+        self.at_end = False
+        bar = self.verticalScrollBar()
+        bar.actionTriggered.connect(lambda _action: setattr(self, "at_end", bar.sliderPosition() >= bar.maximum()))
+        bar.rangeChanged.connect(lambda _low, high: bar.setValue(high) if self.at_end else None)
+        bar.valueChanged.connect(lambda value: bar.setValue(bar.maximum()) if self.at_end else None)
+        self.anchorClicked.connect(lambda url: self.toggle_folded() if url.toString() == UNFOLD_LINK else None)
 
     def show_prompt(self, content: str | list[dict[str, str]]) -> None:
         self.content = content
-        self.setHtml(self._html(content))
-        if self.max_lines is not None:
-            self._fit()
-        if not isinstance(content, str):
-            # The answers reply to the last turn: show the end of the chat, scroll up for the rest.
+        self.folded = self.fold_chats
+        self._show()
+
+    def toggle_folded(self) -> bool:
+        """Unfold a folded chat's earlier turns, or fold them again; False if there is nothing to fold."""
+        if not self.can_fold(self.content):
+            return False
+        self.folded = not self.folded
+        self._show()
+        return True
+
+    def can_fold(self, content: str | list[dict[str, str]]) -> bool:
+        return self.fold_chats and not isinstance(content, str) and len(content) > FOLD_KEEP + 1
+
+    def _show(self) -> None:
+        self.setHtml(self._html(self.content, self.folded))
+        self.at_end = not isinstance(self.content, str)
+        if self.at_end:
             self.verticalScrollBar().setValue(self.verticalScrollBar().maximum())
 
-    def height_for(self, content: str | list[dict[str, str]]) -> int:
-        """The height this view will take to show `content`, found without showing it: the
-        labelling view lays out the next task's cards, while the annotator reads, at the size they
-        will have below the next prompt."""
-        if self.max_lines is None:
-            return self.height()
+    def content_height(self, content: str | list[dict[str, str]] | None = None) -> int:
+        """The height that shows `content` (default: the prompt shown) whole at this width, found
+        without showing it: the labelling view sizes the next task's cards while the annotator reads."""
+        if content is None:
+            return int(self.document().size().height()) + 2 * self.frameWidth() + 4
         document = QTextDocument()
         document.setDefaultFont(self.document().defaultFont())
         document.setDocumentMargin(self.document().documentMargin())
-        document.setHtml(self._html(content))
+        document.setHtml(self._html(content, self.fold_chats))  # a new prompt is shown folded
         document.setTextWidth(self.viewport().width())
-        return self._fitted_height(document.size().height(), content)
+        return int(document.size().height()) + 2 * self.frameWidth() + 4
 
-    def _html(self, content: str | list[dict[str, str]]) -> str:
+    def scroll_page(self, pages: int) -> None:
+        """PgUp / PgDn: a page of the prompt up or down."""
+        scroll_page(self, pages)
+
+    def _html(self, content: str | list[dict[str, str]], folded: bool) -> str:
         dark = is_dark(self.palette())
-        return capped_html(content, dark) if isinstance(content, str) else conversation_html(content, dark)
-
-    def _fitted_height(self, document_height: float, content: str | list[dict[str, str]]) -> int:
-        wanted = int(document_height) + 2 * self.frameWidth() + 4
-        lines = self.max_lines if isinstance(content, str) else self.max_lines + 4  # a chat needs more
-        return max(min(wanted, lines * self.fontMetrics().lineSpacing()), self.fontMetrics().height() + 12)
-
-    def _fit(self) -> None:
-        self.setFixedHeight(self._fitted_height(self.document().size().height(), self.content))
-        if not isinstance(self.content, str):
-            self.verticalScrollBar().setValue(self.verticalScrollBar().maximum())
+        return capped_html(content, dark) if isinstance(content, str) else conversation_html(content, dark, folded)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.FontChange) and self.content:
-            self.show_prompt(self.content)
+            self._show()
         super().changeEvent(event)
+
+
+def scroll_page(view: QAbstractScrollArea, pages: int) -> None:
+    """Scroll a view by whole pages (negative: up), as PgUp / PgDn would if it had the focus."""
+    action = (
+        QAbstractSlider.SliderAction.SliderPageStepAdd if pages > 0 else QAbstractSlider.SliderAction.SliderPageStepSub
+    )
+    for _ in range(abs(pages)):
+        view.verticalScrollBar().triggerAction(action)

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from labeler.domain import Judgement, recorded_stated_strengths
 from labeler.store import Prompt, Store, StoreError, WriteFailedError
@@ -22,23 +22,26 @@ from labeler.ui.actions import LABELLING_COMMANDS, make_actions
 from labeler.ui.answer_cards import CardDeck, DeckPair
 from labeler.ui.help_overlay import HelpOverlay
 from labeler.ui.judgement_details import JudgementDetails
-from labeler.ui.markdown_view import MAX_RENDERED_CHARS, PromptView, prerender
+from labeler.ui.markdown_view import MAX_RENDERED_CHARS, PromptView, prerender, scroll_page
 from labeler.ui.progress import Progress
 from labeler.ui.ranking_input import RankingInput, RankingInputError
 from labeler.ui.ranking_strip import RankingStrip
 from labeler.ui.stopwatch import Stopwatch
 from labeler.ui.style import is_dark
 from labeler.ui.submissions import SavedJudgement, SubmissionHistory
-from labeler.ui.word_diff import diff_html
+from labeler.ui.word_diff import MIN_COMMON_RUN, diff_html
 from labeler.wording import counted
 
 STRENGTH_WORDS = {1: "slightly better", 2: "better", 3: "much better"}
 RETRY_SAVE_MS = 2000
 PREPARE_AFTER_MS = 300
+DEFAULT_PROMPT_SHARE = 0.45  # of the height below the heading, at most, for the prompt: the rest is the answers'
+MIN_PROMPT_SHARE, MAX_PROMPT_SHARE = 0.1, 0.85  # a drag never hides the prompt or the answers
 
 
 class TaskView(QWidget):
     message = Signal(str)  # for the status bar
+    prompt_share_changed = Signal(float)  # the annotator dragged the prompt's border (kept in QSettings)
     progressed = Signal(object)  # this annotator's Progress, after every change
 
     def __init__(self, store: Store, annotator: str, parent: QWidget | None = None):
@@ -71,7 +74,7 @@ class TaskView(QWidget):
         self.heading = QLabel()
         self.heading.setObjectName("promptHeading")
         self.heading.setTextFormat(Qt.TextFormat.PlainText)
-        self.prompt_view = PromptView(max_lines=12)
+        self.prompt_view = PromptView()
         self.strip = RankingStrip()
         self.strip.dropped_into_tier.connect(lambda n, tier: self._edit(lambda: self.input.move_into_tier(n, tier)))
         self.strip.dropped_between.connect(lambda n, gap: self._edit(lambda: self.input.move_to_new_tier(n, gap)))
@@ -81,12 +84,26 @@ class TaskView(QWidget):
         # was half of what showing a task cost (BENCHMARKS.md).
         self.cards_box = DeckPair()
         self.prepared: tuple[str, ...] | None = None  # the texts waiting in the back deck, in order
+        # The prompt above, the ranking and the cards below, with a border the annotator can drag: the
+        # prompt takes the height its text needs, up to `prompt_share` of the two (the drag sets it).
+        below = QWidget()
+        below_layout = QVBoxLayout(below)
+        below_layout.setContentsMargins(0, 0, 0, 0)
+        below_layout.addWidget(self.strip)
+        below_layout.addWidget(self.cards_box, stretch=1)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.prompt_view)
+        self.splitter.addWidget(below)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.splitterMoved.connect(self._prompt_dragged)
+        # Its text laid out anew (another prompt, width, font or fold): its height follows.
+        self.prompt_view.document().documentLayout().documentSizeChanged.connect(self.fit_prompt)
+        self.prompt_share = DEFAULT_PROMPT_SHARE
         layout = QVBoxLayout(self)
         layout.addWidget(self.banner)
         layout.addWidget(self.heading)
-        layout.addWidget(self.prompt_view)
-        layout.addWidget(self.strip)
-        layout.addWidget(self.cards_box, stretch=1)
+        layout.addWidget(self.splitter, stretch=1)
 
         self.actions_by_name = make_actions(self, LABELLING_COMMANDS, self._handlers())
         self.help_overlay = HelpOverlay(self)
@@ -115,6 +132,11 @@ class TaskView(QWidget):
             "back": lambda: self.step_history(-1),
             "forward": lambda: self.step_history(+1),
             "diff": self.toggle_diff,
+            "turns": self.toggle_turns,
+            "prompt_down": lambda: self.prompt_view.scroll_page(+1),
+            "prompt_up": lambda: self.prompt_view.scroll_page(-1),
+            "answers_down": lambda: self.scroll_answers(+1),
+            "answers_up": lambda: self.scroll_answers(-1),
             "help": self.show_help,
         }
 
@@ -220,6 +242,7 @@ class TaskView(QWidget):
         )
         self._build_cards()
         self.prompt_view.show_prompt(self.prompt.content)
+        self.fit_prompt()
         self.layout().activate()  # the cards' size under this prompt, now rather than at the paint
         self.cards_box.fit()
         self._refresh()
@@ -241,11 +264,55 @@ class TaskView(QWidget):
         contents = [prompt.content] if isinstance(prompt.content, str) else [m["content"] for m in prompt.content]
         prerender(contents, is_dark(self.palette()))
         # Under the next prompt the cards get what this prompt's height leaves them.
-        grows_by = self.prompt_view.height() - self.prompt_view.height_for(prompt.content)
+        grows_by = self.prompt_view.height() - self._prompt_height(self.prompt_view.content_height(prompt.content))
         self.cards_box.prepare_size(self.cards_box.size() + QSize(0, grows_by))
         behind = self.cards_box.behind
         behind.show_texts(_texts_in_order(prompt, order))
         self.prepared = behind.texts
+
+    # -- the prompt's height and scrolling -----------------------------------------------------------
+
+    def set_prompt_share(self, share: float) -> None:
+        """The most of the height the prompt may take (what the annotator dragged to, last time)."""
+        self.prompt_share = min(max(share, MIN_PROMPT_SHARE), MAX_PROMPT_SHARE)
+        self.fit_prompt()
+
+    def fit_prompt(self) -> None:
+        """Give the prompt the height its text needs, up to its share; the answers get the rest."""
+        total = sum(self.splitter.sizes())
+        if total <= 0:
+            return  # not laid out yet: resizeEvent fits it
+        # A text view's own minimum (about four lines) would overrule a one-line prompt's height.
+        self.prompt_view.setMinimumHeight(self._least_prompt_height())
+        height = self._prompt_height(self.prompt_view.content_height())
+        self.splitter.setSizes([height, total - height])
+
+    def _least_prompt_height(self) -> int:
+        return self.prompt_view.fontMetrics().height() + 2 * self.prompt_view.frameWidth() + 12
+
+    def _prompt_height(self, content_height: int) -> int:
+        total = sum(self.splitter.sizes())
+        return max(min(content_height, round(total * self.prompt_share)), self._least_prompt_height())
+
+    def _prompt_dragged(self, position: int, _index: int) -> None:
+        total = sum(self.splitter.sizes())
+        if total > 0:
+            self.prompt_share = min(max(position / total, MIN_PROMPT_SHARE), MAX_PROMPT_SHARE)
+            self.prompt_share_changed.emit(self.prompt_share)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit_prompt()
+
+    def toggle_turns(self) -> None:
+        """T: a long chat's earlier turns whole, or folded back to one line each."""
+        if not self.prompt_view.toggle_folded():
+            self.message.emit("Only a chat of more than four turns folds.")
+
+    def scroll_answers(self, pages: int) -> None:
+        """Shift+PgUp / Shift+PgDn: every answer a page up or down, so they stay side by side."""
+        for card in self.deck.cards():
+            scroll_page(card.body.browser, pages)
 
     def _clear_cards(self) -> None:
         self.deck.arrange(0)
@@ -256,16 +323,23 @@ class TaskView(QWidget):
         if self.prompt is None or len(self.order) != 2:
             self.message.emit("The word diff compares two answers; this prompt has more.")
             return
-        self.diff_shown = not self.diff_shown
         first, second = self.deck.cards()
         if self.diff_shown:
-            # The diff of what can be rendered quickly: word diffs of huge texts are slow.
-            left, right = diff_html(first.body.text[:MAX_RENDERED_CHARS], second.body.text[:MAX_RENDERED_CHARS])
-            first.body.show_html(left)
-            second.body.show_html(right)
-        else:
             first.body.render(first.body.rendered_chars)
             second.body.render(second.body.rendered_chars)
+            self.diff_shown = False
+            return
+        # The diff of what can be rendered quickly: word diffs of huge texts are slow.
+        diff = diff_html(first.body.text[:MAX_RENDERED_CHARS], second.body.text[:MAX_RENDERED_CHARS])
+        if diff is None:
+            self.message.emit(
+                f"The two answers share no run of {MIN_COMMON_RUN} words or more: there is no difference to "
+                "highlight; compare them as they are."
+            )
+            return
+        first.body.show_html(diff[0])
+        second.body.show_html(diff[1])
+        self.diff_shown = True
 
     def _build_cards(self) -> None:
         self.diff_shown = False

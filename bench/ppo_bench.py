@@ -52,7 +52,7 @@ def build_workspace(folder: Path, prompts: int, hidden: int, layers: int, thread
 
     torch.set_num_threads(threads)
     sys.path.insert(0, str(ROOT / "tests"))
-    from tiny_models import build_great_project, make_tokenizer, warm_up_policy
+    from tiny_models import GREAT_REWARD_SETTINGS, build_great_project, make_tokenizer, warm_up_policy
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, GenerationConfig, LlamaConfig
 
     from trainer.reward import RewardConfig, train_reward
@@ -90,10 +90,7 @@ def build_workspace(folder: Path, prompts: int, hidden: int, layers: int, thread
             project=folder / "project.db",
             out=folder / "reward",
             base=str(folder / "reward-base"),
-            tune="all",
-            epochs=4,
-            learning_rate=3e-3,
-            batch_size=16,
+            **GREAT_REWARD_SETTINGS,
         )
     )
     reward_seconds = time.monotonic() - started

@@ -16,7 +16,14 @@ import pytest
 import torch
 from helpers.training_runs import assert_same_weights, kill_at_first_checkpoint, weights
 from safetensors.torch import load_file
-from tiny_models import build_great_project, make_causal_lm, make_reward_model, make_tokenizer, warm_up_policy
+from tiny_models import (
+    GREAT_REWARD_SETTINGS,
+    build_great_project,
+    make_causal_lm,
+    make_reward_model,
+    make_tokenizer,
+    warm_up_policy,
+)
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from trainer.data import read_prompts_file
@@ -44,13 +51,7 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
     make_reward_model(tokenizer, root / "reward-base")
     train_reward(
         RewardConfig(
-            project=root / "project.db",
-            out=root / "reward",
-            base=str(root / "reward-base"),
-            tune="all",
-            epochs=4,
-            learning_rate=3e-3,
-            batch_size=16,
+            project=root / "project.db", out=root / "reward", base=str(root / "reward-base"), **GREAT_REWARD_SETTINGS
         )
     )
     policy = make_causal_lm(tokenizer)

@@ -186,6 +186,9 @@ def run_reward_trainer(
 # --- The "great" project: a reward a tiny model learns at once, for PPO tests and bench/ppo_bench.py ---
 
 GREAT_WORDS = ["apple", "river", "stone", "cloud", "tiger", "lamp", "sugar", "wind"]
+# RewardConfig settings with which a tiny reward model learns the rule in seconds: all of it tuned, at a rate
+# too high for a real model.
+GREAT_REWARD_SETTINGS = {"tune": "all", "epochs": 4, "learning_rate": 3e-3, "batch_size": 16}
 
 
 def build_great_project(path: Path, prompts: int, words_per_answer: int = 4) -> tuple[list[str], list[tuple[str, str]]]:

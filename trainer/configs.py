@@ -4,6 +4,7 @@ The methods read these configs, and the command line is built from them (trainer
 default and help text are written here once. Standard library only, so `labeler-train --help` stays instant.
 
 A field's metadata (all optional): "help"; "flag" and "metavar" where the option is not `--field-name`;
+"positional", for an argument without a flag (`project` is one by its name);
 "group", to list it under a heading of its own (the reward model's "fine-tuning" options: left out of the
 parsed arguments unless given, so the command can refuse them where they would be ignored); "cli": False
 for a setting the command line does not offer.
@@ -34,6 +35,14 @@ def _resume() -> Any:
 
 def _save_steps(default: int, **metadata: Any) -> Any:
     return setting(default, "a checkpoint every N steps (0: none)", metavar="N", **metadata)
+
+
+def _json() -> Any:
+    return setting(False, "print a JSON object")
+
+
+def _scoring_length() -> Any:
+    return setting(512, "tokens per prompt and answer; a longer prompt loses its start")
 
 
 def _annotators() -> Any:
@@ -204,3 +213,35 @@ class GenerateConfig:
     seed: int = _seed("the sampling")
     model_name: str | None = setting(None, "the model name stored with the answers (default: the policy's name)")
     events: bool = _events()
+
+
+# --- labeler-train eval-reward, score, env ------------------------------------------------------------------------
+
+REWARD_MODEL = "a reward model folder from labeler-train reward"
+
+
+@dataclass(frozen=True)
+class EvalRewardConfig:
+    model: Path = field(metadata={"help": REWARD_MODEL, "metavar": "MODEL_DIR", "positional": True})
+    file: Path = field(
+        metadata={
+            "help": "pairs or rankings, in any format labeler import reads",
+            "metavar": "FILE",
+            "positional": True,
+        }
+    )
+    max_length: int = _scoring_length()
+    json: bool = _json()
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    model: Path = field(metadata={"help": REWARD_MODEL, "metavar": "MODEL_DIR", "positional": True})
+    project: Path = field(metadata={"help": "the project file the scores go into"})
+    name: str | None = setting(None, "the name to store the scores under (default: the model folder's name)")
+    max_length: int = _scoring_length()
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    json: bool = _json()

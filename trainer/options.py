@@ -2,7 +2,8 @@
 
 argparse has no notion of dataclasses and the well-kept bridges (simple-parsing, HfArgumentParser) either
 add a dependency for one file or import transformers before `--help`; the mapping is small:
-  `project` -> the positional PROJECT; another field without a default -> a required `--name`;
+  `project`, or a field marked "positional" -> a positional argument (PROJECT, its metavar); another field
+  without a default -> a required `--name`;
   bool -> --name / --no-name (store_true when it defaults to False); Literal -> choices;
   X | None -> type X, not given = None; tuple[str, ...] -> repeatable, one or more values each time.
 """
@@ -13,7 +14,6 @@ import argparse
 import dataclasses
 import types
 import typing
-from pathlib import Path
 from typing import Any, Literal
 
 
@@ -32,8 +32,10 @@ def add_config_options(parser: argparse.ArgumentParser, config: type) -> None:
             target = groups[meta["group"]]
         kind, options = _argparse_type(hints[item.name])
         has_default = item.default is not dataclasses.MISSING
-        if item.name == "project":
-            target.add_argument("project", metavar="PROJECT", type=Path, help=meta.get("help"))
+        if meta.get("positional", item.name == "project"):
+            target.add_argument(
+                item.name, metavar=meta.get("metavar", item.name.upper()), type=kind, help=meta.get("help")
+            )
             continue
         flag = meta.get("flag", "--" + item.name.replace("_", "-"))
         if kind is bool:

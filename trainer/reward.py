@@ -55,8 +55,8 @@ from trainer.runs import (
     quiet,
     remove_new_output,
     save_checkpoint,
+    train_reported,
     trl_arguments,
-    trl_checkpoint_to_resume,
 )
 from trainer.scoring import SCORE_BATCH, PairAccuracy, longer_wins, pad, pair_accuracy_of, score_ids
 
@@ -367,11 +367,7 @@ def _train_pairwise(
         callbacks=[reporter],
     )
     quiet(trainer)
-    reporter.progress.set_total(len(trainer.get_train_dataloader()) * cfg.epochs)
-    reporter.progress.emit("start", total_steps=reporter.progress.total_steps, loss="pairwise", pairs=len(rows))
-    resume_from = trl_checkpoint_to_resume(cfg.out, cfg.resume)
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    reporter.progress.close()
+    train_reported(trainer, reporter, cfg.out, cfg.resume, cfg.epochs, loss="pairwise", pairs=len(rows))
     return trainer.state.global_step, reporter.last_loss
 
 

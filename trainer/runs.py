@@ -195,5 +195,15 @@ class ReportTrainerSteps(TrainerCallback):
         )
 
 
+def train_reported(trainer, reporter: ReportTrainerSteps, out: Path, resume: bool, epochs: int, **start: Any) -> None:
+    """Train a quiet TRL trainer for `epochs` (from the newest checkpoint in `out` with `resume`), reported
+    through `reporter`: a "start" event with the number of steps and the `start` fields, each step, the end."""
+    reporter.progress.set_total(len(trainer.get_train_dataloader()) * epochs)
+    reporter.progress.emit("start", total_steps=reporter.progress.total_steps, **start)
+    resume_from = trl_checkpoint_to_resume(out, resume)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    reporter.progress.close()
+
+
 def _nothing_to_resume(out: Path) -> TrainerError:
     return TrainerError(f"{out}: no checkpoint to resume from")

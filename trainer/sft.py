@@ -37,8 +37,8 @@ from trainer.runs import (
     output_snapshot,
     quiet,
     remove_new_output,
+    train_reported,
     trl_arguments,
-    trl_checkpoint_to_resume,
 )
 
 
@@ -100,11 +100,7 @@ def train_sft(cfg: SFTConfig) -> dict:
     )
     quiet(trainer)
     before = _losses(trainer)
-    reporter.progress.set_total(len(trainer.get_train_dataloader()) * cfg.epochs)
-    reporter.progress.emit("start", total_steps=reporter.progress.total_steps, examples=len(train))
-    resume_from = trl_checkpoint_to_resume(out, cfg.resume)
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    reporter.progress.close()
+    train_reported(trainer, reporter, out, cfg.resume, cfg.epochs, examples=len(train))
 
     # 4 evaluate
     after = _losses(trainer)

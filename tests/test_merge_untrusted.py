@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.projects import make_project, numbered_prompts, rank_every_prompt
 
-from labeler.domain import Judgement, Ranking
-from labeler.store import NewAnswer, StoreError, filesystems, open_read_only, open_store
+from labeler.store import StoreError, filesystems, open_read_only, open_store
 from labeler.store.snapshots import snapshot
 
 LABELER = Path(sys.executable).parent / "labeler"
@@ -20,14 +20,11 @@ LABELER = Path(sys.executable).parent / "labeler"
 def project_and_pack(tmp_path):
     """A project, and a pack: a copy of it in which alice judged every prompt."""
     project = tmp_path / "project.db"
-    with open_store(project, create=True) as store:
-        for p in range(3):
-            store.add_prompt(f"prompt {p}", [NewAnswer(f"answer {a} of {p}") for a in range(3)])
+    make_project(project, numbered_prompts(3, 3))
+    with open_store(project) as store:
         snapshot(store, tmp_path / "pack.db")
     with open_store(tmp_path / "pack.db") as pack:
-        for prompt_id in pack.prompt_ids():
-            answers = [a.id for a in pack.prompt(prompt_id).answers]
-            pack.record_judgement(prompt_id, "alice", Judgement.ranked(Ranking.of(answers)), answers)
+        rank_every_prompt(pack, "alice")
         pack.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return project, tmp_path / "pack.db"
 

@@ -6,7 +6,6 @@ says "great", the better. Each test trains from the same tiny base model folder 
 
 import json
 import os
-import random
 import re
 import subprocess
 import sys
@@ -14,34 +13,24 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.projects import make_project
 from helpers.training_runs import assert_same_weights, kill_at_first_checkpoint, weights
-from tiny_models import make_reward_model, make_tokenizer
+from tiny_models import build_great_project, make_reward_model, make_tokenizer
 from transformers import AutoModelForSequenceClassification
 
-from labeler.domain import Judgement, Ranking
-from labeler.store import NewAnswer, open_store
 from trainer.errors import TrainerError
 from trainer.reward import RewardConfig, train_reward
 
 torch.set_num_threads(1)
 
-WORDS = ["apple", "river", "stone", "cloud", "tiger", "lamp", "sugar", "wind"]
 PROMPTS = 40
 FAST = {"tune": "all", "epochs": 4, "learning_rate": 3e-3, "batch_size": 16}  # the tiny model learns the rule
 
 
-def build_project(path: Path, prompts: int = PROMPTS, seed: int = 0) -> list[str]:
-    """Prompts with 4 answers saying "great" 0..3 times, ranked by that count (strengths 1, 2, 1); their texts."""
-    rng = random.Random(seed)
-    texts = []
-    with open_store(path, create=True) as store:
-        for index in range(prompts):
-            prompt = f"Question {index}: tell me about " + " ".join(rng.sample(WORDS, 3))
-            answers = [" ".join(rng.choices(WORDS, k=6) + ["great"] * count) for count in range(4)]
-            texts += [prompt, *answers]
-            prompt_id, ids = store.add_prompt(prompt, [NewAnswer(answer) for answer in answers])
-            ranking = Ranking.of([[ids[3]], [ids[2]], [ids[1]], [ids[0]]], [1, 2, 1])
-            store.record_judgement(prompt_id, "alice", Judgement.ranked(ranking), list(ids))
+def build_project(path: Path, prompts: int = PROMPTS) -> list[str]:
+    """Prompts with 4 answers of 6 words saying "great" 0..3 times, ranked by that count (strengths 1, 2, 1);
+    their texts."""
+    texts, _ = build_great_project(path, prompts, words_per_answer=6)
     return texts
 
 
@@ -146,8 +135,7 @@ def test_only_the_named_annotators_judgements_are_used(workspace, tmp_path):
 
 
 def test_a_project_without_judgements_or_with_one_prompt_is_refused_clearly(tmp_path, workspace):
-    with open_store(tmp_path / "empty.db", create=True) as store:
-        store.add_prompt("p", [NewAnswer("a"), NewAnswer("b")])
+    make_project(tmp_path / "empty.db", {"p": ["a", "b"]})
     empty = RewardConfig(project=tmp_path / "empty.db", out=tmp_path / "o1", base=str(workspace["base"]))
     with pytest.raises(TrainerError, match="no ranked judgements"):
         train_reward(empty)

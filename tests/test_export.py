@@ -11,6 +11,7 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 from helpers.before_m004 import make_project_before_m004
+from helpers.projects import make_project
 
 from labeler.domain import Flag, Judgement, Ranking
 from labeler.formats.spreadsheet import spreadsheet_safe
@@ -344,10 +345,8 @@ def test_csv_cells_escaped_for_spreadsheets_import_back_as_they_were(tmp_path):
 
 def test_chat_prompts_are_messages_in_the_conversational_format(tmp_path):
     path = tmp_path / "chat.db"
-    with open_store(path, create=True) as store:
-        chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
-        prompt_id, answers = store.add_prompt(chat, [NewAnswer("Hello."), NewAnswer("What do you want?")])
-        store.record_judgement(prompt_id, "ann", Judgement.ranked(Ranking.of(answers)), answers)
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    make_project(path, [(chat, ["Hello.", "What do you want?"])], ranked_by=["ann"])
     out = tmp_path / "conv.parquet"
     assert labeler("export", path, out, "--format", "trl-conversational").returncode == 0
     row = pq.read_table(out).to_pylist()[0]
@@ -365,9 +364,7 @@ def test_chat_prompts_in_the_text_format_are_hh_transcripts_that_import_back_as_
         {"role": "user", "content": "How long?"},
     ]
     path = tmp_path / "chat.db"
-    with open_store(path, create=True) as store:
-        prompt_id, answers = store.add_prompt(chat, [NewAnswer("About an hour."), NewAnswer("Forever.")])
-        store.record_judgement(prompt_id, "ann", Judgement.ranked(Ranking.of(answers)), answers)
+    [(prompt_id, _)] = make_project(path, [(chat, ["About an hour.", "Forever."])], ranked_by=["ann"])
     out = tmp_path / "pairs.jsonl"
     done = labeler("export", path, out)
     assert done.returncode == 0, done.stderr

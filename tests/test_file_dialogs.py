@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from helpers.projects import make_project
 from PySide6.QtCore import QFileInfo
 from PySide6.QtWidgets import QFileDialog, QFileSystemModel
 
@@ -20,8 +21,8 @@ LABELER = Path(sys.executable).parent / "labeler"
 
 def test_listing_the_open_projects_folder_leaves_its_locks_alone(qtbot, tmp_path):
     project = tmp_path / "project.db"
-    with open_store(project, create=True) as store:
-        store.add_prompt("p", [NewAnswer("a"), NewAnswer("b")])
+    make_project(project, {"p": ["a", "b"]})
+    with open_store(project) as store:
         store.stats()  # a read: the connection now holds its lock, as the window's does
         dialog = file_dialog(None, "Open project", "All files (*)", QFileDialog.FileMode.ExistingFile)
         qtbot.addWidget(dialog)

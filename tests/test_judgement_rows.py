@@ -3,7 +3,7 @@
 import json
 
 from labeler.domain import Flag, Judgement, Outcome, Ranking
-from labeler.store import NewAnswer, open_store
+from labeler.store import NewAnswer
 from labeler.store.bulk_reads import current_judgements, current_rankings
 from labeler.store.judgement_rows import decode_columns, decode_ranking, judgement_columns, with_answer_ids
 
@@ -41,22 +41,21 @@ def test_a_merge_maps_every_answer_id_in_the_json_columns():
     assert mapped["uuid"] == "u"
 
 
-def test_what_the_store_records_is_what_its_bulk_readers_read(tmp_path):
-    with open_store(tmp_path / "p.db", create=True) as store:
-        prompt_id, ids = store.add_prompt("q", [NewAnswer(text) for text in "abcd"])
-        ranking = Ranking.of([[ids[2]], [ids[0], ids[1]], [ids[3]]], [1, None])
-        flags = {ids[3]: frozenset({Flag.HARMFUL, Flag.HALLUCINATION})}
-        recorded = store.record_judgement(prompt_id, "ann", Judgement.ranked(ranking, flags=flags), ids[::-1])
+def test_what_the_store_records_is_what_its_bulk_readers_read(store):
+    prompt_id, ids = store.add_prompt("q", [NewAnswer(text) for text in "abcd"])
+    ranking = Ranking.of([[ids[2]], [ids[0], ids[1]], [ids[3]]], [1, None])
+    flags = {ids[3]: frozenset({Flag.HARMFUL, Flag.HALLUCINATION})}
+    recorded = store.record_judgement(prompt_id, "ann", Judgement.ranked(ranking, flags=flags), ids[::-1])
 
-        [read] = current_judgements(store)
-        assert read.uuid == recorded.uuid
-        assert (read.tiers, read.stated_strengths) == ([list(tier) for tier in ranking.tiers], [1, None])
-        assert read.display_order == ids[::-1]
-        assert read.flags == {str(ids[3]): ["hallucination", "harmful"]}
-        assert current_rankings(store) == [(prompt_id, "ann", ranking)]
-        assert store.judgement_row(recorded.uuid)["tiers"] == [list(tier) for tier in ranking.tiers]
+    [read] = current_judgements(store)
+    assert read.uuid == recorded.uuid
+    assert (read.tiers, read.stated_strengths) == ([list(tier) for tier in ranking.tiers], [1, None])
+    assert read.display_order == ids[::-1]
+    assert read.flags == {str(ids[3]): ["hallucination", "harmful"]}
+    assert current_rankings(store) == [(prompt_id, "ann", ranking)]
+    assert store.judgement_row(recorded.uuid)["tiers"] == [list(tier) for tier in ranking.tiers]
 
-        retraction = store.retract_judgement(recorded.uuid, "ann")
-        assert store.judgement_row(retraction.uuid)["outcome"] == Outcome.RETRACTED
-        assert current_judgements(store) == []
-        assert store.stats().judgements == 0  # a retraction is not a decision
+    retraction = store.retract_judgement(recorded.uuid, "ann")
+    assert store.judgement_row(retraction.uuid)["outcome"] == Outcome.RETRACTED
+    assert current_judgements(store) == []
+    assert store.stats().judgements == 0  # a retraction is not a decision

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from helpers.before_m004 import make_project_before_m004
+from helpers.projects import make_project, numbered_prompts
 
 from labeler.domain import Judgement, Ranking
-from labeler.store import NewAnswer, NotAProjectError, StoreError, open_store
+from labeler.store import NotAProjectError, StoreError, open_store
 from labeler.store.merging import merge_packs
 from labeler.store.snapshots import snapshot
 
@@ -65,10 +66,8 @@ def file_state(path: Path) -> tuple[str, set[str]]:
 def machines(tmp_path):
     """A shared starting project, copied to two annotators' machines who then work apart."""
     base = tmp_path / "base.db"
-    with open_store(base, create=True) as store:
-        store.add_guidelines("v1")
-        for p in range(4):
-            store.add_prompt(f"prompt {p}", [NewAnswer(f"answer {a} of {p}", model=f"m{a}") for a in range(3)])
+    make_project(base, numbered_prompts(4, 3, models=True), guidelines="v1")
+    with open_store(base) as store:
         snapshot(store, tmp_path / "alice.db")
         snapshot(store, tmp_path / "bob.db")
     for name in ("alice", "bob"):
@@ -117,27 +116,25 @@ def test_merging_brings_everything_and_twice_adds_nothing(machines):
             assert merged[uuid] == judgement
 
 
-def test_stated_strengths_come_with_a_pack_and_those_recorded_before_m004_stay_undecided(tmp_path, monkeypatch):
+def test_stated_strengths_come_with_a_pack_and_those_recorded_before_m004_stay_undecided(tmp_path, monkeypatch, store):
     """The pack's rankings recorded before m004 arrive with NULL (read by the rule, like the project's own);
     one recorded since arrives with what it stated."""
     pack = tmp_path / "older-pack.db"
     answers = make_project_before_m004(pack, monkeypatch)
-    with open_store(pack) as store:
-        prompt_id = store.conn.execute("SELECT prompt_id FROM answers WHERE id = ?", [answers["default"][0]]).fetchone()
+    with open_store(pack) as older:
+        prompt_id = older.conn.execute("SELECT prompt_id FROM answers WHERE id = ?", [answers["default"][0]]).fetchone()
         ranking = Ranking.of(answers["default"], strengths=[None, 3])
-        store.record_judgement(prompt_id[0], "bob", Judgement.ranked(ranking), answers["default"])
-        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    project = tmp_path / "project.db"
-    with open_store(project, create=True) as store:
-        merge_packs(store, [pack])
-        judgements = store.conn.execute(
-            "SELECT a.name, j.strengths, j.stated_strengths FROM judgements j "
-            "JOIN annotators a ON a.id = j.annotator_id ORDER BY j.id"
-        ).fetchall()
-        stated_margins = store.conn.execute(
-            "SELECT a.name, p.stated_margin FROM pairs p JOIN judgements j ON j.id = p.judgement_id "
-            "JOIN annotators a ON a.id = j.annotator_id ORDER BY p.id"
-        ).fetchall()
+        older.record_judgement(prompt_id[0], "bob", Judgement.ranked(ranking), answers["default"])
+        older.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    merge_packs(store, [pack])
+    judgements = store.conn.execute(
+        "SELECT a.name, j.strengths, j.stated_strengths FROM judgements j "
+        "JOIN annotators a ON a.id = j.annotator_id ORDER BY j.id"
+    ).fetchall()
+    stated_margins = store.conn.execute(
+        "SELECT a.name, p.stated_margin FROM pairs p JOIN judgements j ON j.id = p.judgement_id "
+        "JOIN annotators a ON a.id = j.annotator_id ORDER BY p.id"
+    ).fetchall()
     assert judgements == [
         ("ann", "[3, 1]", None),
         ("ann", "[2, 2]", None),
@@ -145,7 +142,7 @@ def test_stated_strengths_come_with_a_pack_and_those_recorded_before_m004_stay_u
         ("bob", "[2, 3]", "[null, 3]"),
     ]
     assert stated_margins == [("ann", None)] * 9 + [("bob", None), ("bob", 3), ("bob", 3)]
-    assert content_digest(project)["judgements"] == content_digest(pack)["judgements"]
+    assert content_digest(store.path)["judgements"] == content_digest(pack)["judgements"]
 
 
 def test_packs_in_either_order_give_the_same_contents(machines):
@@ -287,8 +284,8 @@ def test_snapshot_refuses_a_missing_folder(store, tmp_path):
         snapshot(store, tmp_path / "no" / "such.db")
 
 
-def test_a_pack_is_checked_like_any_project(tmp_path):
+def test_a_pack_is_checked_like_any_project(tmp_path, store):
     text = tmp_path / "notes.db"
     text.write_text("hello")
-    with open_store(tmp_path / "p.db", create=True) as store, pytest.raises(NotAProjectError):
+    with pytest.raises(NotAProjectError):
         merge_packs(store, [text])

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.projects import make_project, numbered_prompts, rank_every_prompt
 
-from labeler.domain import Judgement, Ranking
-from labeler.store import NewAnswer, StoreError, filesystems, open_read_only, open_store
+from labeler.store import StoreError, filesystems, open_read_only, open_store
 from labeler.store.snapshots import snapshot
 
 LABELER = Path(sys.executable).parent / "labeler"
@@ -20,14 +20,11 @@ LABELER = Path(sys.executable).parent / "labeler"
 def project_and_pack(tmp_path):
     """A project, and a pack: a copy of it in which alice judged every prompt."""
     project = tmp_path / "project.db"
-    with open_store(project, create=True) as store:
-        for p in range(3):
-            store.add_prompt(f"prompt {p}", [NewAnswer(f"answer {a} of {p}") for a in range(3)])
+    make_project(project, numbered_prompts(3, 3))
+    with open_store(project) as store:
         snapshot(store, tmp_path / "pack.db")
     with open_store(tmp_path / "pack.db") as pack:
-        for prompt_id in pack.prompt_ids():
-            answers = [a.id for a in pack.prompt(prompt_id).answers]
-            pack.record_judgement(prompt_id, "alice", Judgement.ranked(Ranking.of(answers)), answers)
+        rank_every_prompt(pack, "alice")
         pack.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return project, tmp_path / "pack.db"
 
@@ -67,30 +64,46 @@ def test_a_sound_pack_merges(project_and_pack):
     assert "3 judgements" in merged.stdout
 
 
-def test_a_pack_whose_judgements_is_a_view_is_refused(project_and_pack):
+# (what a forger does to a pack, what the refusal says), one test each
+FORGED_PACKS = {
+    "judgements-is-a-view": (
+        [
+            "ALTER TABLE judgements RENAME TO kept_judgements",
+            "CREATE VIEW judgements AS SELECT * FROM kept_judgements",
+        ],
+        "judgements is a view here, where a project has a table",
+    ),
+    "a-trigger-of-its-own": (
+        ["CREATE TRIGGER sneaky AFTER INSERT ON prompts BEGIN DELETE FROM settings; END"],
+        "holds what no labeler project has: trigger sneaky",
+    ),
+    "a-changed-trigger": (
+        [
+            "DROP TRIGGER judgements_refuse_update",
+            "CREATE TRIGGER judgements_refuse_update BEFORE UPDATE ON judgements BEGIN SELECT 1; END",
+        ],
+        "the trigger judgements_refuse_update is not defined as a project defines it",
+    ),
+    "a-100-mb-cell": (
+        ["UPDATE answers SET text = text || zeroblob(100 * 1024 * 1024) WHERE id = 1"],
+        "holds a value bigger than 64 MB",
+    ),
+    "a-newer-schema": (
+        ["INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('labeler', 'm999_x', 'x')"],
+        "written by a newer version of labeler",
+    ),
+    "rows-that-point-nowhere": (
+        ["DELETE FROM prompts WHERE id = 1"],  # its answers and judgements now name no prompt
+        "rows refer to rows it does not have",
+    ),
+}
+
+
+@pytest.mark.parametrize(("statements", "reason"), FORGED_PACKS.values(), ids=FORGED_PACKS.keys())
+def test_a_forged_pack_is_refused(project_and_pack, statements, reason):
     project, pack = project_and_pack
-    forge(
-        pack,
-        "ALTER TABLE judgements RENAME TO kept_judgements",
-        "CREATE VIEW judgements AS SELECT * FROM kept_judgements",
-    )
-    merge_is_refused(project, pack, "judgements is a view here, where a project has a table")
-
-
-def test_a_pack_with_a_trigger_of_its_own_is_refused(project_and_pack):
-    project, pack = project_and_pack
-    forge(pack, "CREATE TRIGGER sneaky AFTER INSERT ON prompts BEGIN DELETE FROM settings; END")
-    merge_is_refused(project, pack, "holds what no labeler project has: trigger sneaky")
-
-
-def test_a_pack_with_a_changed_trigger_is_refused(project_and_pack):
-    project, pack = project_and_pack
-    forge(
-        pack,
-        "DROP TRIGGER judgements_refuse_update",
-        "CREATE TRIGGER judgements_refuse_update BEFORE UPDATE ON judgements BEGIN SELECT 1; END",
-    )
-    merge_is_refused(project, pack, "the trigger judgements_refuse_update is not defined as a project defines it")
+    forge(pack, *statements)
+    merge_is_refused(project, pack, reason)
 
 
 def test_a_pack_with_a_corrupted_page_is_refused(project_and_pack):
@@ -103,24 +116,6 @@ def test_a_pack_with_a_corrupted_page_is_refused(project_and_pack):
     data[middle : middle + page_size] = b"\xa5" * page_size
     pack.write_bytes(bytes(data))
     merge_is_refused(project, pack, "damaged")
-
-
-def test_a_pack_with_a_100_mb_cell_is_refused(project_and_pack):
-    project, pack = project_and_pack
-    forge(pack, "UPDATE answers SET text = text || zeroblob(100 * 1024 * 1024) WHERE id = 1")
-    merge_is_refused(project, pack, "holds a value bigger than 64 MB")
-
-
-def test_a_pack_with_a_newer_schema_is_refused(project_and_pack):
-    project, pack = project_and_pack
-    forge(pack, "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('labeler', 'm999_x', 'x')")
-    merge_is_refused(project, pack, "written by a newer version of labeler")
-
-
-def test_a_pack_whose_rows_point_nowhere_is_refused(project_and_pack):
-    project, pack = project_and_pack
-    forge(pack, "DELETE FROM prompts WHERE id = 1")  # its answers and judgements now name no prompt
-    merge_is_refused(project, pack, "rows refer to rows it does not have")
 
 
 def test_every_connection_distrusts_the_schema_and_is_defensive(project_and_pack):

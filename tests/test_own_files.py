@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.projects import make_project
 
 from labeler.formats.importer import import_files
 from labeler.formats.reading import FileFormatError, read_rows
-from labeler.store import NewAnswer, StoreError, open_store
+from labeler.store import StoreError, open_store
 from labeler.store.own_files import refuse_open_project_file
 
 LABELER = Path(sys.executable).parent / "labeler"
@@ -19,8 +20,7 @@ LABELER = Path(sys.executable).parent / "labeler"
 @pytest.fixture
 def project(tmp_path):
     path = tmp_path / "project.db"
-    with open_store(path, create=True) as store:
-        store.add_prompt("p", [NewAnswer("a"), NewAnswer("b")])
+    make_project(path, {"p": ["a", "b"]})
     return path
 
 

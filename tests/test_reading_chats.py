@@ -2,13 +2,14 @@
 following its text, PgUp/PgDn, earlier turns folded, and a word diff only where answers share words."""
 
 import pytest
+from helpers.projects import make_project
 from PySide6.QtCore import QPoint, QSettings, Qt
+from test_task_view import type_keys
 
-from labeler.store import NewAnswer, open_store
+from labeler.store import open_store
 from labeler.ui.main_window import MainWindow
 from labeler.ui.markdown_view import FOLD_KEEP, conversation_html
 from labeler.ui.word_diff import MIN_COMMON_RUN, diff_html
-from tests.test_task_view import type_keys
 
 LONG_REPLY = " ".join(f"Sentence {n} of a long reply, with enough words to wrap over the card." for n in range(60))
 
@@ -24,9 +25,9 @@ def chat(turns: int) -> list[dict[str, str]]:
 @pytest.fixture
 def chats(tmp_path):
     path = tmp_path / "chats.db"
-    with open_store(path, create=True) as store:
-        store.add_prompt(chat(13), [NewAnswer(LONG_REPLY), NewAnswer(LONG_REPLY.replace("long", "short"))])
-        store.add_prompt("A short question?", [NewAnswer("yes"), NewAnswer("no")])
+    make_project(
+        path, [(chat(13), [LONG_REPLY, LONG_REPLY.replace("long", "short")]), ("A short question?", ["yes", "no"])]
+    )
     return path
 
 
@@ -145,8 +146,7 @@ def test_d_says_when_two_answers_share_nothing_to_highlight(qtbot, tmp_path):
     assert len(shared.split()) >= MIN_COMMON_RUN
 
     path = tmp_path / "apart.db"
-    with open_store(path, create=True) as store:
-        store.add_prompt("Help?", [NewAnswer("Talk to a lawyer first."), NewAnswer("I cannot help with that.")])
+    make_project(path, {"Help?": ["Talk to a lawyer first.", "I cannot help with that."]})
     window = open_window(qtbot, path)
     view = window.task_view
     type_keys(qtbot, window, "D")

@@ -6,10 +6,10 @@ import math
 
 import pytest
 import torch
+from helpers.projects import make_project
 from torch.testing import assert_close
 
-from labeler.domain import Judgement, Ranking
-from labeler.store import NewAnswer, open_store
+from labeler.domain import Ranking
 from trainer.data import RankedPrompt
 from trainer.reward_loss import LossMargins, batch_for_prompts, grouped_loss, pair_accuracy, pairwise_loss
 
@@ -235,10 +235,8 @@ def first_step_loss(folder, capsys, margin: str) -> float:
 
     folder.mkdir()
     texts = [f"answer {a} of prompt {p}" for p in range(6) for a in range(3)]
-    with open_store(folder / "project.db", create=True) as store:
-        for p in range(6):
-            prompt_id, ids = store.add_prompt(f"prompt {p}", [NewAnswer(text) for text in texts[3 * p : 3 * p + 3]])
-            store.record_judgement(prompt_id, "ann", Judgement.ranked(Ranking.of(ids, strengths=[2, 2])), ids)
+    prompts = [(f"prompt {p}", texts[3 * p : 3 * p + 3]) for p in range(6)]
+    make_project(folder / "project.db", prompts, ranked_by=["ann"], ranking=lambda ids: Ranking.of(ids, [2, 2]))
     make_reward_model(make_tokenizer([*texts, *(f"prompt {p}" for p in range(6))]), folder / "base")
     settings = {"tune": "all", "eval_fraction": 0, "save_steps": 0, "events": True, "margin": margin}
     train_reward(RewardConfig(folder / "project.db", folder / "out", base=str(folder / "base"), **settings))

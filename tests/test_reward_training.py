@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.projects import make_project
 from helpers.training_runs import assert_same_weights, kill_at_first_checkpoint, weights
 from tiny_models import GREAT_REWARD_SETTINGS, build_great_project, make_reward_model, make_tokenizer
 from transformers import AutoModelForSequenceClassification
 
-from labeler.store import NewAnswer, open_store
 from trainer.errors import TrainerError
 from trainer.reward import RewardConfig, train_reward
 
@@ -138,8 +138,7 @@ def test_only_the_named_annotators_judgements_are_used(workspace, tmp_path):
 
 
 def test_a_project_without_judgements_or_with_one_prompt_is_refused_clearly(tmp_path, workspace):
-    with open_store(tmp_path / "empty.db", create=True) as store:
-        store.add_prompt("p", [NewAnswer("a"), NewAnswer("b")])
+    make_project(tmp_path / "empty.db", {"p": ["a", "b"]})
     empty = RewardConfig(project=tmp_path / "empty.db", out=tmp_path / "o1", base=str(workspace["base"]))
     with pytest.raises(TrainerError, match="no ranked judgements"):
         train_reward(empty)

@@ -260,13 +260,12 @@ def test_score_writes_every_answers_score_under_the_models_name(trained, tmp_pat
         assert store.conn.execute("SELECT count(*) FROM answer_scores").fetchone()[0] == 160  # replaced, not added
 
 
-def test_scores_are_refused_when_not_finite_or_for_an_unknown_answer(trained, tmp_path):
-    with open_store(tmp_path / "p.db", create=True) as store:
-        with pytest.raises(ValueError, match="not a finite number"):
-            write_answer_scores(store, "m", [(1, float("nan"))])
-        with pytest.raises(sqlite3.IntegrityError):
-            write_answer_scores(store, "m", [(12345, 1.0)])
-        assert answer_scores(store, "m") == {}
+def test_scores_are_refused_when_not_finite_or_for_an_unknown_answer(trained, store):
+    with pytest.raises(ValueError, match="not a finite number"):
+        write_answer_scores(store, "m", [(1, float("nan"))])
+    with pytest.raises(sqlite3.IntegrityError):
+        write_answer_scores(store, "m", [(12345, 1.0)])
+    assert answer_scores(store, "m") == {}
 
 
 # --- the embedded bases -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.projects import make_project
 from tiny_models import make_causal_lm, make_tokenizer
 
 from labeler.domain import Judgement, Ranking
@@ -80,8 +81,7 @@ def test_examples_longer_than_max_length_are_counted(workspace, tmp_path):
 
 
 def test_sft_without_written_answers_says_what_would_help(workspace, tmp_path):
-    with open_store(tmp_path / "empty.db", create=True) as store:
-        store.add_prompt("p", [NewAnswer("a"), NewAnswer("b")])
+    make_project(tmp_path / "empty.db", {"p": ["a", "b"]})
     config = SFTConfig(project=tmp_path / "empty.db", out=tmp_path / "out", base=str(workspace["lm"]))
     with pytest.raises(TrainerError, match=r"no written answers .*--include-best also learns the top-ranked answers"):
         train_sft(config)

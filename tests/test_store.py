@@ -40,6 +40,22 @@ def sibling_files(path: Path) -> set[str]:
     return {p.name for p in path.parent.iterdir()}
 
 
+def write_plainly(path: Path, *statements: str) -> None:
+    """Run `statements` on `path` through a plain SQLite connection, as another program would."""
+    conn = sqlite3.connect(path)
+    for statement in statements:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
+def assert_refused_and_untouched(path: Path, error: type[Exception], match: str) -> None:
+    before = file_digest(path)
+    with pytest.raises(error, match=match):
+        open_store(path)
+    assert file_digest(path) == before
+
+
 # -- opening and refusing ----------------------------------------------------------------------
 
 
@@ -165,14 +181,8 @@ def test_a_file_that_is_not_sqlite_is_refused_and_untouched(tmp_path, content):
 
 def test_another_sqlite_database_is_refused_and_untouched(tmp_path):
     path = tmp_path / "other.db"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
-    conn.commit()
-    conn.close()
-    before = file_digest(path)
-    with pytest.raises(NotAProjectError, match="not a labeler project"):
-        open_store(path)
-    assert file_digest(path) == before
+    write_plainly(path, "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    assert_refused_and_untouched(path, NotAProjectError, "not a labeler project")
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "delete"
 
 
@@ -187,16 +197,11 @@ def test_an_empty_database_is_only_opened_to_create(tmp_path):
 
 def test_a_newer_schema_is_refused_and_untouched(project_path):
     open_store(project_path, create=True).close()
-    conn = sqlite3.connect(project_path)
-    conn.execute(
-        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('labeler', 'm999_future', 'x')"
+    write_plainly(
+        project_path,
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('labeler', 'm999_future', 'x')",
     )
-    conn.commit()
-    conn.close()
-    before = file_digest(project_path)
-    with pytest.raises(NewerSchemaError, match="newer version of labeler"):
-        open_store(project_path)
-    assert file_digest(project_path) == before
+    assert_refused_and_untouched(project_path, NewerSchemaError, "newer version of labeler")
 
 
 def test_a_corrupt_project_is_refused(project_path, tmp_path):
@@ -208,10 +213,7 @@ def test_a_corrupt_project_is_refused(project_path, tmp_path):
     data[100:] = b"\xa5" * (len(data) - 100)
     damaged = tmp_path / "damaged.db"
     damaged.write_bytes(bytes(data))
-    before = file_digest(damaged)
-    with pytest.raises(CorruptProjectError, match="damaged"):
-        open_store(damaged)
-    assert file_digest(damaged) == before
+    assert_refused_and_untouched(damaged, CorruptProjectError, "damaged")
 
 
 # -- prompts and answers ---------------------------------------------------------------------

@@ -3,19 +3,19 @@
 import sqlite3
 
 import pytest
+from helpers.projects import make_project, numbered_prompts
 from PySide6.QtCore import Qt
+from test_task_view import open_window, project, type_keys  # noqa: F401 (project is a fixture)
 
 from labeler.domain import Judgement, Outcome, Ranking
-from labeler.store import NewAnswer, StoreError, open_store
+from labeler.store import StoreError, open_store
 from labeler.ui.submissions import SavedJudgement, SubmissionHistory
-from tests.test_task_view import open_window, project, type_keys  # noqa: F401 (project is a fixture)
 
 
 @pytest.fixture
 def store(tmp_path):
-    with open_store(tmp_path / "p.db", create=True) as store:
-        for p in range(2):
-            store.add_prompt(f"prompt {p}", [NewAnswer(f"answer {a} to {p}") for a in range(3)])
+    make_project(tmp_path / "p.db", numbered_prompts(2, 3))
+    with open_store(tmp_path / "p.db") as store:
         yield store
 
 

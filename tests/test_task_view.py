@@ -3,12 +3,13 @@
 import json
 
 import pytest
+from helpers.projects import make_project, numbered_prompts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PySide6.QtCore import QPoint, QSettings, Qt
 
 from labeler.domain import Judgement, Ranking
-from labeler.store import DEFAULT_BUSY_TIMEOUT_S, NewAnswer, open_store
+from labeler.store import DEFAULT_BUSY_TIMEOUT_S, NewAnswer, create_project, open_store
 from labeler.store.queue import display_order, next_prompt
 from labeler.ui.main_window import MainWindow
 
@@ -16,10 +17,7 @@ from labeler.ui.main_window import MainWindow
 @pytest.fixture
 def project(tmp_path):
     path = tmp_path / "p.db"
-    with open_store(path, create=True) as store:
-        store.add_guidelines("Rank by helpfulness.")
-        for p in range(3):
-            store.add_prompt(f"prompt {p}", [NewAnswer(f"answer {a} to {p}") for a in range(4)])
+    make_project(path, numbered_prompts(3, 4), guidelines="Rank by helpfulness.")
     return path
 
 
@@ -144,10 +142,14 @@ def texts_in_display_order(store, prompt_id, annotator="ann") -> list[str]:
 def uneven_project(tmp_path):
     """Prompts of different heights with different numbers of answers."""
     path = tmp_path / "uneven.db"
-    with open_store(path, create=True) as store:
-        store.add_prompt("short", [NewAnswer(f"answer {a} to the short one") for a in range(4)])
-        store.add_prompt("\n\n".join(f"line {n}" for n in range(8)), [NewAnswer("yes"), NewAnswer("no")])
-        store.add_prompt("a chat", [NewAnswer(f"**option** {a}\n\n```python\nx = {a}\n```") for a in range(5)])
+    make_project(
+        path,
+        {
+            "short": [f"answer {a} to the short one" for a in range(4)],
+            "\n\n".join(f"line {n}" for n in range(8)): ["yes", "no"],
+            "a chat": [f"**option** {a}\n\n```python\nx = {a}\n```" for a in range(5)],
+        },
+    )
     return path
 
 
@@ -376,8 +378,7 @@ def test_d_shows_a_pair_as_a_word_diff(qtbot, tmp_path):
     assert "&lt;b&gt;" in left  # the answers' own markup is text
 
     path = tmp_path / "pair.db"
-    with open_store(path, create=True) as store:
-        store.add_prompt("Pick one", [NewAnswer("Paris is the capital."), NewAnswer("Lyon is the capital.")])
+    make_project(path, {"Pick one": ["Paris is the capital.", "Lyon is the capital."]})
     window = open_window(qtbot, path)
     view = window.task_view
     type_keys(qtbot, window, "D")
@@ -393,9 +394,7 @@ def test_an_empty_answer_is_a_visible_card_that_is_ranked_like_any_other(qtbot, 
     from PySide6.QtGui import QPalette
 
     path = tmp_path / "empty.db"
-    with open_store(path, create=True) as store:
-        first, (empty_id, _) = store.add_prompt("List some swear words.", [NewAnswer(""), NewAnswer("No.")])
-        store.add_prompt("Next one", [NewAnswer("yes"), NewAnswer("no")])
+    [(first, (empty_id, _)), _] = make_project(path, {"List some swear words.": ["", "No."], "Next one": ["yes", "no"]})
     window = open_window(qtbot, path)
     view = window.task_view
     assert view.prompt.id == first
@@ -598,8 +597,7 @@ def test_the_fast_queue_agrees_with_the_rule_whatever_was_withdrawn_or_corrected
     from labeler.store.queue import resume_point
 
     answer_counts, steps, wanted, after = history
-    with open_store(tmp_path_factory.mktemp("queue") / "q.db", create=True) as store:
-        store.set_setting("annotators_per_prompt", wanted)
+    with create_project(tmp_path_factory.mktemp("queue") / "q.db", "", annotators_per_prompt=wanted) as store:
         prompts = [
             store.add_prompt(f"p{i}", [NewAnswer(f"a{n}") for n in range(k)]) for i, k in enumerate(answer_counts)
         ]

@@ -6,6 +6,7 @@ from pathlib import Path
 import datasets
 import pytest
 from helpers.before_m004 import make_project_before_m004
+from helpers.projects import make_project
 
 from labeler.domain import Judgement, Ranking
 from labeler.formats.export import ExportFormat, export_project
@@ -232,7 +233,7 @@ def test_snapshot_is_a_hashed_copy_taken_while_the_project_stays_in_use(store, p
 
 
 def test_snapshot_refuses_to_overwrite_an_earlier_one(project_path: Path, tmp_path):
-    open_store(project_path, create=True).close()
+    make_project(project_path)
     snapshot_project(project_path, tmp_path / "run")
     with pytest.raises(StoreError, match="already exists"):
         snapshot_project(project_path, tmp_path / "run")

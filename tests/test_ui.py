@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers.projects import make_project
 from PySide6.QtCore import QSettings, QStandardPaths, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QLabel
@@ -98,8 +99,7 @@ def test_opening_a_non_project_keeps_the_current_one(qtbot, window, tmp_path, mo
 
 def test_opening_another_project(qtbot, window, tmp_path):
     other = tmp_path / "other.db"
-    with open_store(other, create=True) as store:
-        store.add_prompt("the other project's prompt", [NewAnswer("a"), NewAnswer("b")])
+    make_project(other, {"the other project's prompt": ["a", "b"]})
     window.open_project(other)
     assert window.windowTitle().startswith("other.db")
     assert window.task_view.prompt_view.toPlainText().strip() == "the other project's prompt"
@@ -271,8 +271,7 @@ def test_open_recent_lists_projects_most_recent_first_and_forgets_missing_ones(q
     others = []
     for name in ("b.db", "c.db"):
         path = tmp_path / name
-        with open_store(path, create=True) as created:
-            created.add_prompt(f"prompt of {name}", [NewAnswer("a"), NewAnswer("b")])
+        make_project(path, {f"prompt of {name}": ["a", "b"]})
         window.open_project(path)
         others.append(path.resolve())
     assert recent_projects(window.settings) == [others[1], others[0], first_project]

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 from helpers.durability import check_project, integrity
+from helpers.projects import make_project, numbered_prompts
 from helpers.window_child import PROJECT_VARIABLE
 
 import labeler
-from labeler.store import NewAnswer, open_store
 
 pytestmark = pytest.mark.slow  # the whole module: see `make test-fast`
 
@@ -36,10 +36,7 @@ LINE_TIMEOUT_S = 30  # the child's first line comes after pytest, Qt and the win
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     path = tmp_path / "project.db"
-    with open_store(path, create=True) as store:
-        store.add_guidelines("Rank by helpfulness.")
-        for index in range(8):
-            store.add_prompt(f"prompt {index}", [NewAnswer(f"answer {a} to {index}") for a in range(2 + index % 3)])
+    make_project(path, numbered_prompts(8, lambda p: 2 + p % 3), guidelines="Rank by helpfulness.")
     return path
 
 

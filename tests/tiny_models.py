@@ -194,21 +194,19 @@ GREAT_REWARD_SETTINGS = {"tune": "all", "epochs": 4, "learning_rate": 3e-3, "bat
 def build_great_project(path: Path, prompts: int, words_per_answer: int = 4) -> tuple[list[str], list[tuple[str, str]]]:
     """A project of `prompts` prompts with 4 answers saying "great" 0..3 times, ranked by that count by
     "alice"; returns (every text, for a tokenizer; (prompt, answer) pairs, for warm_up_policy)."""
-    from labeler.domain import Judgement, Ranking
-    from labeler.store import NewAnswer, open_store
+    from helpers.projects import make_project
+
+    from labeler.domain import Ranking
 
     rng = random.Random(0)
-    texts, pairs = [], []
-    with open_store(path, create=True) as store:
-        for index in range(prompts):
-            prompt = f"Question {index}: tell me about " + " ".join(rng.sample(GREAT_WORDS, 3))
-            answers = [" ".join(rng.choices(GREAT_WORDS, k=words_per_answer) + ["great"] * n) for n in range(4)]
-            texts += [prompt, *answers]
-            pairs += [(prompt, answer) for answer in answers]
-            prompt_id, ids = store.add_prompt(prompt, [NewAnswer(answer) for answer in answers])
-            ranking = Ranking.of([[ids[3]], [ids[2]], [ids[1]], [ids[0]]], [1, 2, 1])
-            store.record_judgement(prompt_id, "alice", Judgement.ranked(ranking), list(ids))
-    return texts, pairs
+    made = []
+    for index in range(prompts):
+        prompt = f"Question {index}: tell me about " + " ".join(rng.sample(GREAT_WORDS, 3))
+        answers = [" ".join(rng.choices(GREAT_WORDS, k=words_per_answer) + ["great"] * n) for n in range(4)]
+        made.append((prompt, answers))
+    make_project(path, made, ranked_by=["alice"], ranking=lambda ids: Ranking.of(ids[::-1], [1, 2, 1]))
+    texts = [text for prompt, answers in made for text in (prompt, *answers)]
+    return texts, [(prompt, answer) for prompt, answers in made for answer in answers]
 
 
 def warm_up_policy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, pairs, steps: int) -> float:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labeler.formats.reading import BadRow, SourceRow, read_rows
+from labeler.formats.reading import read_rows
 from labeler.formats.rows import (
     ImportedAnswer,
     ImportedPair,
@@ -23,6 +23,7 @@ from labeler.formats.rows import (
     plain_prompt_row,
     row_kind,
 )
+from labeler.formats.source_rows import BadRow, SourceRow
 
 ANSWERS = ["Paris.", "Lyon.", "Marseille."]
 PROMPT_ROW = {"prompt": "Capital of France?", "answers": ANSWERS}

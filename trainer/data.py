@@ -152,8 +152,9 @@ def take_from_rows(path: Path, take: Callable[[Any, str], list[Taken]], refused:
     """What `take(row, file format)` gives for each row of a file `labeler import` reads, in order,
     read with the importer's own readers. `take` raises RowError for a row it cannot use. Any bad row
     stops with a TrainerError: `PATH: N bad rows, {refused}` and FILE:LINE: reason for the first few."""
-    from labeler.formats.reading import BadRow, FileFormatError, detect_format, read_rows
+    from labeler.formats.reading import detect_format, read_rows
     from labeler.formats.rows import RowError
+    from labeler.formats.source_rows import BadRow, FileFormatError
 
     try:
         fmt = detect_format(path)

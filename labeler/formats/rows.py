@@ -43,7 +43,8 @@ from labeler.domain import (
     Strength,
     validate_ranking,
 )
-from labeler.formats.reading import FORMATS, describe_json_type, strict_json_loads
+from labeler.formats.reading import FORMATS
+from labeler.formats.strict_json import describe_json_type, strict_json_loads
 
 Message = dict[str, str]  # {"role": ..., "content": ...}
 

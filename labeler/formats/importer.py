@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from labeler.domain import Ranking
+from labeler.formats.plain_rows import plain_prompt_row
 from labeler.formats.reading import detect_format, read_rows
-from labeler.formats.rows import ImportedPair, ImportedPrompt, ImportedRanking, RowError, parse_row, plain_prompt_row
+from labeler.formats.row_items import ImportedPair, ImportedPrompt, ImportedRanking, RowError
+from labeler.formats.rows import parse_row
 from labeler.formats.source_rows import BadRow
 from labeler.store import Store, answers_hash, content_hash
 from labeler.store.importing import (

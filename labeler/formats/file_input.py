@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -64,10 +65,7 @@ class GzipInput(gzip.GzipFile):
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:  # all of it in pieces, so that damage is placed after the lines before
             return b"".join(iter(lambda: self.read(_GZIP_PIECE_BYTES), b""))
-        try:
-            data = super().read(size)
-        except (OSError, EOFError, zlib.error) as err:
-            raise self._damaged(err) from None
+        data = self._decompressed(super().read, size)
         self.lines_read += data.count(b"\n")
         return data
 
@@ -88,10 +86,7 @@ class GzipInput(gzip.GzipFile):
         return head
 
     def readline(self, size: int = -1) -> bytes:
-        try:
-            line = super().readline(size)
-        except (OSError, EOFError, zlib.error) as err:
-            raise self._damaged(err) from None
+        line = self._decompressed(super().readline, size)
         self.lines_read += line.endswith(b"\n")
         return line
 
@@ -101,6 +96,10 @@ class GzipInput(gzip.GzipFile):
         finally:
             self.compressed.close()
 
-    def _damaged(self, err: Exception) -> FileFormatError:
-        reason = "the file ends too early (cut short?)" if isinstance(err, EOFError) else str(err)
-        return FileFormatError(f"{self.file}: damaged gzip data after line {self.lines_read}: {reason}")
+    def _decompressed(self, read: Callable[[int], bytes], size: int) -> bytes:
+        """`read(size)`, one of GzipFile's own reads, with damaged data reported at the last whole line."""
+        try:
+            return read(size)
+        except (OSError, EOFError, zlib.error) as err:
+            reason = "the file ends too early (cut short?)" if isinstance(err, EOFError) else str(err)
+            raise FileFormatError(f"{self.file}: damaged gzip data after line {self.lines_read}: {reason}") from None

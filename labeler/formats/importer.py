@@ -15,6 +15,7 @@ does not depend on where they were read.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import itertools
 import json
@@ -38,6 +39,7 @@ from labeler.formats.rows import parse_row
 from labeler.formats.source_rows import BadRow
 from labeler.store import Store, answers_hash, content_hash
 from labeler.store.importing import (
+    ImportCounts,
     PreparedChunk,
     PreparedJudgement,
     import_prepared,
@@ -112,13 +114,10 @@ def _count(number: int, thing: str) -> str:
 
 
 @dataclass
-class ImportReport:
+class ImportReport(ImportCounts):
+    """What was read, besides what was added (ImportCounts)."""
+
     rows: int = 0
-    prompts_added: int = 0
-    answers_added: int = 0
-    judgements_added: int = 0
-    judgements_already_there: int = 0
-    pairs_added: int = 0
     bad: list[BadRow] = field(default_factory=list)
     quirks: Quirks = field(default_factory=Quirks)  # in the good rows read
 
@@ -178,14 +177,9 @@ def import_files(
             raise ImportRejected(report.bad)  # rolls the transaction back
 
     counts = import_prepared(store, produce, big=big)
-    report.prompts_added = counts.prompts_added
-    report.answers_added = counts.answers_added
-    report.judgements_added = counts.judgements_added
-    report.judgements_already_there = counts.judgements_already_there
-    report.pairs_added = counts.pairs_added
     if rejects is not None:
         write_rejects(rejects, report.bad)
-    return report
+    return dataclasses.replace(report, **dataclasses.asdict(counts))
 
 
 def _total_size(paths: Sequence[Path]) -> int:

@@ -90,16 +90,16 @@ class Quirks:
         """One line for each kind of quirk found, for the import summary."""
         lines = []
         if self.empty_answers:
-            lines.append(f"{_count(self.empty_answers, 'empty answer')} (kept: an empty reply is a real answer)")
+            lines.append(f"{counted(self.empty_answers, 'empty answer')} (kept: an empty reply is a real answer)")
         if self.answers_with_speaker_labels:
             lines.append(
-                f"{_count(self.answers_with_speaker_labels, 'answer')} "
+                f"{counted(self.answers_with_speaker_labels, 'answer')} "
                 f"{'holds' if self.answers_with_speaker_labels == 1 else 'hold'} 'Human:' or 'Assistant:' "
                 "(the model wrote a speaker's label into its reply; kept as written)"
             )
         if self.prompts_repeating_a_speaker:
             lines.append(
-                f"{_count(self.prompts_repeating_a_speaker, 'prompt')} with two turns in a row by one speaker "
+                f"{counted(self.prompts_repeating_a_speaker, 'prompt')} with two turns in a row by one speaker "
                 "(kept as written; chat templates that want turns to alternate refuse these)"
             )
         return lines
@@ -107,10 +107,6 @@ class Quirks:
 
 def _repeats_a_speaker(chat: tuple[dict[str, str], ...]) -> bool:
     return any(first["role"] == second["role"] for first, second in itertools.pairwise(chat))
-
-
-def _count(number: int, thing: str) -> str:
-    return f"{number:,} {thing}{'' if number == 1 else 's'}"
 
 
 @dataclass

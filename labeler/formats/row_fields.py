@@ -11,6 +11,7 @@ from labeler.formats.strict_json import describe_json_type
 
 
 def is_whole(value: Any) -> bool:
+    """An int and not a bool: True is an int to Python, but not a number a row can give."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -47,8 +47,10 @@ from store_bench import generate_large_project
 
 from labeler.formats import importer
 from labeler.formats.export import export_project
-from labeler.formats.reading import SourceRow, read_rows
-from labeler.formats.rows import parse_row, plain_prompt_row
+from labeler.formats.plain_rows import plain_prompt_row
+from labeler.formats.reading import read_rows
+from labeler.formats.rows import parse_row
+from labeler.formats.source_rows import SourceRow
 from labeler.store import content_hash, open_store, text_hash
 from labeler.store.importing import PreparedChunk, external_id_owners, import_prepared
 

@@ -16,7 +16,8 @@ from labeler import __version__
 from labeler.bundled import bundled_text
 from labeler.command_line import EXIT_ERROR, run_command
 from labeler.domain import RankingError
-from labeler.formats.reading import FORMATS, FileFormatError
+from labeler.formats.reading import FORMATS
+from labeler.formats.source_rows import FileFormatError
 from labeler.store import StoreError, create_project, open_store
 from labeler.wording import counted
 

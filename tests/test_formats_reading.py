@@ -15,17 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labeler.formats import reading
-from labeler.formats.reading import (
-    MAX_DEPTH,
-    MAX_TEXT_CHARS,
-    BadRow,
-    FileFormatError,
-    SourceRow,
-    detect_format,
-    read_rows,
-    strict_json_loads,
-)
+from labeler.formats import strict_json
+from labeler.formats.reading import detect_format, read_rows
+from labeler.formats.source_rows import BadRow, FileFormatError, SourceRow
+from labeler.formats.strict_json import MAX_DEPTH, MAX_TEXT_CHARS, strict_json_loads
 
 ROW = {"prompt": "Say hi", "answers": ["hi", "hello"]}
 ROW_TEXT = json.dumps(ROW)
@@ -95,8 +88,8 @@ def test_strict_json_accepts_what_it_should():
     ],
 )
 def test_the_fast_parser_leaves_every_doubtful_text_to_the_strict_one(text):
-    assert reading._decode_fast(text) is None
-    assert reading._decode_fast(text.encode()) is None
+    assert strict_json.decode_fast(text) is None
+    assert strict_json.decode_fast(text.encode()) is None
 
 
 def test_integers_beyond_64_bits_stay_exact():
@@ -140,9 +133,9 @@ def _json_texts():
 @given(text=_json_texts(), nesting=st.integers(min_value=0, max_value=MAX_DEPTH + 2))
 def test_the_fast_parser_agrees_with_the_strict_one_whenever_it_answers(text, nesting):
     text = "[" * nesting + text + "]" * nesting
-    fast = reading._decode_fast(text.encode("utf-8", "surrogatepass"))
+    fast = strict_json.decode_fast(text.encode("utf-8", "surrogatepass"))
     try:
-        strict = reading._decode_strict(text)
+        strict = strict_json.decode_strict(text)
     except ValueError:
         assert fast is None
         return

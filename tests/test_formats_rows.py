@@ -12,17 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labeler.formats.reading import BadRow, SourceRow, read_rows
-from labeler.formats.rows import (
-    ImportedAnswer,
-    ImportedPair,
-    ImportedPrompt,
-    ImportedRanking,
-    RowError,
-    parse_row,
-    plain_prompt_row,
-    row_kind,
-)
+from labeler.formats.plain_rows import plain_prompt_row
+from labeler.formats.reading import read_rows
+from labeler.formats.row_items import ImportedAnswer, ImportedPair, ImportedPrompt, ImportedRanking, RowError
+from labeler.formats.rows import parse_row, row_kind
+from labeler.formats.source_rows import BadRow, SourceRow
 
 ANSWERS = ["Paris.", "Lyon.", "Marseille."]
 PROMPT_ROW = {"prompt": "Capital of France?", "answers": ANSWERS}

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labeler.formats import importer
-from labeler.formats.reading import FileFormatError
+from labeler.formats.source_rows import FileFormatError
 from labeler.store import content_hash, importing, open_store, text_hash
 
 BIN = Path(sys.executable).parent

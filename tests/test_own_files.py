@@ -10,7 +10,8 @@ import pytest
 from helpers.projects import make_project
 
 from labeler.formats.importer import import_files
-from labeler.formats.reading import FileFormatError, read_rows
+from labeler.formats.reading import read_rows
+from labeler.formats.source_rows import FileFormatError
 from labeler.store import StoreError, open_store
 from labeler.store.own_files import refuse_open_project_file
 

@@ -152,8 +152,9 @@ def take_from_rows(path: Path, take: Callable[[Any, str], list[Taken]], refused:
     """What `take(row, file format)` gives for each row of a file `labeler import` reads, in order,
     read with the importer's own readers. `take` raises RowError for a row it cannot use. Any bad row
     stops with a TrainerError: `PATH: N bad rows, {refused}` and FILE:LINE: reason for the first few."""
-    from labeler.formats.reading import BadRow, FileFormatError, detect_format, read_rows
-    from labeler.formats.rows import RowError
+    from labeler.formats.reading import detect_format, read_rows
+    from labeler.formats.row_items import RowError
+    from labeler.formats.source_rows import BadRow, FileFormatError
 
     try:
         fmt = detect_format(path)
@@ -184,7 +185,9 @@ def as_prompt(prompt: str | Sequence[Mapping[str, str]]) -> str | list[dict]:
 def read_prompts_file(path: Path) -> list[str | list[dict]]:
     """The prompt of every row, in order: rows of a prompt alone, prompts with answers, rankings or pairs,
     in any format `labeler import` reads. Any bad row stops with a TrainerError listing FILE:LINE: reason."""
-    from labeler.formats.rows import ImportedRanking, parse_prompt, parse_row
+    from labeler.formats.prompt_fields import parse_prompt
+    from labeler.formats.row_items import ImportedRanking
+    from labeler.formats.rows import parse_row
 
     def prompt_of(data: Any, fmt: str) -> list[str | list[dict]]:
         if isinstance(data, dict) and set(data) <= _PROMPT_ONLY_KEYS:

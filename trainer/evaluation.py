@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from labeler.domain import Ranking, ranking_to_pairs
-from labeler.formats.rows import ImportedPair, ImportedRanking, RowError, parse_row
+from labeler.formats.row_items import ImportedPair, ImportedRanking, RowError
+from labeler.formats.rows import parse_row
 from labeler.store import StoreError, open_store
 from labeler.store.scores import write_answer_scores
 from trainer.data import as_prompt, take_from_rows

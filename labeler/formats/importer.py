@@ -15,6 +15,7 @@ does not depend on where they were read.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import itertools
 import json
@@ -31,10 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from labeler.domain import Ranking
-from labeler.formats.reading import BadRow, detect_format, read_rows
-from labeler.formats.rows import ImportedPair, ImportedPrompt, ImportedRanking, RowError, parse_row, plain_prompt_row
+from labeler.formats.plain_rows import plain_prompt_row
+from labeler.formats.reading import detect_format, read_rows
+from labeler.formats.row_items import ImportedPair, ImportedPrompt, ImportedRanking, RowError
+from labeler.formats.rows import parse_row
+from labeler.formats.source_rows import BadRow
 from labeler.store import Store, answers_hash, content_hash
 from labeler.store.importing import (
+    ImportCounts,
     PreparedChunk,
     PreparedJudgement,
     import_prepared,
@@ -85,16 +90,16 @@ class Quirks:
         """One line for each kind of quirk found, for the import summary."""
         lines = []
         if self.empty_answers:
-            lines.append(f"{_count(self.empty_answers, 'empty answer')} (kept: an empty reply is a real answer)")
+            lines.append(f"{counted(self.empty_answers, 'empty answer')} (kept: an empty reply is a real answer)")
         if self.answers_with_speaker_labels:
             lines.append(
-                f"{_count(self.answers_with_speaker_labels, 'answer')} "
+                f"{counted(self.answers_with_speaker_labels, 'answer')} "
                 f"{'holds' if self.answers_with_speaker_labels == 1 else 'hold'} 'Human:' or 'Assistant:' "
                 "(the model wrote a speaker's label into its reply; kept as written)"
             )
         if self.prompts_repeating_a_speaker:
             lines.append(
-                f"{_count(self.prompts_repeating_a_speaker, 'prompt')} with two turns in a row by one speaker "
+                f"{counted(self.prompts_repeating_a_speaker, 'prompt')} with two turns in a row by one speaker "
                 "(kept as written; chat templates that want turns to alternate refuse these)"
             )
         return lines
@@ -104,18 +109,11 @@ def _repeats_a_speaker(chat: tuple[dict[str, str], ...]) -> bool:
     return any(first["role"] == second["role"] for first, second in itertools.pairwise(chat))
 
 
-def _count(number: int, thing: str) -> str:
-    return f"{number:,} {thing}{'' if number == 1 else 's'}"
-
-
 @dataclass
-class ImportReport:
+class ImportReport(ImportCounts):
+    """What was read, besides what was added (ImportCounts)."""
+
     rows: int = 0
-    prompts_added: int = 0
-    answers_added: int = 0
-    judgements_added: int = 0
-    judgements_already_there: int = 0
-    pairs_added: int = 0
     bad: list[BadRow] = field(default_factory=list)
     quirks: Quirks = field(default_factory=Quirks)  # in the good rows read
 
@@ -175,14 +173,9 @@ def import_files(
             raise ImportRejected(report.bad)  # rolls the transaction back
 
     counts = import_prepared(store, produce, big=big)
-    report.prompts_added = counts.prompts_added
-    report.answers_added = counts.answers_added
-    report.judgements_added = counts.judgements_added
-    report.judgements_already_there = counts.judgements_already_there
-    report.pairs_added = counts.pairs_added
     if rejects is not None:
         write_rejects(rejects, report.bad)
-    return report
+    return dataclasses.replace(report, **dataclasses.asdict(counts))
 
 
 def _total_size(paths: Sequence[Path]) -> int:

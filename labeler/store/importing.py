@@ -116,13 +116,16 @@ def _unmarshalled_chunk(source: str, prompts: bytes, judgements: list[PreparedJu
     return PreparedChunk(source, marshal.loads(prompts), judgements)
 
 
-@dataclass(frozen=True)
+@dataclass
 class ImportCounts:
-    prompts_added: int
-    answers_added: int
-    judgements_added: int
-    judgements_already_there: int
-    pairs_added: int
+    """What an import added to the project, counted as it is written (labeler.formats.importer's
+    report extends it with what was read)."""
+
+    prompts_added: int = 0
+    answers_added: int = 0
+    judgements_added: int = 0
+    judgements_already_there: int = 0  # their uuid (from content and file name) was already there
+    pairs_added: int = 0
 
 
 def prepare_prompt(
@@ -224,7 +227,7 @@ def import_prepared(
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()
-        return writer.counts()
+        return writer.counts
 
     if big:
         return store.write_in_bulk(work)
@@ -244,20 +247,7 @@ class _Writer:
         self.project_had_prompts = self.next_prompt_id > 1
         self.prompt_ids: dict[str, int] = {}  # content hash -> id of every prompt this import has met
         self.annotator_ids: dict[str, int] = {}
-        self.prompts_added = 0
-        self.answers_added = 0
-        self.judgements_added = 0
-        self.judgements_already_there = 0
-        self.pairs_added = 0
-
-    def counts(self) -> ImportCounts:
-        return ImportCounts(
-            prompts_added=self.prompts_added,
-            answers_added=self.answers_added,
-            judgements_added=self.judgements_added,
-            judgements_already_there=self.judgements_already_there,
-            pairs_added=self.pairs_added,
-        )
+        self.counts = ImportCounts()
 
     def write(self, chunk: PreparedChunk) -> None:
         """Add the chunk's new prompts and answers, in row order (the ids come out as if each row had
@@ -308,8 +298,8 @@ class _Writer:
         self.next_answer_id = answer_id
         self._insert(_PROMPTS, [now], prompt_values)
         self._insert(_ANSWERS, [source, now], answer_values)
-        self.prompts_added += len(prompt_values) // _PROMPTS.width
-        self.answers_added += len(answer_values) // _ANSWERS.width
+        self.counts.prompts_added += len(prompt_values) // _PROMPTS.width
+        self.counts.answers_added += len(answer_values) // _ANSWERS.width
         if chunk.judgements:
             self._write_judgements(chunk, placed)
 
@@ -325,7 +315,7 @@ class _Writer:
         pairs = []
         for judgement in chunk.judgements:
             if judgement.uuid in known:
-                self.judgements_already_there += 1
+                self.counts.judgements_already_there += 1
                 continue
             known.add(judgement.uuid)
             prompt_id, ids = placed[judgement.prompt]
@@ -350,9 +340,9 @@ class _Writer:
                 comment=judgement.comment,
             )
             pairs.extend(pair_rows(recorded.id, prompt_id, domain.ranking_to_pairs(ranking)))
-            self.judgements_added += 1
+            self.counts.judgements_added += 1
         insert_pairs(conn, pairs)
-        self.pairs_added += len(pairs)
+        self.counts.pairs_added += len(pairs)
 
     def _insert(self, table: _Insert, shared: list[Any], values: list[Any]) -> None:
         """INSERT the rows whose `values` follow one another, _ROWS_PER_INSERT to a statement."""

@@ -88,7 +88,7 @@ def test_the_dragged_border_sets_the_share_and_is_remembered(qtbot, chats):
     qtbot.mousePress(handle, Qt.MouseButton.LeftButton, pos=start)
     qtbot.mouseMove(handle, start + QPoint(0, -total // 5))
     qtbot.mouseRelease(handle, Qt.MouseButton.LeftButton, pos=start + QPoint(0, -total // 5))
-    dragged = view.prompt_share
+    dragged = view.splitter.share
     assert dragged == pytest.approx(0.25, abs=0.04)
     assert float(window.settings.value("prompt_share")) == dragged
     window.close()

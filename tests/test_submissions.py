@@ -89,25 +89,27 @@ def test_a_redone_correction_is_current_and_supersedes_nothing_already_supersede
     assert current_outcomes(store) == {prompt_id: "ranked"}
 
 
-def test_a_failed_write_leaves_the_stack_where_it_was(store, monkeypatch):
-    history = SubmissionHistory()
-    prompt_id = store.prompt_ids()[0]
-    recorded = save(store, history, prompt_id, answer_ids(store, prompt_id))
+def refused(monkeypatch, store, method: str, step) -> None:
+    """`step` while the store's `method` fails as a locked file does: it raises StoreError."""
 
     def locked(*args, **kwargs):
         raise StoreError("database is locked")
 
     with monkeypatch.context() as patched:
-        patched.setattr(store, "retract_judgement", locked)
+        patched.setattr(store, method, locked)
         with pytest.raises(StoreError):
-            history.undo(store)
+            step(store)
+
+
+def test_a_failed_write_leaves_the_stack_where_it_was(store, monkeypatch):
+    history = SubmissionHistory()
+    prompt_id = store.prompt_ids()[0]
+    recorded = save(store, history, prompt_id, answer_ids(store, prompt_id))
+    refused(monkeypatch, store, "retract_judgement", history.undo)
     assert history.can_undo()
     assert not history.can_redo()
     history.undo(store)  # tried again once the file is free
-    with monkeypatch.context() as patched:
-        patched.setattr(store, "record_judgement", locked)
-        with pytest.raises(StoreError):
-            history.redo(store)
+    refused(monkeypatch, store, "record_judgement", history.redo)
     assert history.can_redo()
     assert not history.can_undo()
     history.redo(store)

@@ -29,8 +29,9 @@ from labeler.ui.actions import LABELLING_COMMANDS, WINDOW_COMMANDS, add_to_menu,
 from labeler.ui.browse_tab import BrowseTab
 from labeler.ui.markdown_view import MarkdownView, warm_up
 from labeler.ui.progress import Progress
+from labeler.ui.prompt_splitter import DEFAULT_PROMPT_SHARE
 from labeler.ui.style import MAX_POINTS, MIN_POINTS, is_dark, stylesheet
-from labeler.ui.task_view import DEFAULT_PROMPT_SHARE, TaskView
+from labeler.ui.task_view import TaskView
 
 WARM_UP_AFTER_MS = 1500
 
@@ -47,8 +48,9 @@ class MainWindow(QMainWindow):
         self.task_view = TaskView(store, annotator)
         self.task_view.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.task_view.progressed.connect(self.show_progress)
-        self.task_view.set_prompt_share(float(self.settings.value("prompt_share", DEFAULT_PROMPT_SHARE)))
-        self.task_view.prompt_share_changed.connect(lambda share: self.settings.setValue("prompt_share", share))
+        splitter = self.task_view.splitter
+        splitter.set_share(float(self.settings.value("prompt_share", DEFAULT_PROMPT_SHARE)))
+        splitter.share_changed.connect(lambda share: self.settings.setValue("prompt_share", share))
         self.tabs = QTabWidget()
         self.tabs.addTab(self.task_view, "&Label")
         self.tabs.addTab(self.browse, "&Browse")

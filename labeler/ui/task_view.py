@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from labeler.domain import Judgement, recorded_stated_strengths
 from labeler.store import Prompt, Store, StoreError, WriteFailedError
@@ -24,6 +24,7 @@ from labeler.ui.help_overlay import HelpOverlay
 from labeler.ui.judgement_details import JudgementDetails
 from labeler.ui.markdown_view import MAX_RENDERED_CHARS, PromptView, prerender, scroll_page
 from labeler.ui.progress import Progress
+from labeler.ui.prompt_splitter import PromptSplitter
 from labeler.ui.ranking_input import RankingInput, RankingInputError
 from labeler.ui.ranking_strip import RankingStrip
 from labeler.ui.stopwatch import Stopwatch
@@ -35,13 +36,10 @@ from labeler.wording import counted
 STRENGTH_WORDS = {1: "slightly better", 2: "better", 3: "much better"}
 RETRY_SAVE_MS = 2000
 PREPARE_AFTER_MS = 300
-DEFAULT_PROMPT_SHARE = 0.45  # of the height below the heading, at most, for the prompt: the rest is the answers'
-MIN_PROMPT_SHARE, MAX_PROMPT_SHARE = 0.1, 0.85  # a drag never hides the prompt or the answers
 
 
 class TaskView(QWidget):
     message = Signal(str)  # for the status bar
-    prompt_share_changed = Signal(float)  # the annotator dragged the prompt's border (kept in QSettings)
     progressed = Signal(object)  # this annotator's Progress, after every change
 
     def __init__(self, store: Store, annotator: str, parent: QWidget | None = None):
@@ -84,22 +82,12 @@ class TaskView(QWidget):
         # was half of what showing a task cost (BENCHMARKS.md).
         self.cards_box = DeckPair()
         self.prepared: tuple[str, ...] | None = None  # the texts waiting in the back deck, in order
-        # The prompt above, the ranking and the cards below, with a border the annotator can drag: the
-        # prompt takes the height its text needs, up to `prompt_share` of the two (the drag sets it).
         below = QWidget()
         below_layout = QVBoxLayout(below)
         below_layout.setContentsMargins(0, 0, 0, 0)
         below_layout.addWidget(self.strip)
         below_layout.addWidget(self.cards_box, stretch=1)
-        self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.setChildrenCollapsible(False)
-        self.splitter.addWidget(self.prompt_view)
-        self.splitter.addWidget(below)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.splitterMoved.connect(self._prompt_dragged)
-        # Its text laid out anew (another prompt, width, font or fold): its height follows.
-        self.prompt_view.document().documentLayout().documentSizeChanged.connect(self.fit_prompt)
-        self.prompt_share = DEFAULT_PROMPT_SHARE
+        self.splitter = PromptSplitter(self.prompt_view, below)
         layout = QVBoxLayout(self)
         layout.addWidget(self.banner)
         layout.addWidget(self.heading)
@@ -242,7 +230,7 @@ class TaskView(QWidget):
         )
         self._build_cards()
         self.prompt_view.show_prompt(self.prompt.content)
-        self.fit_prompt()
+        self.splitter.fit()
         self.layout().activate()  # the cards' size under this prompt, now rather than at the paint
         self.cards_box.fit()
         self._refresh()
@@ -264,45 +252,15 @@ class TaskView(QWidget):
         contents = [prompt.content] if isinstance(prompt.content, str) else [m["content"] for m in prompt.content]
         prerender(contents, is_dark(self.palette()))
         # Under the next prompt the cards get what this prompt's height leaves them.
-        grows_by = self.prompt_view.height() - self._prompt_height(self.prompt_view.content_height(prompt.content))
+        grows_by = self.prompt_view.height() - self.splitter.prompt_height(
+            self.prompt_view.content_height(prompt.content)
+        )
         self.cards_box.prepare_size(self.cards_box.size() + QSize(0, grows_by))
         behind = self.cards_box.behind
         behind.show_texts(_texts_in_order(prompt, order))
         self.prepared = behind.texts
 
-    # -- the prompt's height and scrolling -----------------------------------------------------------
-
-    def set_prompt_share(self, share: float) -> None:
-        """The most of the height the prompt may take (what the annotator dragged to, last time)."""
-        self.prompt_share = min(max(share, MIN_PROMPT_SHARE), MAX_PROMPT_SHARE)
-        self.fit_prompt()
-
-    def fit_prompt(self) -> None:
-        """Give the prompt the height its text needs, up to its share; the answers get the rest."""
-        total = sum(self.splitter.sizes())
-        if total <= 0:
-            return  # not laid out yet: resizeEvent fits it
-        # A text view's own minimum (about four lines) would overrule a one-line prompt's height.
-        self.prompt_view.setMinimumHeight(self._least_prompt_height())
-        height = self._prompt_height(self.prompt_view.content_height())
-        self.splitter.setSizes([height, total - height])
-
-    def _least_prompt_height(self) -> int:
-        return self.prompt_view.fontMetrics().height() + 2 * self.prompt_view.frameWidth() + 12
-
-    def _prompt_height(self, content_height: int) -> int:
-        total = sum(self.splitter.sizes())
-        return max(min(content_height, round(total * self.prompt_share)), self._least_prompt_height())
-
-    def _prompt_dragged(self, position: int, _index: int) -> None:
-        total = sum(self.splitter.sizes())
-        if total > 0:
-            self.prompt_share = min(max(position / total, MIN_PROMPT_SHARE), MAX_PROMPT_SHARE)
-            self.prompt_share_changed.emit(self.prompt_share)
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self.fit_prompt()
+    # -- reading: folds and scrolling -----------------------------------------------------------
 
     def toggle_turns(self) -> None:
         """T: a long chat's earlier turns whole, or folded back to one line each."""

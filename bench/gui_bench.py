@@ -133,6 +133,116 @@ def time_submits(project: Path, annotator: str, tasks: int, read_ms: int) -> dic
     return results
 
 
+WAIT_LIMIT_S = 60
+BROWSE_FILTERS = {
+    "text search (a word in 1 in 1,000 prompts)": {"text": "python"},
+    "status: not judged (1,000 prompts)": {"status": "not judged"},
+    "annotator: annotator-2 (66,667 prompts)": {"annotator": "annotator-2"},
+    "all filters cleared (101,000 prompts)": {},
+}
+
+
+def time_browse(project: Path, annotator: str, runs: int) -> dict[str, list[float]]:
+    """Milliseconds, in the real window, from an action in the Browse tab to its result painted: the
+    tab first shown (table filled, first prompt shown), each of BROWSE_FILTERS (from the filter run,
+    after the typing pause, to the table and the chosen prompt painted), the table's last row
+    (Ctrl+End: its rows read on demand), and Enter (the prompt opened in the Label tab, its cards painted).
+    Also the GUI thread's longest stall while the filters ran on the worker."""
+    from PySide6.QtCore import QEvent, QObject, QSettings, Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from labeler.store.browsing import Status
+    from labeler.ui.app import GUI_BUSY_TIMEOUT_S
+    from labeler.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    results: dict[str, list[float]] = {}
+
+    def record(label: str, started: float) -> None:
+        results.setdefault(label, []).append((time.perf_counter() - started) * 1000)
+
+    class PaintWatch(QObject):
+        painted = False
+        inside: QWidget | None = None
+
+        def eventFilter(self, watched, event):
+            painting = event.type() == QEvent.Type.Paint and isinstance(watched, QWidget) and self.inside is not None
+            if painting and (watched is self.inside or self.inside.isAncestorOf(watched)):
+                self.painted = True
+            return False
+
+    watch = PaintWatch()
+    app.installEventFilter(watch)
+    stalls = [0.0]  # the longest gap between event-loop turns since last cleared
+
+    def until(done, inside: QWidget) -> None:
+        """Run the event loop until `done()` and a paint inside `inside`; note the longest gap between turns."""
+        watch.painted, watch.inside = False, inside
+        last = started = time.perf_counter()
+        while not (done() and watch.painted):
+            app.processEvents()
+            now = time.perf_counter()
+            stalls[-1] = max(stalls[-1], (now - last) * 1000)
+            last = now
+            if now - started > WAIT_LIMIT_S:
+                raise TimeoutError("the Browse tab did not get there")
+
+    def searching(tab) -> None:
+        """Turn the event loop while the worker searches (the window must stay responsive)."""
+        last = time.perf_counter()
+        while tab.searching:
+            app.processEvents()
+            now = time.perf_counter()
+            stalls[-1] = max(stalls[-1], (now - last) * 1000)
+            last = now
+
+    def browse_once() -> None:
+        window = MainWindow(
+            open_store(project, busy_timeout_s=GUI_BUSY_TIMEOUT_S),
+            annotator,
+            QSettings(str(Path(tempfile.mkdtemp()) / "settings.ini"), QSettings.Format.IniFormat),
+        )
+        window.resize(1280, 800)
+        window.show()
+        window.activateWindow()
+        for _ in range(20):
+            app.processEvents()
+        tab = window.browse
+        started = time.perf_counter()
+        window.tabs.setCurrentIndex(1)
+        until(lambda: not tab.searching and tab.shown_prompt is not None, tab.table)
+        record("Browse tab first shown: table filled, first prompt shown", started)
+        for label, wanted in BROWSE_FILTERS.items():
+            tab.search.setText(wanted.get("text", ""))
+            status = wanted.get("status")
+            tab.status_filter.setCurrentIndex(tab.status_filter.findData(Status(status)) if status else 0)
+            tab.annotator_filter.addItem(wanted.get("annotator", ""), wanted.get("annotator"))
+            tab.annotator_filter.setCurrentIndex(tab.annotator_filter.count() - 1 if "annotator" in wanted else 0)
+            stalls[-1] = 0.0
+            started = time.perf_counter()
+            tab.run_filter()
+            searching(tab)
+            results.setdefault("longest GUI-thread stall while the worker searched", []).append(stalls[-1])
+            until(lambda: True, tab.table)
+            record(f"filter: {label}", started)
+        tab.table.setFocus()
+        started = time.perf_counter()
+        QTest.keyClick(tab.table, Qt.Key.Key_End, Qt.KeyboardModifier.ControlModifier)
+        until(lambda: tab.shown_prompt == tab.table_model.prompt_id(tab.table_model.rowCount() - 1), tab.table)
+        record("Ctrl+End: the table's last row chosen and shown", started)
+        started = time.perf_counter()
+        QTest.keyClick(tab.table, Qt.Key.Key_Return)
+        until(lambda: window.tabs.currentIndex() == 0, window.task_view.cards_box)
+        record("Enter: the prompt opened in the Label tab, its cards painted", started)
+        window.close()
+
+    for _ in range(runs):
+        browse_once()
+    app.removeEventFilter(watch)
+    return results
+
+
 def time_start(project: Path, annotator: str, runs: int) -> tuple[list[float], list[float], bool]:
     """Seconds from spawning `labeler gui` to its first task painted, the CPU seconds the app had
     used by then, and whether torch was imported."""
@@ -162,6 +272,8 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=300)
     parser.add_argument("--starts", type=int, default=5)
     parser.add_argument("--read-ms", type=int, default=500, help="idle time before each task (reading)")
+    parser.add_argument("--browse-runs", type=int, default=5)
+    parser.add_argument("--only-browse", action="store_true", help="time the Browse tab only")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as folder:
@@ -179,17 +291,20 @@ def main() -> None:
 
         build_demo_project(demo)
         load_before = os.getloadavg()
-        starts = {
-            "demo project (48 prompts), new annotator": time_start(demo, FRESH, args.starts),
-            "big project, new annotator": time_start(copy, FRESH, args.starts),
-            f"big project, {HEAVY} (100,000 judgements)": time_start(copy, HEAVY, args.starts),
-        }
-        submits = {
-            "big project, new annotator, short answers": time_submits(copy, FRESH, args.tasks, args.read_ms),
-            f"big project, {HEAVY} (100,000 judgements), demo answers": time_submits(
-                copy, HEAVY, args.tasks, args.read_ms
-            ),
-        }
+        starts, submits = {}, {}
+        if not args.only_browse:
+            starts = {
+                "demo project (48 prompts), new annotator": time_start(demo, FRESH, args.starts),
+                "big project, new annotator": time_start(copy, FRESH, args.starts),
+                f"big project, {HEAVY} (100,000 judgements)": time_start(copy, HEAVY, args.starts),
+            }
+            submits = {
+                "big project, new annotator, short answers": time_submits(copy, FRESH, args.tasks, args.read_ms),
+                f"big project, {HEAVY} (100,000 judgements), demo answers": time_submits(
+                    copy, HEAVY, args.tasks, args.read_ms
+                ),
+            }
+        browsing = time_browse(copy, HEAVY, args.browse_runs)
         load_after = os.getloadavg()
 
     print(
@@ -226,7 +341,14 @@ def main() -> None:
             f"| start → first task painted, {label}: median / max of {len(timings)} (CPU median) | "
             f"{statistics.median(timings):.2f} / {max(timings):.2f} s ({statistics.median(cpu):.2f} s) | ≤ 1.5 s |"
         )
-    print(f"| torch imported by the app | {'yes' if torch else 'no'} | no |")
+    if starts:
+        print(f"| torch imported by the app | {'yes' if torch else 'no'} | no |")
+    for label, timings in browsing.items():
+        goal = "≤ 16 ms" if "stall" in label else "≤ 500 ms" if label.startswith(("filter", "Browse")) else "≤ 100 ms"
+        print(
+            f"| {label}: median / max of {len(timings)} | "
+            f"{statistics.median(timings):.0f} / {max(timings):.0f} ms | {goal} |"
+        )
 
 
 if __name__ == "__main__":

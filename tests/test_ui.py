@@ -1,13 +1,14 @@
 """The app's window, driven through real widgets and shortcuts (pytest-qt, offscreen)."""
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 from helpers.projects import make_project
 from PySide6.QtCore import QSettings, QStandardPaths, Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QApplication, QLabel
 
 from labeler.store import NewAnswer, open_store
 from labeler.ui.app import DEMO_FILE_NAME, display_problem, ensure_demo_project
@@ -30,8 +31,13 @@ def window(qtbot, seeded_store, tmp_path):
 
 
 def browse(window):
-    """Show the Browse tab (filled when first shown)."""
+    """Show the Browse tab (filled when first shown, its filter run on a worker) and wait for its prompts."""
     window.tabs.setCurrentIndex(1)
+    deadline = time.monotonic() + 10
+    while window.browse.searching and time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.005)
+    assert not window.browse.searching
     return window
 
 
@@ -41,9 +47,9 @@ def answer_cards(window):
 
 def test_the_window_lists_prompts_and_shows_the_first(qtbot, window, seeded_store):
     _store, seeded = seeded_store
-    assert window.browse.prompt_model is None  # filled when the tab is first shown: the window opens faster
+    assert not window.browse.filled  # filled when the tab is first shown: the window opens faster
     browse(window)
-    assert window.browse.prompt_model.rowCount() == len(seeded)
+    assert window.browse.table_model.rowCount() == len(seeded)
     assert window.browse.prompt_view.toPlainText().strip() == "prompt number 0"
     assert len(answer_cards(window)) == len(seeded[0][1])
     qtbot.waitUntil(lambda: "8 prompts" in window.statusBar().currentMessage())  # counted on a worker
@@ -52,9 +58,9 @@ def test_the_window_lists_prompts_and_shows_the_first(qtbot, window, seeded_stor
 def test_arrow_keys_move_through_prompts(qtbot, window, seeded_store):
     _, seeded = seeded_store
     browse(window)
-    window.browse.prompt_list.setFocus()
-    qtbot.keyClick(window.browse.prompt_list, Qt.Key.Key_Down)
-    qtbot.keyClick(window.browse.prompt_list, Qt.Key.Key_Down)
+    window.browse.table.setFocus()
+    qtbot.keyClick(window.browse.table, Qt.Key.Key_Down)
+    qtbot.keyClick(window.browse.table, Qt.Key.Key_Down)
     assert window.browse.prompt_view.toPlainText().strip() == "prompt number 2"
     cards = answer_cards(window)
     assert len(cards) == len(seeded[2][1])
@@ -72,7 +78,7 @@ def test_a_huge_answer_is_cut_and_the_chat_is_shown_as_turns(qtbot, store, tmp_p
     qtbot.addWidget(shown)
     turns = ["User", "Hi", "Assistant", "Hello", "User", "Write", "a", "lot"]
     assert shown.browse.prompt_view.toPlainText().split() == turns
-    assert shown.browse.prompt_model.data(shown.browse.prompt_model.index(0)).startswith("[chat] Write a lot")
+    assert shown.browse.table_model.data(shown.browse.table_model.index(0, 1)).startswith("[chat] Write a lot")
     text_view = answer_cards(shown)[0].findChild(MarkdownView).browser
     assert len(text_view.toPlainText().replace("\u200b", "")) < MAX_RENDERED_CHARS + 100
 
@@ -94,7 +100,7 @@ def test_opening_a_non_project_keeps_the_current_one(qtbot, window, tmp_path, mo
     window.open_project(bad)
     assert warnings
     assert "not a project file" in warnings[0]
-    assert browse(window).browse.prompt_model.rowCount() == 8
+    assert browse(window).browse.table_model.rowCount() == 8
 
 
 def test_opening_another_project(qtbot, window, tmp_path):
@@ -147,7 +153,7 @@ def test_file_menu_imports_exports_and_snapshots_off_the_gui_thread(qtbot, store
     monkeypatch.setattr("labeler.ui.file_dialogs.open_file_names", lambda *a, **k: [str(data)])
     shown.import_action.trigger()
     qtbot.waitUntil(lambda: "Imported 1 row" in shown.statusBar().currentMessage(), timeout=10000)
-    assert browse(shown).browse.prompt_model.rowCount() == 1
+    assert browse(shown).browse.table_model.rowCount() == 1
     assert shown.task_view.prompt is None  # the imported prompt was judged by "import", one judge wanted
 
     out = tmp_path / "pairs.jsonl"
@@ -335,12 +341,14 @@ def test_code_is_coloured_for_the_palette_and_recoloured_when_the_system_switche
         app.setPalette(light)
 
 
-def test_the_prompt_list_model_passes_qtmodeltester(qtmodeltester, seeded_store):
-    from labeler.ui.prompt_list import PromptListModel
+def test_the_prompt_table_model_passes_qtmodeltester(qtmodeltester, seeded_store):
+    from labeler.store.browsing import PromptFilter, matching_prompts
+    from labeler.ui.prompt_table import PromptTableModel
 
     store, _ = seeded_store
     store.add_prompt([{"role": "user", "content": "a chat"}], [NewAnswer("a"), NewAnswer("b")])
-    model = PromptListModel(store)
+    model = PromptTableModel(store)
+    model.show_ids(matching_prompts(store, PromptFilter()))
     qtmodeltester.check(model, force_py=False)
     qtmodeltester.check(model, force_py=True)  # pytest-qt's own checks as well as Qt's
     assert model.rowCount() == 9
@@ -353,7 +361,7 @@ def test_a_prompt_with_more_than_nine_answers_is_browsable_but_never_a_task(qtbo
     store.add_prompt("two answers", [NewAnswer("a"), NewAnswer("b")])
     shown = browse(MainWindow(store, "ann", settings_in(tmp_path)))
     qtbot.addWidget(shown)
-    assert shown.browse.prompt_model.rowCount() == 2
+    assert shown.browse.table_model.rowCount() == 2
     assert shown.browse.prompt_view.toPlainText().strip() == "ten answers"
     assert len(answer_cards(shown)) == 10
     assert shown.task_view.prompt_view.toPlainText().strip() == "two answers"

@@ -160,3 +160,13 @@ def own_judgements(store: Store, annotator: str) -> list[str]:
             [annotator],
         )
     ]
+
+
+def own_judgement_of(store: Store, annotator: str, prompt_id: int) -> str | None:
+    """The uuid of the annotator's current judgement of this prompt, if they made one."""
+    row = store.conn.execute(
+        "SELECT j.uuid FROM current_judgements j JOIN annotators a ON a.id = j.annotator_id "
+        "WHERE a.name = ? AND j.prompt_id = ? ORDER BY j.id DESC LIMIT 1",
+        [annotator, prompt_id],
+    ).fetchone()
+    return row[0] if row else None

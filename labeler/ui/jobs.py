@@ -56,7 +56,18 @@ class StoreJob(QRunnable):
             signal.emit(value)
 
 
+# Every job started and not yet reported back, so its Python object (and its signals) live until its
+# signal is delivered, whatever its starter keeps: a starter that replaces its job with a newer one
+# (a search typed on) must not free one a worker is still running (that crashed the app).
+_running: dict[int, StoreJob] = {}
+
+
 def start(job: StoreJob) -> None:
+    key = id(job)
+    _running[key] = job
+    # The key, not the job, in the slots: a slot that held the job would keep it alive for ever.
+    job.signals.finished.connect(lambda _result: _running.pop(key, None))
+    job.signals.failed.connect(lambda _reason: _running.pop(key, None))
     QThreadPool.globalInstance().start(job)
 
 

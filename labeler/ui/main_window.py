@@ -45,6 +45,7 @@ class MainWindow(QMainWindow):
         self.resize(1200, 800)
 
         self.browse = BrowseTab(store)
+        self.browse.open_requested.connect(self._open_in_label_tab)
         self.task_view = TaskView(store, annotator)
         self.task_view.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.task_view.progressed.connect(self.show_progress)
@@ -189,7 +190,12 @@ class MainWindow(QMainWindow):
         if not self.statusBar().currentMessage():  # never over a message the annotator needs
             self.statusBar().showMessage(line)
 
+    def _open_in_label_tab(self, prompt_id: int) -> None:
+        self.tabs.setCurrentIndex(0)
+        self.task_view.open_prompt(prompt_id)
+
     def _on_tab(self, index: int) -> None:
+        self.task_view.set_keys_enabled(index == 0)
         if index == 1:
             self.browse.fill()
 

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from labeler.domain import Judgement, recorded_stated_strengths
 from labeler.store import Prompt, Store, StoreError, WriteFailedError
-from labeler.store.queue import display_order, next_prompt, own_judgements, resume_point
+from labeler.store.queue import display_order, next_prompt, own_judgement_of, own_judgements, resume_point
 from labeler.ui import dialogs, jobs
 from labeler.ui.actions import LABELLING_COMMANDS, make_actions
 from labeler.ui.answer_cards import CardDeck, DeckPair
@@ -128,15 +128,19 @@ class TaskView(QWidget):
             "help": self.show_help,
         }
 
+    def set_keys_enabled(self, enabled: bool) -> None:
+        """The labelling keys work, or rest: their actions are in the window's Label menu, so they would
+        otherwise act on the task from anywhere in the window (Enter in the Browse tab would save it)."""
+        for action in self.actions_by_name.values():
+            action.setEnabled(enabled)
+
     def show_help(self) -> None:
         """? / F1: every key, over the task; the labelling keys rest until it is closed."""
-        for action in self.actions_by_name.values():
-            action.setEnabled(False)
+        self.set_keys_enabled(False)
         self.help_overlay.open()
 
     def _help_closed(self) -> None:
-        for action in self.actions_by_name.values():
-            action.setEnabled(True)
+        self.set_keys_enabled(True)
         self.setFocus()
 
     @property
@@ -542,11 +546,24 @@ class TaskView(QWidget):
             else:
                 self.message.emit("You are at your newest prompt.")
         else:
-            self._show_judgement(self.store.judgement_row(history[target]))
-            self.correcting = history[target]
-            self.heading.setText(
-                self.heading.text() + f"  — your judgement {target + 1} of {len(history)}: Enter saves a correction"
-            )
+            self._show_correction(history[target], f"your judgement {target + 1} of {len(history)}")
+
+    def open_prompt(self, prompt_id: int) -> None:
+        """From the Browse tab: this prompt to judge, or your own judgement of it to correct."""
+        if self.pending_save is not None:
+            self.message.emit("Waiting to save the last judgement; try again once it is saved.")
+            return
+        own = own_judgement_of(self.store, self.annotator, prompt_id)
+        if own is not None:
+            self._show_correction(own, "your judgement")
+        else:
+            self.correcting = None
+            self.show_prompt(prompt_id)
+
+    def _show_correction(self, judgement_uuid: str, which: str) -> None:
+        self._show_judgement(self.store.judgement_row(judgement_uuid))
+        self.correcting = judgement_uuid
+        self.heading.setText(self.heading.text() + f"  — {which}: Enter saves a correction")
 
     def _show_judgement(self, row: dict) -> None:
         """Show a saved judgement's prompt with its ranking and details, ready to be changed."""

@@ -79,6 +79,18 @@ def test_the_prompt_takes_the_height_its_text_needs_up_to_its_share(qtbot, chats
     assert view.prompt_view.verticalScrollBar().maximum() == 0  # and it is whole
 
 
+def test_short_answers_leave_their_room_to_a_long_chat(qtbot, tmp_path):
+    path = tmp_path / "short.db"
+    make_project(path, [(chat(13), ["Yes.", "No, I would rather not."])])
+    window = open_window(qtbot, path)
+    view = window.task_view
+    prompt, below = prompt_and_answers_heights(view)
+    assert prompt / (prompt + below) > 0.6  # more than its share: the answers need two lines
+    for card in view.deck.cards():
+        assert card.body.browser.verticalScrollBar().maximum() == 0  # and are whole
+    assert view.deck.spare_height() <= 3 * view.fontMetrics().lineSpacing()  # an answer keeps three lines at least
+
+
 def test_the_dragged_border_sets_the_share_and_is_remembered(qtbot, chats):
     window = open_window(qtbot, chats)
     view = window.task_view

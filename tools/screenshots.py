@@ -14,11 +14,16 @@ window manager `windowactivate` fails), and saves the window as a PNG of at most
 - keyboard-help.png: the `?` overlay, generated from the action table
 - label-chat-dark.png: a multi-turn chat in a dark palette (Qt follows the desktop's scheme; under
   Xvfb there is none, so a dark palette is set the way a dark desktop would)
+- label-hh-chat.png: a real 13-turn chat from the HH-RLHF dev set (--hh), as it opens: earlier turns
+  folded, the last three whole, the two replies below; label-hh-pair.png: the same pair after one
+  key (`2`: the other answer placed last, Enter saves)
+- browse.png: the Browse tab on the demo prompts judged by two annotators, filtered by a search
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import shutil
@@ -91,6 +96,33 @@ def build_project(path: Path, rows: list[dict]) -> None:
     subprocess.run([python, "-m", "labeler", "import", str(path), str(data)], check=True, capture_output=True)
 
 
+def hh_chat_row(path: Path, turns: int = 13) -> dict | None:
+    """The first pair of the HH file whose prompt is a chat of `turns` messages, as a prompt with two
+    answers (no judgement: the screenshot's annotator has it to do); None without the file."""
+    if not path.is_file():
+        return None
+    from labeler.formats.pair_rows import parse_pair
+
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            pair = parse_pair(json.loads(line))
+            if isinstance(pair.prompt, tuple) and len(pair.prompt) == turns:
+                return {"prompt": list(pair.prompt), "answers": [{"text": pair.chosen}, {"text": pair.rejected}]}
+    return None
+
+
+def judged_rows(rows: list[dict]) -> list[dict]:
+    """The demo rows judged by two annotators: bob ranks every answer in order, carol the other way
+    round on every other prompt and flags nothing; for the Browse tab's columns and judgements."""
+    judged = []
+    for index, row in enumerate(rows):
+        numbers = list(range(len(row["answers"])))
+        judged.append({**row, "ranking": numbers, "annotator": "bob"})
+        if index % 2 == 0:
+            judged.append({**row, "ranking": numbers[::-1], "annotator": "carol"})
+    return judged
+
+
 def xdotool(env: dict[str, str], *args: str) -> str:
     return subprocess.run(["xdotool", *args], env=env, check=True, capture_output=True, text=True).stdout.strip()
 
@@ -161,6 +193,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     parser.add_argument("--display", default=":99")
     parser.add_argument("--scale", default="1", help="QT_SCALE_FACTOR, e.g. 2 to check HiDPI")
+    parser.add_argument(
+        "--hh",
+        type=Path,
+        default=REPO.parent / "shared" / "data" / "hh-harmless-dev" / "pairs.jsonl.gz",
+        help="the HH-RLHF dev pairs, for label-hh-chat.png (left out without them)",
+    )
     args = parser.parse_args()
     for tool in ("Xvfb", "xdotool", "import", "convert"):
         if shutil.which(tool) is None:
@@ -216,6 +254,26 @@ def main() -> None:
             app = App(folder / "chat.db", env, dark=True)
             app.keys("3", "1")
             app.save(args.out / f"label-chat-dark{suffix}.png")
+            app.close()
+
+            hh = hh_chat_row(args.hh)
+            if hh is None:
+                print(f"label-hh-chat.png left out: no 13-turn chat in {args.hh}")
+            else:
+                build_project(folder / "hh.db", [hh])
+                app = App(folder / "hh.db", env)
+                app.save(args.out / f"label-hh-chat{suffix}.png")
+                app.keys("2")
+                app.save(args.out / f"label-hh-pair{suffix}.png")
+                app.close()
+
+            demo = [row for key, row in sorted(rows.items())]
+            build_project(folder / "browse.db", judged_rows(demo))
+            app = App(folder / "browse.db", env)
+            app.keys("alt+b")
+            time.sleep(1.0)  # the table is filled on a worker
+            app.keys("ctrl+f", *"code", "Return", "Down")
+            app.save(args.out / f"browse{suffix}.png")
             app.close()
         finally:
             xvfb.terminate()

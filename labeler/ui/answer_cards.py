@@ -121,6 +121,15 @@ class AnswerCard(QFrame):
             self.tier = tier
             self.update()
 
+    def spare_height(self) -> int:
+        """How much shorter this card could be with its answer still shown whole (negative: it scrolls)."""
+        if self.empty_note.isVisible():
+            return self.empty_note.height() - self.empty_note.sizeHint().height()
+        browser = self.body.browser
+        if self.body.more.isVisible():
+            return 0  # a cut answer: "Show more" has more to show
+        return browser.viewport().height() - round(browser.document().size().height())
+
     def paintEvent(self, event) -> None:
         # The card on the base colour, its border in the tier's colour once placed.
         painter = QPainter(self)
@@ -156,6 +165,15 @@ class CardDeck(QWidget):
         for card, text in zip(self.pool, texts, strict=False):
             card.set_text(text)
         self.texts = texts
+
+    def spare_height(self) -> int:
+        """How much shorter the deck could be with every answer still shown whole (0 when one scrolls):
+        the prompt above may take it. The cards of a row share its height, and the rows share the deck's."""
+        count, columns = self.arrangement
+        if not count:
+            return 0
+        rows = -(-count // columns)
+        return max(min(card.spare_height() for card in self.cards()), 0) * rows
 
     def arrange(self, count: int) -> None:
         columns = 2 if count <= 4 else 3

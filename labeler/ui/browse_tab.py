@@ -81,11 +81,17 @@ class BrowseTab(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # no row measured
+        rows = self.table.verticalHeader()
+        rows.hide()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # no row measured
+        rows.setDefaultSectionSize(self.fontMetrics().height() + 8)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        # The text takes what the other columns leave: each is as wide as what it holds.
+        for column, widest in ((0, "demo-000000"), (2, "Answers"), (3, "2 ranked · 1 skipped"), (4, "Flagged"),
+                               (5, "2026-12-07 18:41")):  # fmt: skip
+            header.resizeSection(column, self.fontMetrics().horizontalAdvance(widest) + 20)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         # Qt's "open this item": Enter, or a double-click (a single click where the desktop says so).
         self.table.activated.connect(lambda index: self._open(index.row()))
@@ -118,7 +124,7 @@ class BrowseTab(QWidget):
         sides = QSplitter()
         sides.addWidget(self.table)
         sides.addWidget(detail)
-        sides.setSizes([560, 640])
+        sides.setSizes([700, 500])
         layout = QVBoxLayout(self)
         layout.addLayout(filters)
         layout.addWidget(sides, stretch=1)
@@ -131,7 +137,8 @@ class BrowseTab(QWidget):
         self.search.returnPressed.connect(self.table.setFocus)
         for combo in (self.status_filter, self.annotator_filter, self.model_filter, self.flag_filter):
             combo.currentIndexChanged.connect(self.run_filter)
-        find = QShortcut(QKeySequence.StandardKey.Find, self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        # Anywhere in the window while this tab shows (a hidden widget's shortcut does not fire).
+        find = QShortcut(QKeySequence.StandardKey.Find, self, context=Qt.ShortcutContext.WindowShortcut)
         find.activated.connect(self._focus_search)
 
     # -- filling and filtering -----------------------------------------------------------------------
@@ -145,6 +152,7 @@ class BrowseTab(QWidget):
     def fill(self) -> None:
         """Shown: the prompts the filters keep, found again (judgements were saved meanwhile), and the
         filters' choices once a project (both on a worker)."""
+        self.table.setFocus()  # arrows, Enter and Ctrl+F work at once
         if self.filled:
             self.run_filter()
             return

@@ -164,8 +164,8 @@ def conversation_html(messages: list[dict[str, str]], dark: bool = False, folded
     parts = []
     if hidden:
         parts.append(
-            f"<p style='margin: 0 0 4px 0;'><a href='{UNFOLD_LINK}'>{hidden} earlier turns in one line each: "
-            "show them whole (T)</a></p>"
+            f"<p style='margin: 0 0 4px 0;'><a href='{UNFOLD_LINK}' style='color: {ROLE_COLOURS[dark]['user']};'>"
+            f"{hidden} earlier turns in one line each: show them whole (T)</a></p>"
         )
         parts.extend(_turn_html(message, dark, one_line=True) for message in messages[:hidden])
     parts.extend(_turn_html(message, dark) for message in messages[hidden:])

@@ -1,11 +1,14 @@
 """The prompt above, the ranking strip and the answers below, with a border the annotator can drag.
 
-The prompt takes the height its text needs, up to `share` of the two; the answers get the rest. A
-drag sets the share (the window keeps it in QSettings), so a short prompt never takes the answers'
-room and a 13-turn chat gets as much as the annotator chose to give it.
+The prompt takes the height its text needs, up to `share` of the two, or more where the answers
+are short enough to leave room; the answers get the rest. A drag sets the share (the window keeps it
+in QSettings), so a short prompt never takes the answers' room, and a 13-turn chat gets as much as the
+annotator chose to give it, and all that short answers leave.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QSplitter, QWidget
@@ -19,9 +22,13 @@ MIN_PROMPT_SHARE, MAX_PROMPT_SHARE = 0.1, 0.85  # a drag never hides the prompt 
 class PromptSplitter(QSplitter):
     share_changed = Signal(float)  # the annotator dragged the border
 
-    def __init__(self, prompt_view: PromptView, below: QWidget, parent: QWidget | None = None):
+    def __init__(
+        self, prompt_view: PromptView, below: QWidget, answers_need: Callable[[], int], parent: QWidget | None = None
+    ):
+        """`answers_need()`: the height below the border that shows the answers shown now whole."""
         super().__init__(Qt.Orientation.Vertical, parent)
         self.prompt_view = prompt_view
+        self.answers_need = answers_need
         self.share = DEFAULT_PROMPT_SHARE
         self.setChildrenCollapsible(False)
         self.addWidget(prompt_view)
@@ -42,13 +49,14 @@ class PromptSplitter(QSplitter):
             return  # not laid out yet: resizeEvent fits it
         # A text view's own minimum (about four lines) would overrule a one-line prompt's height.
         self.prompt_view.setMinimumHeight(self._least_height())
-        height = self.prompt_height(self.prompt_view.content_height())
+        height = self.prompt_height(self.prompt_view.content_height(), self.answers_need())
         self.setSizes([height, total - height])
 
-    def prompt_height(self, content_height: int) -> int:
-        """The height a prompt whose text needs `content_height` gets."""
+    def prompt_height(self, content_height: int, answers_need: int) -> int:
+        """The height a prompt whose text needs `content_height` gets above answers that need `answers_need`."""
         total = sum(self.sizes())
-        return max(min(content_height, round(total * self.share)), self._least_height())
+        room = max(round(total * self.share), total - answers_need)
+        return max(min(content_height, room), self._least_height())
 
     def _least_height(self) -> int:
         return self.prompt_view.fontMetrics().height() + 2 * self.prompt_view.frameWidth() + 12

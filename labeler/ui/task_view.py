@@ -87,7 +87,8 @@ class TaskView(QWidget):
         below_layout.setContentsMargins(0, 0, 0, 0)
         below_layout.addWidget(self.strip)
         below_layout.addWidget(self.cards_box, stretch=1)
-        self.splitter = PromptSplitter(self.prompt_view, below)
+        self.below = below
+        self.splitter = PromptSplitter(self.prompt_view, below, lambda: below.height() - self.deck.spare_height())
         layout = QVBoxLayout(self)
         layout.addWidget(self.banner)
         layout.addWidget(self.heading)
@@ -255,13 +256,14 @@ class TaskView(QWidget):
         order = display_order([answer.id for answer in prompt.answers], self.annotator, upcoming)
         contents = [prompt.content] if isinstance(prompt.content, str) else [m["content"] for m in prompt.content]
         prerender(contents, is_dark(self.palette()))
-        # Under the next prompt the cards get what this prompt's height leaves them.
-        grows_by = self.prompt_view.height() - self.splitter.prompt_height(
-            self.prompt_view.content_height(prompt.content)
-        )
-        self.cards_box.prepare_size(self.cards_box.size() + QSize(0, grows_by))
+        # Under the next prompt the cards get what this prompt's height leaves them: the texts are laid
+        # out at the width they will have first, so how tall the answers need to be is known.
         behind = self.cards_box.behind
         behind.show_texts(_texts_in_order(prompt, order))
+        behind.grid.activate()  # another number of answers: the cards' widths, now
+        answers_need = self.below.height() - self.cards_box.height() + behind.height() - behind.spare_height()
+        next_height = self.splitter.prompt_height(self.prompt_view.content_height(prompt.content), answers_need)
+        self.cards_box.prepare_size(self.cards_box.size() + QSize(0, self.prompt_view.height() - next_height))
         self.prepared = behind.texts
 
     # -- reading: folds and scrolling -----------------------------------------------------------

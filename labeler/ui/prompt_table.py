@@ -28,12 +28,6 @@ class PromptTableModel(QAbstractTableModel):
         self.pages.clear()
         self.endResetModel()
 
-    def forget_rows(self) -> None:
-        """The project changed (a judgement saved): read the rows again when next shown."""
-        self.pages.clear()
-        if self.ids:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self.ids) - 1, len(COLUMNS) - 1))
-
     def prompt_id(self, row: int) -> int:
         return self.ids[row]
 

@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_scheduler
 from transformers.utils import logging as hf_logging
 
+from labeler.statistics import RankedJudgement, pairwise_agreement
 from labeler.store import open_read_only
 from trainer.batching import pack_rankings
 from trainer.configs import DEFAULT_HEAD_LAYERS, RewardConfig
@@ -137,6 +138,9 @@ def train_reward(cfg: RewardConfig) -> dict:
         "eval_mean_margin": evaluation.mean_margin,
         # What the rule "the longer answer wins" scores on the same held-out pairs: the bar to clear.
         "eval_longer_wins": _longer_wins_on(held_out),
+        # How often two annotators who ranked the same held-out prompt order two answers alike: the ceiling
+        # a model can hope for on these prompts (None when no held-out prompt was ranked by two people).
+        **_agreement_on(held_out),
         "train_pairs": train_pairs,
         "train_prompts": len({item.prompt_id for item in train}),
         "train_rankings": len(train),
@@ -425,6 +429,22 @@ def _evaluate(score: Scorer, tokens: _Tokens) -> PairAccuracy:
 def _longer_wins_on(rankings: list[RankedPrompt]) -> float | None:
     pairs = [(item.answers[c], item.answers[r]) for item in rankings for c, r, _ in pairs_of(item)]
     return longer_wins(pairs) if pairs else None
+
+
+def _agreement_on(rankings: list[RankedPrompt]) -> dict[str, float | int | None]:
+    """labeler stats' pairwise agreement, over these rankings (answers told apart by their text)."""
+    answer_numbers: dict[int, dict[str, int]] = {}
+    judgements = []
+    for item in rankings:
+        numbers = answer_numbers.setdefault(item.prompt_id, {})
+        ids = [numbers.setdefault(text, len(numbers)) for text in item.answers]
+        tiers = tuple(tuple(ids[index] for index in tier) for tier in item.tiers)
+        judgements.append(RankedJudgement(item.annotator, item.prompt_id, tiers, None))
+    agreement = pairwise_agreement(judgements)
+    return {
+        "eval_annotator_agreement": agreement.share if agreement else None,
+        "eval_agreement_comparisons": agreement.comparisons if agreement else 0,
+    }
 
 
 def _reward_statistics(score: Scorer, tokens: _Tokens) -> tuple[float, float]:

@@ -64,3 +64,12 @@ def save_file_name(parent: QWidget | None, caption: str, name_filter: str) -> st
     dialog = file_dialog(parent, caption, name_filter, QFileDialog.FileMode.AnyFile)
     dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
     return dialog.selectedFiles()[0] if dialog.exec() else ""
+
+
+def existing_directory(parent: QWidget | None, caption: str, start: str = "") -> str:
+    """A folder the user chose; "" if cancelled."""
+    dialog = file_dialog(parent, caption, "", QFileDialog.FileMode.Directory)
+    dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+    if start:
+        dialog.setDirectory(start)
+    return dialog.selectedFiles()[0] if dialog.exec() else ""

@@ -18,6 +18,7 @@ window manager `windowactivate` fails), and saves the window as a PNG of at most
   folded, the last three whole, the two replies below; label-hh-pair.png: the same pair after one
   key (`2`: the other answer placed last, Enter saves)
 - browse.png: the Browse tab on the demo prompts judged by two annotators, filtered by a search
+- models.png: the Models tab after `labeler-train reward` (the defaults) on those judgements
 """
 
 from __future__ import annotations
@@ -112,14 +113,15 @@ def hh_chat_row(path: Path, turns: int = 13) -> dict | None:
 
 
 def judged_rows(rows: list[dict]) -> list[dict]:
-    """The demo rows judged by two annotators: bob ranks every answer in order, carol the other way
-    round on every other prompt and flags nothing; for the Browse tab's columns and judgements."""
+    """The demo rows judged by two annotators: bob ranks every answer in order, carol on every other
+    prompt the same but for her last two, swapped; for the Browse tab's columns and judgements and
+    the Models tab's agreement."""
     judged = []
     for index, row in enumerate(rows):
         numbers = list(range(len(row["answers"])))
         judged.append({**row, "ranking": numbers, "annotator": "bob"})
         if index % 2 == 0:
-            judged.append({**row, "ranking": numbers[::-1], "annotator": "carol"})
+            judged.append({**row, "ranking": [*numbers[:-2], numbers[-1], numbers[-2]], "annotator": "carol"})
     return judged
 
 
@@ -274,6 +276,15 @@ def main() -> None:
             time.sleep(1.0)  # the table is filled on a worker
             app.keys("ctrl+f", *"code", "Return", "Down")
             app.save(args.out / f"browse{suffix}.png")
+            app.close()
+
+            # A real reward model trained on those judgements (the defaults; a minute or two on a CPU).
+            trainer = Path(sys.executable).parent / "labeler-train"
+            run = folder / "browse.models" / "reward-1"
+            subprocess.run([str(trainer), "reward", str(folder / "browse.db"), "--out", str(run)], check=True)
+            app = App(folder / "browse.db", env)
+            app.keys("alt+m", "Down", "Up")
+            app.save(args.out / f"models{suffix}.png")
             app.close()
         finally:
             xvfb.terminate()

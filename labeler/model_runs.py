@@ -40,6 +40,8 @@ class ModelRun:
                 parts.append(f"annotators agree {m['eval_annotator_agreement']:.1%} (the ceiling)")
             if m.get("eval_longer_wins") is not None:
                 parts.append(f"the longer answer wins {m['eval_longer_wins']:.1%}")
+            if m.get("eval_shown_earlier_wins") is not None:
+                parts.append(f"the answer shown earlier wins {m['eval_shown_earlier_wins']:.1%}")
             return "; ".join(parts)
         if self.kind == "SFT policy" and m.get("train_loss_after") is not None:
             return f"loss {m.get('train_loss_before', float('nan')):.3f} → {m['train_loss_after']:.3f}"

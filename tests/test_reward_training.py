@@ -69,6 +69,7 @@ def test_training_learns_the_rule_and_writes_a_loadable_model_with_its_metrics(w
     assert metrics["eval_accuracy"] >= 0.9
     assert metrics["reward_std"] > 0
     assert (metrics["eval_annotator_agreement"], metrics["eval_agreement_comparisons"]) == (None, 0)  # one annotator
+    assert "eval_shown_earlier_wins" in metrics
     assert metrics["base"] == str(workspace["base"])
     assert metrics["loss"] == loss
     assert len(metrics["snapshot_sha256"]) == 64

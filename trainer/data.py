@@ -55,6 +55,9 @@ class RankedPrompt:
     # where none was stated (the store records the default, 2, there; no margin should come of it)
     stated_strengths: list[int | None]
     annotator: str
+    # The answers (indices into `answers`) in the order the annotator saw them in the app; None for a
+    # judgement imported from a file, whose order is the file's, not something a person was shown.
+    shown_order: list[int] | None = None
 
 
 def ranked_prompts(store: Store, annotators: Sequence[str] | None = None) -> list[RankedPrompt]:
@@ -82,6 +85,10 @@ def ranked_prompts(store: Store, annotators: Sequence[str] | None = None) -> lis
                 tiers=[[index_of[answer_id] for answer_id in tier] for tier in judgement.tiers],
                 stated_strengths=list(judgement.stated_strengths or []),
                 annotator=judgement.annotator,
+                # Only the app times a judgement: an imported one has no time, and no real display order.
+                shown_order=[index_of[answer_id] for answer_id in judgement.display_order if answer_id in index_of]
+                if judgement.seconds_spent is not None
+                else None,
             )
         )
     return items

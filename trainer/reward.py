@@ -141,6 +141,9 @@ def train_reward(cfg: RewardConfig) -> dict:
         # How often two annotators who ranked the same held-out prompt order two answers alike: the ceiling
         # a model can hope for on these prompts (None when no held-out prompt was ranked by two people).
         **_agreement_on(held_out),
+        # What "the answer shown earlier wins" scores on the held-out pairs labelled in the app (the
+        # annotators' position bias, another bar to clear; None when none was labelled in the app).
+        **_shown_earlier_wins_on(held_out),
         "train_pairs": train_pairs,
         "train_prompts": len({item.prompt_id for item in train}),
         "train_rankings": len(train),
@@ -445,6 +448,18 @@ def _agreement_on(rankings: list[RankedPrompt]) -> dict[str, float | int | None]
         "eval_annotator_agreement": agreement.share if agreement else None,
         "eval_agreement_comparisons": agreement.comparisons if agreement else 0,
     }
+
+
+def _shown_earlier_wins_on(rankings: list[RankedPrompt]) -> dict[str, float | int | None]:
+    wins = total = 0
+    for item in rankings:
+        if item.shown_order is None:
+            continue
+        position = {answer: place for place, answer in enumerate(item.shown_order)}
+        for chosen, rejected, _ in pairs_of(item):
+            total += 1
+            wins += position[chosen] < position[rejected]
+    return {"eval_shown_earlier_wins": wins / total if total else None, "eval_shown_pairs": total}
 
 
 def _reward_statistics(score: Scorer, tokens: _Tokens) -> tuple[float, float]:

@@ -120,23 +120,23 @@ def test_typing_a_search_and_choosing_filters_narrow_the_table(qtbot, reviewed):
     qtbot.keyClick(tab.table, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert tab.search.hasFocus()
     qtbot.keyClicks(tab.search, "EGG")
-    qtbot.waitUntil(lambda: tab.count_label.text() == "1 prompt")
+    qtbot.waitUntil(lambda: tab.count_label.text() == "1 of 5 prompts")
     assert shown_titles(window) == ["How do I boil an EGG?"]
     assert tab.prompt_view.toPlainText().strip() == "How do I boil an EGG?"
     tab.search.clear()
     qtbot.waitUntil(lambda: tab.count_label.text() == "5 prompts")
     qtbot.waitUntil(lambda: tab.annotator_filter.count() == 3)  # the choices are read on a worker
     tab.annotator_filter.setCurrentIndex(tab.annotator_filter.findData("bob"))
-    qtbot.waitUntil(lambda: tab.count_label.text() == "2 prompts")
+    qtbot.waitUntil(lambda: tab.count_label.text() == "2 of 5 prompts")
     tab.status_filter.setCurrentIndex(tab.status_filter.findText("Skipped"))
-    qtbot.waitUntil(lambda: tab.count_label.text() == "1 prompt")
+    qtbot.waitUntil(lambda: tab.count_label.text() == "1 of 5 prompts")
     assert shown_titles(window) == ["Write a poem"]
     tab.annotator_filter.setCurrentIndex(0)
     tab.status_filter.setCurrentIndex(0)
     tab.model_filter.setCurrentIndex(tab.model_filter.findData("m-c"))
-    qtbot.waitUntil(lambda: tab.count_label.text() == "1 prompt")
+    qtbot.waitUntil(lambda: tab.count_label.text() == "1 of 5 prompts")
     tab.flag_filter.setCurrentIndex(tab.flag_filter.findData(Flag.HALLUCINATION))
-    qtbot.waitUntil(lambda: tab.count_label.text() == "0 prompts")
+    qtbot.waitUntil(lambda: tab.count_label.text() == "0 of 5 prompts")
     assert tab.prompt_heading.text() == "No prompt matches these filters."
 
 

@@ -214,3 +214,7 @@ def annotator_names(store: Store) -> list[str]:
 def model_names(store: Store) -> list[str]:
     query = "SELECT DISTINCT model FROM answers WHERE model IS NOT NULL ORDER BY 1"
     return [row[0] for row in store.conn.execute(query)]
+
+
+def prompt_count(store: Store) -> int:
+    return store.conn.execute("SELECT COUNT(*) FROM prompts").fetchone()[0]

@@ -50,6 +50,7 @@ class BrowseTab(QWidget):
         self.store = store
         self.filled = False  # see the module docstring
         self.choices_read = False
+        self.total: int | None = None  # prompts in the project, read with the filters' choices
         self.search_generation = 0
         self.searching = False  # a filter's answer is awaited from the worker
         self.search_job: jobs.StoreJob | None = None
@@ -193,12 +194,20 @@ class BrowseTab(QWidget):
             self._read_choices()
         keep = self.shown_prompt
         self.table_model.show_ids(prompt_ids)
-        self.count_label.setText(counted(len(prompt_ids), "prompt"))
+        self._show_count()
         row = self.table_model.row_of(keep) if keep is not None else None
         if prompt_ids:
             self.table.selectRow(row if row is not None else 0)
         else:
             self._show_nothing()
+
+    def _show_count(self) -> None:
+        """ "12 of 101,000 prompts" under a filter (once the total is known), else "101,000 prompts"."""
+        shown = self.table_model.rowCount()
+        filtered = self.total is not None and shown != self.total
+        self.count_label.setText(
+            f"{shown:,} of {counted(self.total, 'prompt')}" if filtered else counted(shown, "prompt")
+        )
 
     def _search_failed(self, generation: int, reason: str) -> None:
         if generation == self.search_generation:
@@ -209,12 +218,15 @@ class BrowseTab(QWidget):
         """The annotators and models to filter by, on a worker."""
         self.choices_read = True
         self.choices_job = jobs.StoreJob(
-            self.store.path, lambda store: (browsing.annotator_names(store), browsing.model_names(store))
+            self.store.path,
+            lambda store: (browsing.annotator_names(store), browsing.model_names(store), browsing.prompt_count(store)),
         )
-        self.choices_job.signals.finished.connect(lambda names: self._set_choices(*names))
+        self.choices_job.signals.finished.connect(lambda found: self._set_choices(*found))
         jobs.start(self.choices_job)
 
-    def _set_choices(self, annotators: list[str], models: list[str]) -> None:
+    def _set_choices(self, annotators: list[str], models: list[str], prompts: int) -> None:
+        self.total = prompts
+        self._show_count()
         for combo, names in ((self.annotator_filter, annotators), (self.model_filter, models)):
             chosen = combo.currentData()
             combo.blockSignals(True)  # the same filter, with its list filled: no new search

@@ -24,7 +24,7 @@ from tiny_models import (
     make_tokenizer,
     warm_up_policy,
 )
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from trainer.data import read_prompts_file
 from trainer.errors import TrainerError
@@ -75,6 +75,10 @@ def config(workspace, out: Path, **changes) -> PPOConfig:
 
 def metric_rows(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def tokenizer_vocabulary(folder: Path) -> dict[str, int]:
+    return AutoTokenizer.from_pretrained(folder).get_vocab()
 
 
 def mean(values) -> float:
@@ -128,6 +132,10 @@ def test_ppo_raises_the_score_within_a_few_steps_and_keeps_the_kl_bounded(worksp
     assert changed
     assert not (out / "checkpoints").exists()
     assert not (out / "prompts.jsonl").exists()
+    # The value model too, for a next round's --value-model.
+    value_model = AutoModelForSequenceClassification.from_pretrained(out / "value_model")
+    assert value_model.config.num_labels == 1
+    assert AutoTokenizer.from_pretrained(out / "value_model").get_vocab() == tokenizer_vocabulary(out)
 
 
 def test_log_probabilities_are_those_of_the_sampling_distribution(workspace):
@@ -240,6 +248,22 @@ def test_the_value_model_starts_from_the_policy_when_the_reward_model_reads_othe
     assert model.config.vocab_size == len(tokenizer)
 
 
+def test_a_second_round_starts_its_value_model_from_the_one_the_first_round_saved(workspace, tmp_path):
+    first = tmp_path / "first"
+    train_ppo(config(workspace, first, steps=1))
+    second = tmp_path / "second"
+    # The weights cannot move: the second round's value model is the first round's, as it was read.
+    metrics = train_ppo(config(workspace, second, policy=str(first), value_model=first, steps=1, learning_rate=1e-30))
+    assert metrics["value_init"] == "saved"
+    assert metrics["config"]["value_model"] == str(first)
+    saved, again = weights(first / "value_model"), weights(second / "value_model")
+    assert saved.keys() == again.keys()
+    for name in saved:
+        torch.testing.assert_close(again[name], saved[name], rtol=0, atol=1e-20)
+    # ... which is not the reward model a fresh one would start from: one step of PPO moved it.
+    assert not torch.equal(saved["score.weight"], weights(workspace["reward"])["score.weight"])
+
+
 def test_nonsense_is_refused_clearly(workspace, tmp_path):
     with pytest.raises(TrainerError, match=r"rloo.*fixed coefficient"):
         train_ppo(config(workspace, tmp_path / "o", algo="rloo", target_kl=1.0, batch_size=8, mini_batch_size=8))
@@ -247,6 +271,17 @@ def test_nonsense_is_refused_clearly(workspace, tmp_path):
         train_ppo(config(workspace, tmp_path / "o", project=tmp_path / "missing.db"))
     with pytest.raises(TrainerError, match="mini-batch-size"):
         train_ppo(config(workspace, tmp_path / "o", mini_batch_size=32))
+    with pytest.raises(TrainerError, match="no value model here"):
+        train_ppo(config(workspace, tmp_path / "o", value_model=tmp_path / "missing"))
+    with pytest.raises(TrainerError, match="not a value model"):
+        train_ppo(config(workspace, tmp_path / "o", value_model=workspace["policy"]))
+    with pytest.raises(TrainerError, match="rloo has no value model"):
+        train_ppo(config(workspace, tmp_path / "o", algo="rloo", value_model=workspace["reward"]))
+    assert not (tmp_path / "o").exists()
+    other = make_tokenizer(["completely different words here", "zebra quartz"] * 20)
+    make_reward_model(other, tmp_path / "other-value")
+    with pytest.raises(TrainerError, match="reads other tokens than the policy"):
+        train_ppo(config(workspace, tmp_path / "o2", value_model=tmp_path / "other-value"))
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "model.safetensors").write_text("")
     with pytest.raises(TrainerError, match="the folder is not empty"):
@@ -390,7 +425,8 @@ def test_the_command_prints_only_json_events_on_stdout_and_ends_with_done(whole_
 
 @pytest.mark.slow
 def test_a_killed_run_resumed_ends_with_the_same_policy_and_log_as_an_uninterrupted_one(workspace, whole_run, tmp_path):
-    """SIGKILL after the first checkpoint, then --resume: the same rollouts replay, the same policy comes out."""
+    """SIGKILL after the first checkpoint, then --resume: the same rollouts replay, the same policy and value
+    model come out (the checkpoint held the value model: a fresh one would give other values, other advantages)."""
     whole, result = whole_run
     assert result.returncode == 0, result.stderr
 
@@ -403,6 +439,7 @@ def test_a_killed_run_resumed_ends_with_the_same_policy_and_log_as_an_uninterrup
     assert first["event"] == "start"
     assert first["resumed_at"] == 2
     assert_same_weights(whole, stopped)
+    assert_same_weights(whole / "value_model", stopped / "value_model")
     # One line per step, as if never interrupted (the lines the killed run wrote after step 2 are replaced).
     strip = lambda rows: [{key: value for key, value in row.items() if key != "seconds"} for row in rows]  # noqa: E731
     assert strip(metric_rows(stopped)) == strip(metric_rows(whole))

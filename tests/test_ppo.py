@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import trl
 from helpers.training_runs import assert_same_weights, kill_at_first_checkpoint, weights
 from safetensors.torch import load_file
 from tiny_models import (
@@ -26,6 +27,7 @@ from tiny_models import (
 )
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
+from labeler.store import open_read_only
 from trainer.data import read_prompts_file
 from trainer.errors import TrainerError
 from trainer.models import load_policy
@@ -331,6 +333,30 @@ def test_rloo_runs_two_steps_and_writes_the_same_files(workspace, tmp_path):
     assert AutoModelForCausalLM.from_pretrained(out) is not None
     assert json.loads((out / "metrics.json").read_text()) == metrics
     assert not (out / "checkpoints").exists()
+
+
+def test_rloo_cuts_each_prompt_to_its_last_max_prompt_length_tokens_as_ppo_does(workspace, tmp_path, monkeypatch):
+    """TRL 1.16's RLOOConfig has no prompt-length setting: the cut is ours, in TRL's _tokenize_prompts."""
+    generated_from = []
+    original = trl.RLOOTrainer._generate_single_turn
+
+    def spy(self, prompt_ids, *args, **kwargs):
+        generated_from.extend(tuple(ids) for ids in prompt_ids)
+        return original(self, prompt_ids, *args, **kwargs)
+
+    monkeypatch.setattr(trl.RLOOTrainer, "_generate_single_turn", spy)
+    train_ppo(
+        config(
+            workspace, tmp_path / "out", algo="rloo", steps=1, batch_size=8, mini_batch_size=8, ppo_epochs=1,
+            max_prompt_length=5,
+        )
+    )  # fmt: skip
+    tokenizer = AutoTokenizer.from_pretrained(workspace["policy"])
+    with open_read_only(workspace["project"]) as store:
+        prompts = [prompt.content for prompt in store.prompts(store.prompt_ids()).values()]
+    assert len(prompt_token_ids(tokenizer, prompts, 512)[0]) > 5  # a cut that matters
+    assert len(generated_from) == 8
+    assert set(generated_from) <= {tuple(ids) for ids in prompt_token_ids(tokenizer, prompts, 5)}
 
 
 def test_ppo_scores_with_a_head_tuned_reward_model_as_it_was_trained(workspace, tmp_path):

@@ -28,6 +28,7 @@ from tiny_models import (
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from labeler.store import open_read_only
+from trainer import ppo
 from trainer.data import read_prompts_file
 from trainer.errors import TrainerError
 from trainer.models import load_policy
@@ -377,6 +378,34 @@ def test_ppo_scores_with_a_head_tuned_reward_model_as_it_was_trained(workspace, 
     assert metrics["value_init"] == "reward"
 
 
+# --- On a GPU ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA GPU here: the GPU path (models on cuda, fused AdamW) needs one"
+)
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_on_a_gpu_the_same_run_trains_there(workspace, tmp_path, monkeypatch, lora):
+    """No option asks for the GPU: accelerate picks it, and every model the loop reads must be on it."""
+    seen = []
+    original = ppo._roll_out
+
+    def spy(cfg, training, queries, query_mask):
+        seen.append(training)
+        return original(cfg, training, queries, query_mask)
+
+    monkeypatch.setattr(ppo, "_roll_out", spy)
+    metrics = train_ppo(config(workspace, tmp_path / "out", steps=2, lora=lora, lora_rank=4, lora_alpha=8))
+    training = seen[0]
+    models = [training.unwrapped.policy, training.unwrapped.value_model, training.reward_model]
+    models += [training.reference] if training.reference is not None else []  # --lora: the policy, adapters off
+    assert {parameter.device.type for model in models for parameter in model.parameters()} == {"cuda"}
+    assert training.stop.device.type == "cuda"
+    assert training.optimizer.optimizer.defaults["fused"] is True
+    assert metrics["steps"] == 2
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "out") is not None
+
+
 # --- The command line, in a subprocess ------------------------------------------------------------------------------
 
 
@@ -467,6 +496,65 @@ def test_a_killed_run_resumed_ends_with_the_same_policy_and_log_as_an_uninterrup
     assert_same_weights(whole, stopped)
     assert_same_weights(whole / "value_model", stopped / "value_model")
     # One line per step, as if never interrupted (the lines the killed run wrote after step 2 are replaced).
+    strip = lambda rows: [{key: value for key, value in row.items() if key != "seconds"} for row in rows]  # noqa: E731
+    assert strip(metric_rows(stopped)) == strip(metric_rows(whole))
+
+
+def rloo_args(workspace, out: Path, *extra: str) -> list[str]:
+    """ppo_args without what TRL's RLOO refuses (--target-kl, k3); 2 optimiser steps per rollout batch."""
+    args = ppo_args(workspace, out, "--algo", "rloo", "--ppo-epochs", "1", *extra)
+    for option in ("--target-kl", "--kl-estimator"):
+        del args[args.index(option) : args.index(option) + 2]
+    return args
+
+
+def assert_resumed_at_step_2_and_finished(result: subprocess.CompletedProcess, out: Path) -> None:
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert events[0]["event"] == "start"
+    assert events[0]["resumed_at"] == 2
+    assert [event["step"] for event in events if event["event"] == "step"] == [3, 4]
+    assert [row["step"] for row in metric_rows(out)] == [1, 2, 3, 4]
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 4
+    assert not (out / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_a_killed_lora_run_resumed_ends_with_the_same_adapters_policy_and_value_model(workspace, tmp_path):
+    lora = ("--lora", "--lora-rank", "4", "--lora-alpha", "8")
+    whole = tmp_path / "whole"
+    result = labeler_train(*ppo_args(workspace, whole, *lora))
+    assert result.returncode == 0, result.stderr
+
+    stopped = tmp_path / "stopped"
+    kill_at_first_checkpoint(ppo_args(workspace, stopped, *lora), stopped)
+    resumed = labeler_train(*ppo_args(workspace, stopped, *lora, "--resume"))
+
+    assert_resumed_at_step_2_and_finished(resumed, stopped)
+    adapters = lambda out: load_file(out / "adapter" / "adapter_model.safetensors")  # noqa: E731
+    want, have = adapters(whole), adapters(stopped)
+    assert want.keys() == have.keys()
+    for name in want:
+        torch.testing.assert_close(have[name], want[name], rtol=0, atol=0)
+    assert_same_weights(whole, stopped)
+    assert_same_weights(whole / "value_model", stopped / "value_model")
+
+
+@pytest.mark.slow
+def test_a_killed_rloo_run_resumed_ends_with_the_same_policy_as_an_uninterrupted_one(workspace, tmp_path):
+    """TRL's Trainer checkpoint (weights, optimiser, scheduler, random generators, the sampler's place) at the
+    end of a rollout batch: the resumed run samples the same responses and ends bit for bit where the
+    uninterrupted one does."""
+    whole = tmp_path / "whole"
+    result = labeler_train(*rloo_args(workspace, whole))
+    assert result.returncode == 0, result.stderr
+
+    stopped = tmp_path / "stopped"
+    kill_at_first_checkpoint(rloo_args(workspace, stopped), stopped)
+    resumed = labeler_train(*rloo_args(workspace, stopped, "--resume"))
+
+    assert_resumed_at_step_2_and_finished(resumed, stopped)
+    assert_same_weights(whole, stopped)
     strip = lambda rows: [{key: value for key, value in row.items() if key != "seconds"} for row in rows]  # noqa: E731
     assert strip(metric_rows(stopped)) == strip(metric_rows(whole))
 

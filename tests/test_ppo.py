@@ -8,6 +8,7 @@ PPO then has something to reinforce. Everything is built once per module, offlin
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -254,6 +255,10 @@ def test_the_value_model_starts_from_the_policy_when_the_reward_model_reads_othe
 def test_a_second_round_starts_its_value_model_from_the_one_the_first_round_saved(workspace, tmp_path):
     first = tmp_path / "first"
     train_ppo(config(workspace, first, steps=1))
+    # Finished, it has nothing to resume (no checkpoint, no optimiser state): it is where a next round starts.
+    with pytest.raises(TrainerError, match=re.escape(f"has finished; start a next round from it: --policy {first} --")):
+        train_ppo(config(workspace, first, steps=2, resume=True))
+    assert not (first / "prompts.jsonl").exists()
     second = tmp_path / "second"
     # The weights cannot move: the second round's value model is the first round's, as it was read.
     metrics = train_ppo(config(workspace, second, policy=str(first), value_model=first, steps=1, learning_rate=1e-30))

@@ -80,6 +80,7 @@ from trainer.ppo_math import (
     rewards_with_kl,
 )
 from trainer.ppo_models import (
+    VALUE_MODEL,
     PolicyAndValue,
     disable_dropout,
     reference_logits,
@@ -177,6 +178,15 @@ def _check(cfg: PPOConfig) -> None:
     if cfg.prompts_file is not None and not Path(cfg.prompts_file).is_file():
         raise TrainerError(f"{cfg.prompts_file}: no such file")
     check_output_folder(Path(cfg.out), cfg.resume)
+    if cfg.resume:
+        _check_unfinished(Path(cfg.out))
+
+
+def _check_unfinished(out: Path) -> None:
+    """A finished run kept no checkpoint (no optimiser state) to resume: it is the start of a next round."""
+    if (out / "metrics.json").is_file():
+        value_model = f" --value-model {out}" if (out / VALUE_MODEL).is_dir() else ""
+        raise TrainerError(f"{out}: this run has finished; start a next round from it: --policy {out}{value_model}")
 
 
 # --- Prompts --------------------------------------------------------------------------------------------

@@ -8,12 +8,14 @@ PPO then has something to reinforce. Everything is built once per module, offlin
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+import trl
 from helpers.training_runs import assert_same_weights, kill_at_first_checkpoint, weights
 from safetensors.torch import load_file
 from tiny_models import (
@@ -24,8 +26,10 @@ from tiny_models import (
     make_tokenizer,
     warm_up_policy,
 )
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
+from labeler.store import open_read_only
+from trainer import ppo
 from trainer.data import read_prompts_file
 from trainer.errors import TrainerError
 from trainer.models import load_policy
@@ -75,6 +79,10 @@ def config(workspace, out: Path, **changes) -> PPOConfig:
 
 def metric_rows(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def tokenizer_vocabulary(folder: Path) -> dict[str, int]:
+    return AutoTokenizer.from_pretrained(folder).get_vocab()
 
 
 def mean(values) -> float:
@@ -128,6 +136,10 @@ def test_ppo_raises_the_score_within_a_few_steps_and_keeps_the_kl_bounded(worksp
     assert changed
     assert not (out / "checkpoints").exists()
     assert not (out / "prompts.jsonl").exists()
+    # The value model too, for a next round's --value-model.
+    value_model = AutoModelForSequenceClassification.from_pretrained(out / "value_model")
+    assert value_model.config.num_labels == 1
+    assert AutoTokenizer.from_pretrained(out / "value_model").get_vocab() == tokenizer_vocabulary(out)
 
 
 def test_log_probabilities_are_those_of_the_sampling_distribution(workspace):
@@ -240,6 +252,26 @@ def test_the_value_model_starts_from_the_policy_when_the_reward_model_reads_othe
     assert model.config.vocab_size == len(tokenizer)
 
 
+def test_a_second_round_starts_its_value_model_from_the_one_the_first_round_saved(workspace, tmp_path):
+    first = tmp_path / "first"
+    train_ppo(config(workspace, first, steps=1))
+    # Finished, it has nothing to resume (no checkpoint, no optimiser state): it is where a next round starts.
+    with pytest.raises(TrainerError, match=re.escape(f"has finished; start a next round from it: --policy {first} --")):
+        train_ppo(config(workspace, first, steps=2, resume=True))
+    assert not (first / "prompts.jsonl").exists()
+    second = tmp_path / "second"
+    # The weights cannot move: the second round's value model is the first round's, as it was read.
+    metrics = train_ppo(config(workspace, second, policy=str(first), value_model=first, steps=1, learning_rate=1e-30))
+    assert metrics["value_init"] == "saved"
+    assert metrics["config"]["value_model"] == str(first)
+    saved, again = weights(first / "value_model"), weights(second / "value_model")
+    assert saved.keys() == again.keys()
+    for name in saved:
+        torch.testing.assert_close(again[name], saved[name], rtol=0, atol=1e-20)
+    # ... which is not the reward model a fresh one would start from: one step of PPO moved it.
+    assert not torch.equal(saved["score.weight"], weights(workspace["reward"])["score.weight"])
+
+
 def test_nonsense_is_refused_clearly(workspace, tmp_path):
     with pytest.raises(TrainerError, match=r"rloo.*fixed coefficient"):
         train_ppo(config(workspace, tmp_path / "o", algo="rloo", target_kl=1.0, batch_size=8, mini_batch_size=8))
@@ -247,6 +279,17 @@ def test_nonsense_is_refused_clearly(workspace, tmp_path):
         train_ppo(config(workspace, tmp_path / "o", project=tmp_path / "missing.db"))
     with pytest.raises(TrainerError, match="mini-batch-size"):
         train_ppo(config(workspace, tmp_path / "o", mini_batch_size=32))
+    with pytest.raises(TrainerError, match="no value model here"):
+        train_ppo(config(workspace, tmp_path / "o", value_model=tmp_path / "missing"))
+    with pytest.raises(TrainerError, match="not a value model"):
+        train_ppo(config(workspace, tmp_path / "o", value_model=workspace["policy"]))
+    with pytest.raises(TrainerError, match="rloo has no value model"):
+        train_ppo(config(workspace, tmp_path / "o", algo="rloo", value_model=workspace["reward"]))
+    assert not (tmp_path / "o").exists()
+    other = make_tokenizer(["completely different words here", "zebra quartz"] * 20)
+    make_reward_model(other, tmp_path / "other-value")
+    with pytest.raises(TrainerError, match="reads other tokens than the policy"):
+        train_ppo(config(workspace, tmp_path / "o2", value_model=tmp_path / "other-value"))
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "model.safetensors").write_text("")
     with pytest.raises(TrainerError, match="the folder is not empty"):
@@ -298,6 +341,30 @@ def test_rloo_runs_two_steps_and_writes_the_same_files(workspace, tmp_path):
     assert not (out / "checkpoints").exists()
 
 
+def test_rloo_cuts_each_prompt_to_its_last_max_prompt_length_tokens_as_ppo_does(workspace, tmp_path, monkeypatch):
+    """TRL 1.16's RLOOConfig has no prompt-length setting: the cut is ours, in TRL's _tokenize_prompts."""
+    generated_from = []
+    original = trl.RLOOTrainer._generate_single_turn
+
+    def spy(self, prompt_ids, *args, **kwargs):
+        generated_from.extend(tuple(ids) for ids in prompt_ids)
+        return original(self, prompt_ids, *args, **kwargs)
+
+    monkeypatch.setattr(trl.RLOOTrainer, "_generate_single_turn", spy)
+    train_ppo(
+        config(
+            workspace, tmp_path / "out", algo="rloo", steps=1, batch_size=8, mini_batch_size=8, ppo_epochs=1,
+            max_prompt_length=5,
+        )
+    )  # fmt: skip
+    tokenizer = AutoTokenizer.from_pretrained(workspace["policy"])
+    with open_read_only(workspace["project"]) as store:
+        prompts = [prompt.content for prompt in store.prompts(store.prompt_ids()).values()]
+    assert len(prompt_token_ids(tokenizer, prompts, 512)[0]) > 5  # a cut that matters
+    assert len(generated_from) == 8
+    assert set(generated_from) <= {tuple(ids) for ids in prompt_token_ids(tokenizer, prompts, 5)}
+
+
 def test_ppo_scores_with_a_head_tuned_reward_model_as_it_was_trained(workspace, tmp_path):
     # --tune head saves a classifier read by the mean of its last layer (reward_pooling "mean"): PPO must read
     # it that way, and may start its value model from its body (same tokens, causal).
@@ -314,6 +381,34 @@ def test_ppo_scores_with_a_head_tuned_reward_model_as_it_was_trained(workspace, 
     assert [row["step"] for row in rows] == [1, 2]
     assert all(isinstance(row["score"], float) for row in rows)
     assert metrics["value_init"] == "reward"
+
+
+# --- On a GPU ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA GPU here: the GPU path (models on cuda, fused AdamW) needs one"
+)
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_on_a_gpu_the_same_run_trains_there(workspace, tmp_path, monkeypatch, lora):
+    """No option asks for the GPU: accelerate picks it, and every model the loop reads must be on it."""
+    seen = []
+    original = ppo._roll_out
+
+    def spy(cfg, training, queries, query_mask):
+        seen.append(training)
+        return original(cfg, training, queries, query_mask)
+
+    monkeypatch.setattr(ppo, "_roll_out", spy)
+    metrics = train_ppo(config(workspace, tmp_path / "out", steps=2, lora=lora, lora_rank=4, lora_alpha=8))
+    training = seen[0]
+    models = [training.unwrapped.policy, training.unwrapped.value_model, training.reward_model]
+    models += [training.reference] if training.reference is not None else []  # --lora: the policy, adapters off
+    assert {parameter.device.type for model in models for parameter in model.parameters()} == {"cuda"}
+    assert training.stop.device.type == "cuda"
+    assert training.optimizer.optimizer.defaults["fused"] is True
+    assert metrics["steps"] == 2
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "out") is not None
 
 
 # --- The command line, in a subprocess ------------------------------------------------------------------------------
@@ -390,7 +485,8 @@ def test_the_command_prints_only_json_events_on_stdout_and_ends_with_done(whole_
 
 @pytest.mark.slow
 def test_a_killed_run_resumed_ends_with_the_same_policy_and_log_as_an_uninterrupted_one(workspace, whole_run, tmp_path):
-    """SIGKILL after the first checkpoint, then --resume: the same rollouts replay, the same policy comes out."""
+    """SIGKILL after the first checkpoint, then --resume: the same rollouts replay, the same policy and value
+    model come out (the checkpoint held the value model: a fresh one would give other values, other advantages)."""
     whole, result = whole_run
     assert result.returncode == 0, result.stderr
 
@@ -403,7 +499,67 @@ def test_a_killed_run_resumed_ends_with_the_same_policy_and_log_as_an_uninterrup
     assert first["event"] == "start"
     assert first["resumed_at"] == 2
     assert_same_weights(whole, stopped)
+    assert_same_weights(whole / "value_model", stopped / "value_model")
     # One line per step, as if never interrupted (the lines the killed run wrote after step 2 are replaced).
+    strip = lambda rows: [{key: value for key, value in row.items() if key != "seconds"} for row in rows]  # noqa: E731
+    assert strip(metric_rows(stopped)) == strip(metric_rows(whole))
+
+
+def rloo_args(workspace, out: Path, *extra: str) -> list[str]:
+    """ppo_args without what TRL's RLOO refuses (--target-kl, k3); 2 optimiser steps per rollout batch."""
+    args = ppo_args(workspace, out, "--algo", "rloo", "--ppo-epochs", "1", *extra)
+    for option in ("--target-kl", "--kl-estimator"):
+        del args[args.index(option) : args.index(option) + 2]
+    return args
+
+
+def assert_resumed_at_step_2_and_finished(result: subprocess.CompletedProcess, out: Path) -> None:
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert events[0]["event"] == "start"
+    assert events[0]["resumed_at"] == 2
+    assert [event["step"] for event in events if event["event"] == "step"] == [3, 4]
+    assert [row["step"] for row in metric_rows(out)] == [1, 2, 3, 4]
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 4
+    assert not (out / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_a_killed_lora_run_resumed_ends_with_the_same_adapters_policy_and_value_model(workspace, tmp_path):
+    lora = ("--lora", "--lora-rank", "4", "--lora-alpha", "8")
+    whole = tmp_path / "whole"
+    result = labeler_train(*ppo_args(workspace, whole, *lora))
+    assert result.returncode == 0, result.stderr
+
+    stopped = tmp_path / "stopped"
+    kill_at_first_checkpoint(ppo_args(workspace, stopped, *lora), stopped)
+    resumed = labeler_train(*ppo_args(workspace, stopped, *lora, "--resume"))
+
+    assert_resumed_at_step_2_and_finished(resumed, stopped)
+    adapters = lambda out: load_file(out / "adapter" / "adapter_model.safetensors")  # noqa: E731
+    want, have = adapters(whole), adapters(stopped)
+    assert want.keys() == have.keys()
+    for name in want:
+        torch.testing.assert_close(have[name], want[name], rtol=0, atol=0)
+    assert_same_weights(whole, stopped)
+    assert_same_weights(whole / "value_model", stopped / "value_model")
+
+
+@pytest.mark.slow
+def test_a_killed_rloo_run_resumed_ends_with_the_same_policy_as_an_uninterrupted_one(workspace, tmp_path):
+    """TRL's Trainer checkpoint (weights, optimiser, scheduler, random generators, the sampler's place) at the
+    end of a rollout batch: the resumed run samples the same responses and ends bit for bit where the
+    uninterrupted one does."""
+    whole = tmp_path / "whole"
+    result = labeler_train(*rloo_args(workspace, whole))
+    assert result.returncode == 0, result.stderr
+
+    stopped = tmp_path / "stopped"
+    kill_at_first_checkpoint(rloo_args(workspace, stopped), stopped)
+    resumed = labeler_train(*rloo_args(workspace, stopped, "--resume"))
+
+    assert_resumed_at_step_2_and_finished(resumed, stopped)
+    assert_same_weights(whole, stopped)
     strip = lambda rows: [{key: value for key, value in row.items() if key != "seconds"} for row in rows]  # noqa: E731
     assert strip(metric_rows(stopped)) == strip(metric_rows(whole))
 

@@ -184,6 +184,14 @@ class PPOConfig:
     lora: bool = setting(False, "train LoRA adapters on every linear layer; the reference is the adapters off")
     lora_rank: int = setting(16, "LoRA's rank")
     lora_alpha: int = setting(32, "LoRA's alpha")
+    # Asked for, not guessed from --policy: a policy folder of a PPO run holds the value model of *its* reward,
+    # and a second round against another reward model would start from values fitted to the wrong scores.
+    value_model: Path | None = setting(  # noqa: RUF009 (setting returns a dataclasses.field)
+        None,
+        "start the value model from the one a PPO run saved: its value_model/ folder, or the run's folder "
+        "(default: the reward model when it reads the policy's tokens causally, else the policy with a new head)",
+        metavar="DIR",
+    )
     rloo_generations: int = setting(2, "rloo: responses per prompt (the leave-one-out baseline needs 2)")
     seed: int = _seed("the prompt order, the sampling, a value head started from the policy")
     sample_every: int = setting(10, "write the first responses of every N-th step to samples.jsonl (0: none)")

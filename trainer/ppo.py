@@ -12,11 +12,13 @@
       3 KL          per-token KL to the reference (k1, or k3), times a fixed coefficient or one the adaptive
                     controller moves toward --target-kl; the score is added on the response's last token
       4 advantages  the value model's value of every response token (a sequence classifier whose score head
-                    reads every position; it starts as the reward model when that one reads the policy's
-                    tokens causally, else as the policy with a new head), GAE, advantages whitened over the batch
+                    reads every position; it starts as --value-model when given, else as the reward model
+                    when that one reads the policy's tokens causally, else as the policy with a new head), GAE,
+                    advantages whitened over the batch
       5 PPO epochs  several passes over shuffled minibatches: clipped policy loss + value_coef × clipped value
                     loss, gradients clipped, one optimiser step per minibatch
       6 log         metrics.jsonl (a line per step), samples.jsonl, progress / events, checkpoints
+    At the end: the policy in --out, and the value model in --out/value_model/ (for a next round's --value-model).
 
 Here: the loop, step by step. Beside it: the arithmetic (masked statistics, GAE, KL estimators, losses,
 controllers) in ppo_math.py, tested against hand-computed values; the models in ppo_models.py; which prompts
@@ -24,7 +26,7 @@ a step draws, masks and sampling in rollout.py; `--algo rloo` in rloo.py.
 
 The loop runs under `accelerate launch` unchanged: each process samples its own prompts, the policy and
 value model are prepared together (so their gradients are synchronised), only the main process reports
-and saves. A checkpoint holds the whole state (weights, optimiser, scheduler,
+and saves. A checkpoint holds the whole state (the weights of policy and value model, optimiser, scheduler,
 random generators, the KL coefficient), so `--resume` continues with the very same rollouts.
 
 `--lora` trains LoRA adapters on the policy; the reference is the same weights with the adapters switched
@@ -78,11 +80,15 @@ from trainer.ppo_math import (
     rewards_with_kl,
 )
 from trainer.ppo_models import (
+    VALUE_MODEL,
     PolicyAndValue,
     disable_dropout,
     reference_logits,
     reward_normalisation,
+    save_value_model,
+    saved_value_model,
     starting_value_model,
+    value_model_folder,
 )
 from trainer.rollout import prompt_indices, prompt_token_ids, response_mask, sampling_config, stop_ids, window
 from trainer.runs import (
@@ -161,6 +167,10 @@ def _check(cfg: PPOConfig) -> None:
         )
     if cfg.algo == "rloo" and (cfg.rloo_generations < 2 or cfg.batch_size % cfg.rloo_generations):
         raise TrainerError("--algo rloo: --rloo-generations ≥ 2 and dividing --batch-size, please")
+    if cfg.algo == "rloo" and cfg.value_model is not None:
+        raise TrainerError("--algo rloo has no value model: --value-model is for --algo ppo")
+    if cfg.value_model is not None:
+        value_model_folder(Path(cfg.value_model))  # an error now, before anything is written
     if cfg.algo == "rloo" and cfg.batch_size % cfg.mini_batch_size:
         raise TrainerError("--algo rloo: --mini-batch-size must divide --batch-size")
     if cfg.prompts_file is None and not Path(cfg.project).is_file():
@@ -168,6 +178,15 @@ def _check(cfg: PPOConfig) -> None:
     if cfg.prompts_file is not None and not Path(cfg.prompts_file).is_file():
         raise TrainerError(f"{cfg.prompts_file}: no such file")
     check_output_folder(Path(cfg.out), cfg.resume)
+    if cfg.resume:
+        _check_unfinished(Path(cfg.out))
+
+
+def _check_unfinished(out: Path) -> None:
+    """A finished run kept no checkpoint (no optimiser state) to resume: it is the start of a next round."""
+    if (out / "metrics.json").is_file():
+        value_model = f" --value-model {out}" if (out / VALUE_MODEL).is_dir() else ""
+        raise TrainerError(f"{out}: this run has finished; start a next round from it: --policy {out}{value_model}")
 
 
 # --- Prompts --------------------------------------------------------------------------------------------
@@ -255,6 +274,7 @@ def _train_ppo(
     device, world = accelerator.device, accelerator.num_processes
     step = 0
     if cfg.resume:
+        # The value model comes back with the policy (both are the prepared model), whatever it started as.
         resumed = load_last_checkpoint(cfg.out, accelerator)
         step, training.kl_control.value = resumed["step"], resumed["kl_coef"]
     if report:
@@ -319,6 +339,7 @@ def _train_ppo(
     accelerator.wait_for_everyone()
     if report:
         _save_policy(cfg, accelerator.unwrap_model(training.model).policy, tokenizer, training)
+        save_value_model(training.unwrapped.value_model, tokenizer, out)
     episodes = (step - first_step + 1) * cfg.batch_size * world
     return {
         "algo": "ppo",
@@ -346,7 +367,10 @@ def _set_up(
     normalise: dict,
 ) -> _Training:
     """The value model, the reference, sampling, optimiser, schedule and KL controller, prepared by accelerate."""
-    value_model, value_init = starting_value_model(Path(cfg.reward), reward_tokenizer, policy_folder, tokenizer)
+    if cfg.value_model is not None:
+        value_model, value_init = saved_value_model(Path(cfg.value_model), tokenizer), "saved"
+    else:
+        value_model, value_init = starting_value_model(Path(cfg.reward), reward_tokenizer, policy_folder, tokenizer)
     stops = stop_ids(policy, tokenizer)
     # Sampling is set here in full: the model's own generation config (top-k 50, a repetition penalty, ...)
     # would change the distribution the tokens come from, and the log-probabilities would no longer be its.

@@ -16,7 +16,7 @@ from transformers import AutoModelForSequenceClassification, PreTrainedModel, Pr
 from transformers.utils import logging as hf_logging
 
 from trainer.errors import TrainerError
-from trainer.models import resolve_model_folder
+from trainer.models import load_tokenizer, resolve_model_folder
 
 
 def reward_normalisation(folder: Path) -> dict:
@@ -89,6 +89,38 @@ def starting_value_model(
         raise TrainerError(f"{policy_folder}: its sequence-classifier form has no `score` head to use as a value head")
     model.config.pad_token_id = tokenizer.pad_token_id
     return model, "policy"
+
+
+VALUE_MODEL = "value_model"  # the subfolder of a PPO run's output (and of nothing else) that holds its value model
+
+
+def value_model_folder(given: Path) -> Path:
+    """The value model folder --value-model names: the folder itself, or the value_model/ inside a PPO run's."""
+    given = Path(given)
+    folder = given / VALUE_MODEL if (given / VALUE_MODEL).is_dir() else given
+    if not (folder / "config.json").is_file():
+        raise TrainerError(f"{given}: no value model here (a PPO run's folder with value_model/, or that folder)")
+    architectures = json.loads((folder / "config.json").read_text()).get("architectures") or []
+    if not any(name.endswith("ForSequenceClassification") for name in architectures):
+        raise TrainerError(f"{folder}: not a value model (a sequence classifier, as a PPO run saves in value_model/)")
+    return folder
+
+
+def saved_value_model(given: Path, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+    """A value model saved by an earlier PPO run (save_value_model), checked to read the policy's tokens."""
+    folder = value_model_folder(given)
+    if load_tokenizer(folder).get_vocab() != tokenizer.get_vocab():
+        raise TrainerError(f"{folder}: this value model reads other tokens than the policy")
+    model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32)
+    if not isinstance(getattr(model, "score", None), nn.Linear) or model.config.num_labels != 1:
+        raise TrainerError(f"{folder}: not a value model (one output, read by a `score` head at every token)")
+    return model
+
+
+def save_value_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path) -> None:
+    """out/value_model/: the trained value model with the policy's tokenizer, for a later --value-model."""
+    model.save_pretrained(Path(out) / VALUE_MODEL)
+    tokenizer.save_pretrained(Path(out) / VALUE_MODEL)
 
 
 class PolicyAndValue(nn.Module):

@@ -104,6 +104,20 @@ def _rloo_log(out: Path, progress: Progress, per_step: int, batch_size: int, rep
     return RLOOLog(out, progress, per_step, batch_size, report)
 
 
+def _rloo_trainer_class(max_prompt_length: int):
+    """TRL's RLOOTrainer, its prompts cut to their last max_prompt_length tokens as our PPO loop cuts them
+    (rollout.prompt_token_ids). TRL 1.16's RLOOConfig has no prompt-length setting (it tokenises every prompt
+    whole), so the cut goes where it tokenises them; tests/test_ppo.py checks the hook is still there."""
+    import trl
+
+    class RLOOTrainer(trl.RLOOTrainer):
+        def _tokenize_prompts(self, prompts: list):
+            prompt_ids, images, multimodal_fields = super()._tokenize_prompts(prompts)
+            return [ids[-max_prompt_length:] for ids in prompt_ids], images, multimodal_fields
+
+    return RLOOTrainer
+
+
 def train_rloo(
     cfg: PPOConfig,
     prompts: list[Prompt],
@@ -152,7 +166,7 @@ def train_rloo(
     peft_config = lora_config(cfg.lora_rank, cfg.lora_alpha) if cfg.lora else None
     progress = Progress(cfg.steps, cfg.events, "rloo", enabled=report)
     logger = _rloo_log(out, progress, per_step, cfg.batch_size, report)
-    trainer = trl.RLOOTrainer(
+    trainer = _rloo_trainer_class(cfg.max_prompt_length)(
         model=policy,
         reward_funcs=_reward_function(reward_model, reward_tokenizer, normalise, cfg.missing_eos_penalty, stop_ids),
         args=args,
@@ -162,6 +176,7 @@ def train_rloo(
         peft_config=peft_config,
     )
     quiet(trainer)
+    reward_model.to(trainer.accelerator.device)  # TRL moves the policy; a reward function's model is ours to move
     resume_from = trl_checkpoint_to_resume(out, cfg.resume)
     resumed_at = 0
     if resume_from:

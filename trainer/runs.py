@@ -140,7 +140,8 @@ def trl_arguments(out: Path, *, seed: int, save_steps: int, logging_steps: int =
     """The arguments every TRL config of ours shares: checkpoints in out/checkpoints (every `save_steps`
     steps, 0 for none, the newest KEEP_CHECKPOINTS kept), no reporting integrations, no tqdm (our Progress
     draws the bar or writes the events), and a linear schedule. TRL's defaults are for big models on GPUs
-    (bf16, activation checkpointing): on the CPU they are slower and inexact, on a GPU bf16 is worth it."""
+    (bf16, activation checkpointing): on the CPU they are slower and inexact, on a GPU bf16 is worth it where
+    the GPU computes it (from Ampere on; transformers refuses bf16 on an older one)."""
     on_gpu = torch.cuda.is_available()
     return {
         "output_dir": str(Path(out) / CHECKPOINTS),
@@ -152,7 +153,7 @@ def trl_arguments(out: Path, *, seed: int, save_steps: int, logging_steps: int =
         "save_total_limit": KEEP_CHECKPOINTS,
         "report_to": [],
         "disable_tqdm": True,
-        "bf16": on_gpu,
+        "bf16": on_gpu and torch.cuda.is_bf16_supported(),
         "activation_checkpointing": False,
         "use_cpu": not on_gpu,
     }

@@ -215,7 +215,7 @@ class GenerateConfig:
     events: bool = _events()
 
 
-# --- labeler-train eval-reward, score, env ------------------------------------------------------------------------
+# --- labeler-train eval-reward, score, compare, env ---------------------------------------------------------------
 
 REWARD_MODEL = "a reward model folder from labeler-train reward"
 
@@ -240,6 +240,31 @@ class ScoreConfig:
     project: Path = field(metadata={"help": "the project file the scores go into"})
     name: str | None = setting(None, "the name to store the scores under (default: the model folder's name)")
     max_length: int = _scoring_length()
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    policy_a: str = field(
+        metadata={"help": "policy A, the baseline: smollm2 or a causal language model folder", "positional": True}
+    )
+    policy_b: str = field(metadata={"help": "policy B, the one whose win rate is reported", "positional": True})
+    judge: Path = field(
+        metadata={"help": REWARD_MODEL + ", best one neither policy was tuned against", "metavar": "RM"}
+    )
+    prompts: Path = field(
+        metadata={"help": "the prompts: a file in any format labeler import reads, or a project file",
+                  "metavar": "FILE"}
+    )  # fmt: skip
+    temperature: float = setting(0.7, "sampling temperature, the same for both policies")
+    top_p: float = setting(0.95, "nucleus sampling")
+    max_new_tokens: int = setting(256, "new tokens at most per answer")
+    batch_size: int = setting(8, "prompts per batch")
+    seed: int = _seed("the sampling (both policies draw the same random numbers)")
+    max_length: int = _scoring_length()
+    out: Path | None = setting(  # noqa: RUF009 (setting returns a dataclasses.field)
+        None, "also write each prompt's two answers and scores to this JSONL file", metavar="FILE"
+    )
+    json: bool = _json()
 
 
 @dataclass(frozen=True)

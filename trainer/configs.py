@@ -186,6 +186,17 @@ class PPOConfig:
     lora_alpha: int = setting(32, "LoRA's alpha")
     rloo_generations: int = setting(2, "rloo: responses per prompt (the leave-one-out baseline needs 2)")
     seed: int = _seed("the prompt order, the sampling, a value head started from the policy")
+    # A judge PPO never trained against: the training reward model can be fooled, a second one less so.
+    judge: Path | None = setting(  # noqa: RUF009 (setting returns a dataclasses.field)
+        None,
+        "another reward model: at each checkpoint and at the end, the policy's win rate against the starting "
+        "policy as this model judges it goes into metrics.jsonl (judge_win_rate, judge_win_low, judge_win_high)",
+        metavar="RM",
+    )
+    judge_prompts: Path | None = setting(  # noqa: RUF009
+        None, "held-out prompts for --judge (any format labeler import reads, or a project file)", metavar="FILE"
+    )
+    judge_prompt_count: int = setting(32, "how many of --judge-prompts to judge on (a seeded sample)", metavar="N")
     sample_every: int = setting(10, "write the first responses of every N-th step to samples.jsonl (0: none)")
     samples: int = setting(4, "responses written each time", cli=False)
     save_steps: int = _save_steps(50)

@@ -134,6 +134,25 @@ def cmd_score(config: configs.ScoreConfig) -> Done:
     return Done({"answers": written, "name": name}, lambda: f"{counted(written, 'answer')} scored by {name}")
 
 
+@command("compare", configs.CompareConfig, "policy B's win rate against policy A, as a reward model judges them")
+def cmd_compare(config: configs.CompareConfig) -> Done:
+    """Sample one answer per prompt from each policy (same settings, same seed), score both with the judge, and
+    report how often B's answer scores higher (a tie counts half) with a 95% interval. The judge should be a
+    reward model neither policy was tuned against: PPO may have learnt to fool its own."""
+    from trainer.compare import compare
+
+    result = compare(config)
+    return Done(
+        result,
+        lambda: (
+            f"B wins {result['win_rate']:.1%} (95% interval {result['win_low']:.1%} to {result['win_high']:.1%}) "
+            f"of {counted(result['prompts'], 'prompt')} against A: {result['wins']:,} wins, {result['ties']:,} "
+            f"ties, {result['losses']:,} losses; mean score A {result['mean_score_a']:.3f}, "
+            f"B {result['mean_score_b']:.3f}" + ("" if config.out is None else f"; answers in {config.out}")
+        ),
+    )
+
+
 @command("sft", configs.SFTConfig, "supervised fine-tuning on the answers annotators wrote", every_process=True)
 def cmd_sft(config: configs.SFTConfig) -> Done:
     """Fine-tune a policy on the project's demonstrations (answers annotators wrote or rewrote) with TRL's

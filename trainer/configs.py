@@ -194,6 +194,17 @@ class PPOConfig:
     )
     rloo_generations: int = setting(2, "rloo: responses per prompt (the leave-one-out baseline needs 2)")
     seed: int = _seed("the prompt order, the sampling, a value head started from the policy")
+    # A judge PPO never trained against: the training reward model can be fooled, a second one less so.
+    judge: Path | None = setting(  # noqa: RUF009 (setting returns a dataclasses.field)
+        None,
+        "another reward model: at each checkpoint and at the end, the policy's win rate against the starting "
+        "policy as this model judges it goes into metrics.jsonl (judge_win_rate, judge_win_low, judge_win_high)",
+        metavar="RM",
+    )
+    judge_prompts: Path | None = setting(  # noqa: RUF009
+        None, "held-out prompts for --judge (any format labeler import reads, or a project file)", metavar="FILE"
+    )
+    judge_prompt_count: int = setting(32, "how many of --judge-prompts to judge on (a seeded sample)", metavar="N")
     sample_every: int = setting(10, "write the first responses of every N-th step to samples.jsonl (0: none)")
     samples: int = setting(4, "responses written each time", cli=False)
     save_steps: int = _save_steps(50)
@@ -223,7 +234,7 @@ class GenerateConfig:
     events: bool = _events()
 
 
-# --- labeler-train eval-reward, score, env ------------------------------------------------------------------------
+# --- labeler-train eval-reward, score, compare, env ---------------------------------------------------------------
 
 REWARD_MODEL = "a reward model folder from labeler-train reward"
 
@@ -248,6 +259,31 @@ class ScoreConfig:
     project: Path = field(metadata={"help": "the project file the scores go into"})
     name: str | None = setting(None, "the name to store the scores under (default: the model folder's name)")
     max_length: int = _scoring_length()
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    policy_a: str = field(
+        metadata={"help": "policy A, the baseline: smollm2 or a causal language model folder", "positional": True}
+    )
+    policy_b: str = field(metadata={"help": "policy B, the one whose win rate is reported", "positional": True})
+    judge: Path = field(
+        metadata={"help": REWARD_MODEL + ", best one neither policy was tuned against", "metavar": "RM"}
+    )
+    prompts: Path = field(
+        metadata={"help": "the prompts: a file in any format labeler import reads, or a project file",
+                  "metavar": "FILE"}
+    )  # fmt: skip
+    temperature: float = setting(0.7, "sampling temperature, the same for both policies")
+    top_p: float = setting(0.95, "nucleus sampling")
+    max_new_tokens: int = setting(256, "new tokens at most per answer")
+    batch_size: int = setting(8, "prompts per batch")
+    seed: int = _seed("the sampling (both policies draw the same random numbers)")
+    max_length: int = _scoring_length()
+    out: Path | None = setting(  # noqa: RUF009 (setting returns a dataclasses.field)
+        None, "also write each prompt's two answers and scores to this JSONL file", metavar="FILE"
+    )
+    json: bool = _json()
 
 
 @dataclass(frozen=True)

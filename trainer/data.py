@@ -9,14 +9,16 @@ working. Rankings are read through labeler.store (no SQL here). This module need
 from __future__ import annotations
 
 import hashlib
+import json
 import random
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from labeler.domain import Outcome, Ranking, ranking_to_pairs
-from labeler.store import Store, open_store
+from labeler.store import Store, StoreError, open_read_only, open_store
 from labeler.store.bulk_reads import current_judgements
 from labeler.store.snapshots import snapshot
 from labeler.wording import counted
@@ -206,3 +208,33 @@ def read_prompts_file(path: Path) -> list[str | list[dict]]:
     if not prompts:
         raise TrainerError(f"{path}: no prompts in the file")
     return prompts
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database, so of every project file
+
+
+def read_prompts(path: Path) -> list[str | list[dict]]:
+    """The distinct prompts, in order, of a project file (read through a snapshot, so annotators can go on) or
+    of a prompts file in any format `labeler import` reads; a TrainerError if there are none."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainerError(f"{path}: no such file")
+    with path.open("rb") as file:
+        is_project = file.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    prompts = _project_prompts(path) if is_project else read_prompts_file(path)
+    distinct = list({json.dumps(prompt, sort_keys=True): prompt for prompt in prompts}.values())
+    if not distinct:
+        raise TrainerError(f"{path}: the project has no prompts")
+    return distinct
+
+
+def _project_prompts(project: Path) -> list[str | list[dict]]:
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            copy, _ = snapshot_project(project, Path(folder))
+            with open_read_only(copy) as store:
+                ids = store.prompt_ids()
+                found = store.prompts(ids)
+            return [found[prompt_id].content for prompt_id in ids]
+    except StoreError as error:
+        raise TrainerError(str(error)) from None

@@ -54,8 +54,7 @@ def generate(cfg: GenerateConfig) -> GenerateResult:
     # 2 policy (before touching the project: a bad folder is reported without opening anything)
     model, tokenizer, folder = load_policy(cfg.policy)
     model.eval()
-    if not tokenizer.chat_template:
-        raise TrainerError(f"{folder}: the tokenizer has no chat template, so a prompt cannot be rendered")
+    check_chat_template(tokenizer, folder)
     name = cfg.model_name or (cfg.policy if cfg.policy == "smollm2" else Path(folder).resolve().name)
     settings = {
         "temperature": cfg.temperature,
@@ -76,7 +75,15 @@ def generate(cfg: GenerateConfig) -> GenerateResult:
             for start in range(0, len(todo), cfg.batch_size):
                 batch = todo[start : start + cfg.batch_size]
                 # 3 sample
-                samples = _sample(model, tokenizer, [content for content, _, _ in batch], cfg)
+                samples = sample_answers(
+                    model,
+                    tokenizer,
+                    [content for content, _, _ in batch],
+                    k=cfg.k,
+                    temperature=cfg.temperature,
+                    top_p=cfg.top_p,
+                    max_new_tokens=cfg.max_new_tokens,
+                )
                 # 4 store
                 for (content, room, existing), answers in zip(batch, samples, strict=True):
                     texts = [text.strip() for text in answers]
@@ -134,22 +141,31 @@ def _existing(store, content) -> list[str]:
     return [] if row is None else [answer.text for answer in store.prompt(row[0]).answers]
 
 
+def check_chat_template(tokenizer, folder: Path) -> None:
+    """Sampling renders each prompt with the policy's chat template: refuse a policy without one."""
+    if not tokenizer.chat_template:
+        raise TrainerError(f"{folder}: the tokenizer has no chat template, so a prompt cannot be rendered")
+
+
 @torch.no_grad()
-def _sample(model, tokenizer, prompts: list, cfg: GenerateConfig) -> list[list[str]]:
-    """cfg.k sampled answers for each prompt, as text without special tokens."""
+def sample_answers(
+    model, tokenizer, prompts: list, *, k: int, temperature: float, top_p: float, max_new_tokens: int
+) -> list[list[str]]:
+    """k sampled answers for each prompt, as text without special tokens (also what `labeler-train compare`
+    and PPO's --judge sample with, so every command samples a policy the same way)."""
     chats = [[{"role": "user", "content": p}] if isinstance(p, str) else list(p) for p in prompts]
     texts = [tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) for chat in chats]
     # The template already wrote the special tokens.
-    inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
     output = model.generate(
         **inputs,
         do_sample=True,
-        temperature=cfg.temperature,
-        top_p=cfg.top_p,
-        max_new_tokens=cfg.max_new_tokens,
-        num_return_sequences=cfg.k,
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        num_return_sequences=k,
         pad_token_id=tokenizer.pad_token_id,
     )  # (B * k, prompt length + new)
     new_tokens = output[:, inputs["input_ids"].shape[1] :]  # (B * k, new)
     decoded = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-    return [decoded[index * cfg.k : (index + 1) * cfg.k] for index in range(len(prompts))]
+    return [decoded[index * k : (index + 1) * k] for index in range(len(prompts))]

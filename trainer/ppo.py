@@ -67,6 +67,7 @@ from trainer.encoding import Prompt
 from trainer.errors import TrainerError
 from trainer.events import Progress
 from trainer.models import load_policy, load_trained_reward_model
+from trainer.ppo_judge import PolicyJudge, check_judge_options
 from trainer.ppo_math import (
     AdaptiveKLController,
     FixedKLController,
@@ -177,6 +178,7 @@ def _check(cfg: PPOConfig) -> None:
         raise TrainerError(f"{cfg.project}: no such project file")
     if cfg.prompts_file is not None and not Path(cfg.prompts_file).is_file():
         raise TrainerError(f"{cfg.prompts_file}: no such file")
+    check_judge_options(cfg)
     check_output_folder(Path(cfg.out), cfg.resume)
     if cfg.resume:
         _check_unfinished(Path(cfg.out))
@@ -284,6 +286,7 @@ def _train_ppo(
         "start", total_steps=cfg.steps, algo="ppo", prompts=len(prompts), value_init=training.value_init,
         resumed_at=step,
     )  # fmt: skip
+    judge = PolicyJudge(cfg, tokenizer, device) if cfg.judge and report else None  # ppo_judge.py
     prompt_ids: dict[int, list[int]] = {}
     loop_started, first_step, first_score, last_row = time.monotonic(), step + 1, None, {}
     while step < cfg.steps:
@@ -316,6 +319,8 @@ def _train_ppo(
         training.kl_control.update(row["kl"], cfg.batch_size * world)
         row = {"step": step, "episodes": step * cfg.batch_size * world, **row}
         row.update(kl_coef=kl_coef, learning_rate=learning_rate, seconds=round(time.monotonic() - step_started, 4))
+        if judge is not None and judge.due(step):
+            row.update(judge(training.unwrapped.policy, training.reference))
         first_score = row["score"] if first_score is None else first_score
         last_row = row
         if report:

@@ -221,14 +221,15 @@ def read_prompts(path: Path) -> list[str | list[dict]]:
         raise TrainerError(f"{path}: no such file")
     with path.open("rb") as file:
         is_project = file.read(len(SQLITE_HEADER)) == SQLITE_HEADER
-    prompts = _project_prompts(path) if is_project else read_prompts_file(path)
+    prompts = project_prompts(path) if is_project else read_prompts_file(path)
     distinct = list({json.dumps(prompt, sort_keys=True): prompt for prompt in prompts}.values())
     if not distinct:
         raise TrainerError(f"{path}: the project has no prompts")
     return distinct
 
 
-def _project_prompts(project: Path) -> list[str | list[dict]]:
+def project_prompts(project: Path) -> list[str | list[dict]]:
+    """Every prompt of a project, in id order, read through a snapshot (annotators can go on meanwhile)."""
     try:
         with tempfile.TemporaryDirectory() as folder:
             copy, _ = snapshot_project(project, Path(folder))

@@ -60,9 +60,8 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from labeler.store import open_read_only
 from trainer.configs import PPOConfig
-from trainer.data import read_prompts_file, snapshot_project
+from trainer.data import project_prompts, read_prompts_file
 from trainer.encoding import Prompt
 from trainer.errors import TrainerError
 from trainer.events import Progress
@@ -198,7 +197,7 @@ def _prompts(cfg: PPOConfig, accelerator: Accelerator) -> tuple[list[Prompt], st
     """The run's prompts and their sha256. Written once to out/prompts.jsonl, which a resumed run reads back."""
     kept = Path(cfg.out) / PROMPTS_NAME
     if not (cfg.resume and kept.is_file()) and accelerator.is_main_process:
-        prompts = read_prompts_file(Path(cfg.prompts_file)) if cfg.prompts_file else _project_prompts(cfg)
+        prompts = read_prompts_file(Path(cfg.prompts_file)) if cfg.prompts_file else project_prompts(cfg.project)
         if not prompts:
             raise TrainerError(f"{cfg.prompts_file or cfg.project}: no prompts to train on")
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
@@ -208,17 +207,6 @@ def _prompts(cfg: PPOConfig, accelerator: Accelerator) -> tuple[list[Prompt], st
     accelerator.wait_for_everyone()
     data = kept.read_bytes()
     return [json.loads(line) for line in data.decode().splitlines()], hashlib.sha256(data).hexdigest()
-
-
-def _project_prompts(cfg: PPOConfig) -> list[Prompt]:
-    snapshot, _ = snapshot_project(cfg.project, Path(cfg.out))
-    try:
-        with open_read_only(snapshot) as store:
-            ids = store.prompt_ids()
-            found = store.prompts(ids)
-        return [found[prompt_id].content for prompt_id in ids]
-    finally:
-        snapshot.unlink(missing_ok=True)
 
 
 # --- The PPO loop ---------------------------------------------------------------------------------------------

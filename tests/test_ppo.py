@@ -186,10 +186,15 @@ def test_log_probabilities_are_those_of_the_sampling_distribution(workspace):
     assert window(query_mask, mask, torch.tensor([2]))[0].start > 0  # "hi" is the shortest prompt: no left padding
 
 
-def test_with_no_learning_the_epochs_see_the_rollout_policy_and_the_penalty_is_charged(workspace, tmp_path):
-    """Ratio 1 everywhere when the weights cannot move: same masks, positions and temperature in both passes."""
+@pytest.mark.parametrize("bf16", ["off", "on"])
+def test_with_no_learning_the_epochs_see_the_rollout_policy_and_the_penalty_is_charged(workspace, tmp_path, bf16):
+    """Ratio 1 everywhere when the weights cannot move: same masks, positions and temperature in both passes,
+    and under bf16 autocast the same precision in both (log-probabilities taken in fp32 all the same)."""
     out = tmp_path / "out"
-    train_ppo(config(workspace, out, steps=1, learning_rate=1e-30, response_length=3, missing_eos_penalty=2.0))
+    metrics = train_ppo(
+        config(workspace, out, steps=1, learning_rate=1e-30, response_length=3, missing_eos_penalty=2.0, bf16=bf16)
+    )
+    assert metrics["bf16"] is (bf16 == "on")
     row = metric_rows(out)[0]
     assert row["clip_fraction"] == 0.0
     assert row["approx_kl"] < 1e-7
@@ -285,6 +290,8 @@ def test_nonsense_is_refused_clearly(workspace, tmp_path):
         train_ppo(config(workspace, tmp_path / "o", value_model=workspace["policy"]))
     with pytest.raises(TrainerError, match="rloo has no value model"):
         train_ppo(config(workspace, tmp_path / "o", algo="rloo", value_model=workspace["reward"]))
+    with pytest.raises(TrainerError, match="--bf16 is auto, on or off"):
+        train_ppo(config(workspace, tmp_path / "o", bf16="yes"))
     assert not (tmp_path / "o").exists()
     other = make_tokenizer(["completely different words here", "zebra quartz"] * 20)
     make_reward_model(other, tmp_path / "other-value")

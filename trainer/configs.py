@@ -181,6 +181,11 @@ class PPOConfig:
     clip_range_value: float = setting(0.2, "ε of the clipped value loss")
     value_coef: float = setting(0.1, "weight of the value loss against the policy loss")
     max_grad_norm: float = setting(1.0, "gradients of policy and value model clipped together to this norm")
+    # auto: where the machine computes bf16 natively (a GPU, or a CPU with AVX512-BF16 or AMX); elsewhere it is
+    # emulated, slower than fp32. The log-probabilities, values and losses are taken in fp32 all the same.
+    bf16: Literal["auto", "on", "off"] = setting(
+        "auto", "bf16 autocast for sampling, scoring and training (weights stay fp32; ppo's loop, not rloo's)"
+    )
     lora: bool = setting(False, "train LoRA adapters on every linear layer; the reference is the adapters off")
     lora_rank: int = setting(16, "LoRA's rank")
     lora_alpha: int = setting(32, "LoRA's alpha")

@@ -65,7 +65,7 @@ from trainer.data import project_prompts, read_prompts_file
 from trainer.encoding import Prompt
 from trainer.errors import TrainerError
 from trainer.events import Progress
-from trainer.models import load_policy, load_trained_reward_model
+from trainer.models import load_policy, load_trained_reward_model, use_bf16
 from trainer.ppo_judge import PolicyJudge, check_judge_options
 from trainer.ppo_math import (
     AdaptiveKLController,
@@ -151,6 +151,8 @@ def train_ppo(cfg: PPOConfig) -> dict:
 def _check(cfg: PPOConfig) -> None:
     if cfg.algo not in ("ppo", "rloo"):
         raise TrainerError(f"--algo is ppo or rloo, not {cfg.algo!r}")
+    if cfg.bf16 not in ("auto", "on", "off"):
+        raise TrainerError(f"--bf16 is auto, on or off, not {cfg.bf16!r}")
     if cfg.kl_estimator not in ("k1", "k3"):
         raise TrainerError(f"--kl-estimator is k1 or k3, not {cfg.kl_estimator!r}")
     if cfg.steps < 1 or cfg.ppo_epochs < 1 or cfg.response_length < 1 or cfg.max_prompt_length < 1:
@@ -230,6 +232,12 @@ class _Training:
     stop: Tensor  # (S,) the tokens that end a response
     value_init: str
     saved_generation_config: GenerationConfig
+    bf16: bool  # autocast the models' computations (--bf16)
+
+    def autocast(self) -> torch.autocast:
+        """bf16 autocast where --bf16 chose it, a no-op otherwise; what comes out of the models is upcast to
+        fp32 before any log-probability, value or loss is taken (ppo_math, PolicyAndValue)."""
+        return torch.autocast(self.stop.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
 
 @dataclass
@@ -288,7 +296,7 @@ def _train_ppo(
             prompt_ids.update(zip(missing, encoded, strict=True))
         queries, query_mask = pad([prompt_ids[index] for index in indices], tokenizer.pad_token_id, left=True)
 
-        with torch.no_grad():
+        with torch.no_grad(), training.autocast():
             rollout = _roll_out(cfg, training, queries.to(device), query_mask.to(device))  # 1
             answers, scores, penalised = _score(cfg, training, tokenizer, batch_prompts, rollout)  # 2
             kl_coef = training.kl_control.value  # 3
@@ -345,6 +353,7 @@ def _train_ppo(
         "train_seconds": round(train_seconds, 3),
         "episodes_per_second": round(episodes / train_seconds, 3) if train_seconds > 0 else None,
         "value_init": training.value_init,
+        "bf16": training.bf16,
         "lora": cfg.lora,
     }
 
@@ -421,6 +430,7 @@ def _set_up(
         stop=torch.tensor(stops, device=accelerator.device),
         value_init=value_init,
         saved_generation_config=saved_generation_config,
+        bf16=use_bf16(cfg.bf16),
     )
 
 
@@ -494,7 +504,8 @@ def _ppo_epochs(
         for rows in torch.randperm(len(responses), device=responses.device).split(cfg.mini_batch_size):
             columns, width = window(rollout.query_mask, rollout.mask, rows)
             inputs = (rollout.sequences[rows][:, columns], rollout.attention_mask[rows][:, columns])  # (b, ≤ P + T)
-            logits, new_values = training.model(*inputs, width)  # (b, t, V), (b, t)
+            with training.autocast():
+                logits, new_values = training.model(*inputs, width)  # (b, t, V), (b, t)
             new_logprobs = logprobs_from_logits(logits / cfg.temperature, responses[rows][:, :width])  # (b, t)
             kept = rollout.mask[rows][:, :width]  # (b, t)
             policy_loss = clipped_policy_loss(

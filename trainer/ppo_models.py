@@ -146,7 +146,7 @@ class PolicyAndValue(nn.Module):
         hidden = self.value_model.base_model(
             input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
         ).last_hidden_state[:, -response_length - 1 : -1]  # (b, T, H)
-        values = self.value_model.score(hidden).squeeze(-1)  # (b, T)
+        values = self.value_model.score(hidden).squeeze(-1).float()  # (b, T)  fp32 under bf16 autocast too
         return logits, values
 
 

@@ -42,7 +42,7 @@ from trainer.data import RankedPrompt, pairs_of, ranked_prompts, sha256_of, spli
 from trainer.encoding import encode
 from trainer.errors import TrainerError
 from trainer.events import Progress
-from trainer.models import load_reward_model
+from trainer.models import load_reward_model, use_bf16
 from trainer.reward_head import MeanPooledReward, fit_head, install_head, pooled_features, score_head
 from trainer.reward_loss import LossMargins, batch_for_prompts, grouped_loss, pair_accuracy
 from trainer.runs import (
@@ -158,7 +158,7 @@ def train_reward(cfg: RewardConfig) -> dict:
         "base": str(cfg.base),
         "base_folder": str(folder),
         "loss": "head" if cfg.tune == "head" else cfg.loss,
-        "bf16": (cfg.tune == "head" or cfg.loss == "grouped") and _use_bf16(cfg),  # what auto chose
+        "bf16": (cfg.tune == "head" or cfg.loss == "grouped") and use_bf16(cfg.bf16),  # what auto chose
         "snapshot_sha256": digest,
         "config": config_record(cfg),
     }
@@ -185,14 +185,6 @@ def _split_rankings(cfg: RewardConfig, snapshot: Path) -> tuple[list[RankedPromp
         return split_by_prompt(rankings, cfg.eval_fraction, cfg.seed)
     except ValueError as error:
         raise TrainerError(f"{cfg.project}: {error} (use --eval-fraction 0 to train on it anyway)") from None
-
-
-def _use_bf16(cfg: RewardConfig) -> bool:
-    if cfg.bf16 != "auto":
-        return cfg.bf16 == "on"
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
 def _check(cfg: RewardConfig) -> None:
@@ -288,7 +280,7 @@ def _train_grouped(
     scheduler = get_scheduler("linear", optimizer, num_warmup_steps=0, num_training_steps=total_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     model.train()
-    bf16 = _use_bf16(cfg)
+    bf16 = use_bf16(cfg.bf16)
 
     step = load_last_checkpoint(cfg.out, accelerator)["step"] if cfg.resume else 0
     progress = Progress(total_steps, cfg.events, "reward (grouped)", enabled=report)
@@ -401,7 +393,8 @@ def _train_head(
     batches = math.ceil(len(row_of) / SCORE_BATCH)
     progress = Progress(batches, cfg.events, "reward (head): reading the answers", enabled=report)
     progress.emit("start", total_steps=batches, loss="head", rankings=len(train.rankings), answers=len(row_of))
-    features = pooled_features(model, [list(ids) for ids in row_of], tokenizer.pad_token_id, _use_bf16(cfg), progress)
+    sequences = [list(ids) for ids in row_of]
+    features = pooled_features(model, sequences, tokenizer.pad_token_id, use_bf16(cfg.bf16), progress)
     progress.close()
 
     def features_of(sequences: Sequence[list[int]]) -> torch.Tensor:

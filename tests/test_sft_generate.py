@@ -111,7 +111,9 @@ def answers_by_prompt(project: Path) -> dict[str, list[tuple[str, str | None, di
 
 def test_generate_adds_k_answers_to_each_unjudged_prompt_with_its_settings(workspace, tmp_path):
     project = copy_project(workspace, tmp_path)
-    config = GenerateConfig(project=project, policy=str(workspace["lm"]), k=3, max_new_tokens=12, temperature=1.5)
+    config = GenerateConfig(
+        project=project, policy=str(workspace["lm"]), k=3, max_new_tokens=12, temperature=1.5, bf16="on"
+    )
     result = generate(config)
 
     found = answers_by_prompt(project)
@@ -127,8 +129,11 @@ def test_generate_adds_k_answers_to_each_unjudged_prompt_with_its_settings(works
                 "max_new_tokens": 12,
                 "seed": 0,
                 "policy": str(workspace["lm"]),
+                "bf16": True,  # sampled under bf16 autocast, as asked
             }
     assert (result.prompts, result.answers_added, result.model) == (4, 12, "tiny-lm")
+    with pytest.raises(TrainerError, match="--bf16 is auto, on or off"):
+        generate(GenerateConfig(project=project, policy=str(workspace["lm"]), bf16="yes"))
 
 
 def test_generate_never_gives_a_prompt_more_than_nine_answers(workspace, tmp_path):

@@ -236,6 +236,9 @@ class GenerateConfig:
     batch_size: int = setting(8, "prompts per batch, each yielding K answers")
     seed: int = _seed("the sampling")
     model_name: str | None = setting(None, "the model name stored with the answers (default: the policy's name)")
+    bf16: Literal["auto", "on", "off"] = setting(
+        "auto", "bf16 autocast while sampling (weights stay fp32); auto: where the GPU or CPU computes bf16 natively"
+    )
     events: bool = _events()
 
 

@@ -27,7 +27,7 @@ from trainer.configs import GenerateConfig
 from trainer.data import read_prompts_file
 from trainer.errors import TrainerError
 from trainer.events import Progress
-from trainer.models import load_policy
+from trainer.models import load_policy, use_bf16
 
 SOURCE = "labeler-train generate"
 
@@ -50,6 +50,8 @@ def generate(cfg: GenerateConfig) -> GenerateResult:
         raise TrainerError("--temperature > 0, 0 < --top-p ≤ 1, --max-new-tokens ≥ 1 and --batch-size ≥ 1, please")
     if not Path(cfg.project).is_file():
         raise TrainerError(f"{cfg.project}: no such project file")
+    if cfg.bf16 not in ("auto", "on", "off"):
+        raise TrainerError(f"--bf16 is auto, on or off, not {cfg.bf16!r}")
 
     # 2 policy (before touching the project: a bad folder is reported without opening anything)
     model, tokenizer, folder = load_policy(cfg.policy)
@@ -62,7 +64,9 @@ def generate(cfg: GenerateConfig) -> GenerateResult:
         "max_new_tokens": cfg.max_new_tokens,
         "seed": cfg.seed,
         "policy": str(folder),
+        "bf16": use_bf16(cfg.bf16),  # sampled under bf16 autocast: other numbers, other samples
     }
+    bf16 = settings["bf16"]
 
     try:
         with open_store(cfg.project) as store:
@@ -75,15 +79,16 @@ def generate(cfg: GenerateConfig) -> GenerateResult:
             for start in range(0, len(todo), cfg.batch_size):
                 batch = todo[start : start + cfg.batch_size]
                 # 3 sample
-                samples = sample_answers(
-                    model,
-                    tokenizer,
-                    [content for content, _, _ in batch],
-                    k=cfg.k,
-                    temperature=cfg.temperature,
-                    top_p=cfg.top_p,
-                    max_new_tokens=cfg.max_new_tokens,
-                )
+                with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
+                    samples = sample_answers(
+                        model,
+                        tokenizer,
+                        [content for content, _, _ in batch],
+                        k=cfg.k,
+                        temperature=cfg.temperature,
+                        top_p=cfg.top_p,
+                        max_new_tokens=cfg.max_new_tokens,
+                    )
                 # 4 store
                 for (content, room, existing), answers in zip(batch, samples, strict=True):
                     texts = [text.strip() for text in answers]

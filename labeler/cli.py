@@ -103,6 +103,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             test_fraction=args.test_fraction,
             seed=args.seed,
             annotators=args.annotator,
+            rounds=args.round,
             margins=MarginColumn(args.margin),
         )
     splits = ", ".join(
@@ -241,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--seed", type=int, default=0, help="random seed of the train/test split (default 0)")
     export.add_argument("--annotator", nargs="+", metavar="NAME", help="only these annotators' judgements")
+    export.add_argument(
+        "--round", nargs="+", type=int, metavar="N", help="only the judgements of these rounds (default: every round)"
+    )
     export.set_defaults(run=cmd_export)
 
     snapshot = commands.add_parser("snapshot", help="a consistent copy of a project, while others keep working")

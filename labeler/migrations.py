@@ -284,3 +284,24 @@ def m004_stated_strengths(db: Database) -> None:
         ALTER TABLE pairs ADD COLUMN stated_margin INTEGER CHECK (stated_margin >= 0);
         """,
     )
+
+
+@migration
+def m005_rounds(db: Database) -> None:
+    _run_script(
+        db,
+        """
+        -- A round is one set of candidate answers for a prompt: imported answers are round 1, and each
+        -- `labeler-train generate` run adds a round to the prompts it answers (labeler.store.rounds).
+        -- A judgement records the round of the task it judged: the latest round among the answers it
+        -- was shown (a task shows its round's answers and the previous round's best one). Every row
+        -- written before rounds existed is round 1, which is what the defaults say; judgements are
+        -- append-only and are not rewritten.
+        ALTER TABLE answers ADD COLUMN round INTEGER NOT NULL DEFAULT 1 CHECK (round >= 1);
+        ALTER TABLE judgements ADD COLUMN round INTEGER NOT NULL DEFAULT 1 CHECK (round >= 1);
+        -- The queue asks, prompt after prompt, for its latest round and for who judged that round.
+        CREATE INDEX answers_by_prompt_and_round ON answers(prompt_id, round);
+        DROP INDEX judgements_by_prompt_and_annotator;
+        CREATE INDEX judgements_by_prompt_round_and_annotator ON judgements(prompt_id, round, annotator_id);
+        """,
+    )

@@ -36,12 +36,14 @@ DEFAULT_L2 = 1e-3
 
 @dataclass(frozen=True)
 class RankedJudgement:
-    """One current judgement with the outcome 'ranked': answer ids in tiers, best first."""
+    """One current judgement with the outcome 'ranked': answer ids in tiers, best first. A prompt's task in
+    each round is its own unit: an annotator who ranked round 1 and round 2 gave two judgements."""
 
     annotator: str
     prompt_id: int
     tiers: tuple[tuple[int, ...], ...]
     seconds_spent: float | None
+    round: int = 1
 
 
 class _AsDict:
@@ -221,18 +223,18 @@ def _rating(strength: float) -> float:
 
 
 def _latest_judgements(judgements: Iterable[RankedJudgement]) -> list[RankedJudgement]:
-    """Each annotator's last judgement of each prompt, in the order the pairs first appeared."""
-    latest: dict[tuple[str, int], RankedJudgement] = {}
+    """Each annotator's last judgement of each prompt's round, in the order the pairs first appeared."""
+    latest: dict[tuple[str, int, int], RankedJudgement] = {}
     for judgement in judgements:
-        latest[judgement.annotator, judgement.prompt_id] = judgement
+        latest[judgement.annotator, judgement.prompt_id, judgement.round] = judgement
     return list(latest.values())
 
 
-def _latest_tier_indexes(judgements: Iterable[RankedJudgement]) -> dict[int, dict[str, dict[int, int]]]:
-    """prompt -> annotator -> answer -> tier index (0 = best), from each annotator's latest judgement."""
-    by_prompt: dict[int, dict[str, dict[int, int]]] = defaultdict(dict)
+def _latest_tier_indexes(judgements: Iterable[RankedJudgement]) -> dict[tuple[int, int], dict[str, dict[int, int]]]:
+    """(prompt, round) -> annotator -> answer -> tier index (0 = best), from each annotator's latest judgement."""
+    by_prompt: dict[tuple[int, int], dict[str, dict[int, int]]] = defaultdict(dict)
     for judgement in _latest_judgements(judgements):
-        by_prompt[judgement.prompt_id][judgement.annotator] = {
+        by_prompt[judgement.prompt_id, judgement.round][judgement.annotator] = {
             answer: index for index, tier in enumerate(judgement.tiers) for answer in tier
         }
     return by_prompt

@@ -99,6 +99,47 @@ def test_a_prompts_judgements_read_in_its_answers_numbers(reviewed):
         assert corrected.ranking == "2 >> 1"
 
 
+def add_round_2_to_the_egg_prompt(path) -> None:
+    with open_store(path) as store:
+        store.add_round("How do I boil an EGG?", [NewAnswer("Steam it.", "m-d"), NewAnswer("Poach it.", "m-d")])
+
+
+def test_the_round_filter_keeps_that_rounds_prompts_and_narrows_the_others_to_it(reviewed):
+    add_round_2_to_the_egg_prompt(reviewed)
+    with open_store(reviewed) as store:
+        assert ids_of(store, round=1) == ids_of(store)
+        assert ids_of(store, round=2) == ["How"]
+        assert ids_of(store, round=3) == []
+        assert ids_of(store, round=2, status=Status.NOT_JUDGED) == ["How"]  # ranked in round 1 only
+        assert ids_of(store, round=2, model="m-a") == []  # the carried answer is a round 1 answer
+        assert ids_of(store, round=1, model="m-d") == []
+        assert ids_of(store, round=2, text="steam") == ["How"]
+        assert ids_of(store, round=1, text="steam") == []
+        egg = store.prompt_ids()[0]
+        task = store.task(egg)
+        store.record_judgement(egg, "ann", Judgement.ranked(Ranking.of(list(task.answer_ids))), list(task.answer_ids))
+        assert ids_of(store, round=2, annotator="ann", status=Status.RANKED) == ["How"]
+        assert ids_of(store, round=2, annotator="bob") == []
+        assert ids_of(store, round=2, flag=ANY_FLAG) == []  # ann's flag was in round 1
+        assert prompt_rows(store, [egg])[0].round == 2
+        assert [view.round for view in judgements_of(store, egg)] == [1, 1, 2]
+
+
+def test_choosing_a_round_narrows_the_table(qtbot, reviewed):
+    add_round_2_to_the_egg_prompt(reviewed)
+    window = open_browse(qtbot, reviewed)
+    tab = window.browse
+    qtbot.waitUntil(lambda: tab.round_filter.count() == 3)  # any, 1, 2: read on a worker
+    tab.round_filter.setCurrentIndex(tab.round_filter.findData(2))
+    qtbot.waitUntil(lambda: tab.count_label.text() == "1 of 5 prompts")
+    assert shown_titles(window) == ["How do I boil an EGG?"]
+    model = tab.table_model
+    assert model.headerData(2, Qt.Orientation.Horizontal) == "Round"
+    assert model.data(model.index(0, 2)) == 2
+    titles = [tab.answers_layout.itemAt(i).widget().title() for i in range(tab.answers_layout.count())]
+    assert titles[-2:] == ["Answer 4 · round 2 · m-d", "Answer 5 · round 2 · m-d"]
+
+
 def open_browse(qtbot, path, annotator="ann"):
     window = MainWindow(open_store(path), annotator, settings_in(path.parent))
     qtbot.addWidget(window)
@@ -144,11 +185,11 @@ def test_the_chosen_prompt_shows_who_judged_it_and_how(qtbot, reviewed):
     window = open_browse(qtbot, reviewed)
     table = window.browse.judgements
     cells = [[table.item(row, column).text() for column in range(table.columnCount())] for row in range(2)]
-    assert cells[0][0] == "ann"
-    assert cells[0][2:] == ["ranked", "1 = 2 >>> 3", "3: hallucination", "5/7", "close call"]
+    assert cells[0][:2] == ["ann", "1"]
+    assert cells[0][3:] == ["ranked", "1 = 2 >>> 3", "3: hallucination", "5/7", "close call"]
     assert cells[1][0] == "bob"
     model = window.browse.table_model
-    assert [model.data(model.index(0, column)) for column in (2, 3, 4)] == [3, "2 ranked", 1]
+    assert [model.data(model.index(0, column)) for column in (2, 3, 4, 5)] == [1, 3, "2 ranked", 1]
 
 
 def test_enter_opens_a_prompt_in_the_label_tab_and_your_own_judgement_to_correct(qtbot, reviewed):

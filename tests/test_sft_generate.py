@@ -136,18 +136,47 @@ def test_generate_adds_k_answers_to_each_unjudged_prompt_with_its_settings(works
         generate(GenerateConfig(project=project, policy=str(workspace["lm"]), bf16="yes"))
 
 
-def test_generate_never_gives_a_prompt_more_than_nine_answers(workspace, tmp_path):
+def test_generate_never_gives_a_task_more_than_nine_answers(workspace, tmp_path):
+    """Unjudged prompts take new answers into their round 1 (2 + 5, then 2 more); judged ones get a round 2
+    of 5, then 3 more beside the answer carried from round 1; then every task is full."""
     project = copy_project(workspace, tmp_path)
     config = GenerateConfig(project=project, policy=str(workspace["lm"]), k=5, prompts="all", max_new_tokens=12)
     config = GenerateConfig(**{**config.__dict__, "temperature": 1.5})
-    first = generate(config)  # 2 + 5 = 7 answers each
-    second = generate(GenerateConfig(**{**config.__dict__, "seed": 1}))  # room for 2 more each
-    third = generate(GenerateConfig(**{**config.__dict__, "seed": 2}))  # full
+    first = generate(config)
+    second = generate(GenerateConfig(**{**config.__dict__, "seed": 1}))
+    third = generate(GenerateConfig(**{**config.__dict__, "seed": 2}))
     assert first.answers_added == 50
-    assert second.answers_added == 20
-    assert second.no_room == 30
+    assert (second.answers_added, second.no_room) == (4 * 2 + 6 * 3, 4 * 3 + 6 * 2)
     assert (third.answers_added, third.prompts_full) == (0, 10)
-    assert all(len(answers) == 9 for answers in answers_by_prompt(project).values())
+    with open_store(project) as store:
+        tasks = [store.task(prompt_id) for prompt_id in store.prompt_ids()]
+    assert sorted((task.round, len(task.answer_ids)) for task in tasks) == [(1, 9)] * 4 + [(2, 9)] * 6
+
+
+def test_generate_for_judged_prompts_makes_their_next_round_and_records_the_policys_provenance(workspace, tmp_path):
+    project = copy_project(workspace, tmp_path)
+    policy = tmp_path / "ppo-1"
+    shutil.copytree(workspace["lm"], policy)
+    run = {"algo": "ppo", "policy": "smollm2", "reward": "rm-1", "steps": 40, "last_kl": 0.1, "config": {}}
+    (policy / "metrics.json").write_text(json.dumps(run))
+    result = generate(GenerateConfig(project=project, policy=str(policy), k=2, prompts="judged", max_new_tokens=8))
+    assert result.prompts == 6
+    with open_store(project) as store:
+        for prompt_id in store.prompt_ids()[:6]:
+            prompt, task = store.prompt(prompt_id), store.task(prompt_id)
+            new = [answer for answer in prompt.answers if answer.round == 2]
+            assert (task.round, len(new)) == (2, 2)
+            assert task.carried == prompt.answers[0].id  # alice ranked the first answer best
+            assert set(task.answer_ids) == {task.carried, *(answer.id for answer in new)}
+            for answer in new:
+                assert answer.model == "ppo-1"
+                assert {key: answer.generation[key] for key in ("algo", "parent_policy", "reward_model", "steps")} == {
+                    "algo": "ppo",
+                    "parent_policy": "smollm2",
+                    "reward_model": "rm-1",
+                    "steps": 40,
+                }
+        assert all(store.task(prompt_id).round == 1 for prompt_id in store.prompt_ids()[6:])
 
 
 def test_generate_answers_prompts_from_a_file_and_adds_the_new_ones(workspace, tmp_path):

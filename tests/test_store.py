@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.before_m004 import make_project_before_m004, record_as_before_m004
+from helpers.before_m004 import add_prompt_before_m005, make_project_before_m004, record_as_before_m004
 from sqlite_utils.migrations import Migrations
 
 from labeler import domain
@@ -99,22 +99,22 @@ def test_a_project_made_by_an_older_version_is_brought_up_to_date_with_its_data_
     judgements are the same afterwards."""
     monkeypatch.setattr("labeler.migrations.SCHEMA", SCHEMA[:2])  # the version before m003
     with open_store(project_path, create=True) as store:
-        prompt, answers = store.add_prompt("p", [NewAnswer("a"), NewAnswer("b")])
+        prompt, answers = add_prompt_before_m005(store, "p", ["a", "b"])
         record_as_before_m004(store, prompt, "ann", answers, [2])
         assert "judgements_by_prompt" in index_names(store.conn)
         before = store.conn.execute("SELECT uuid, prompt_id, annotator_id, tiers FROM judgements").fetchall()
     monkeypatch.undo()
     with open_store(project_path) as store:
-        assert "judgements_by_prompt_and_annotator" in index_names(store.conn)
-        assert "judgements_by_prompt" not in index_names(store.conn)
+        assert "judgements_by_prompt_round_and_annotator" in index_names(store.conn)
+        assert not {"judgements_by_prompt", "judgements_by_prompt_and_annotator"} & index_names(store.conn)
         assert store.conn.execute("SELECT uuid, prompt_id, annotator_id, tiers FROM judgements").fetchall() == before
         plan = " ".join(
             row[-1]
             for row in store.conn.execute(
-                "EXPLAIN QUERY PLAN SELECT 1 FROM judgements WHERE prompt_id = 1 AND annotator_id = 1"
+                "EXPLAIN QUERY PLAN SELECT 1 FROM judgements WHERE prompt_id = 1 AND round = 1 AND annotator_id = 1"
             )
         )
-        assert "COVERING INDEX judgements_by_prompt_and_annotator" in plan
+        assert "COVERING INDEX judgements_by_prompt_round_and_annotator" in plan
 
 
 def test_rankings_recorded_before_m004_keep_their_rows_and_are_read_by_the_one_rule(project_path, monkeypatch):

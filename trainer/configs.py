@@ -49,6 +49,10 @@ def _annotators() -> Any:
     return setting((), "only these annotators' judgements (everyone's by default)", flag="--annotator", metavar="NAME")
 
 
+def _rounds() -> Any:
+    return setting((), "only the judgements of these rounds (every round's by default)", flag="--round", metavar="N")
+
+
 # --- labeler-train reward -----------------------------------------------------------------------------------------
 
 # The defaults are the best measured setting on real human preferences (HH-RLHF, 5-fold, BENCHMARKS.md): SmolLM2's
@@ -79,6 +83,7 @@ class RewardConfig:
     )
     head_l2: float = setting(0.1, "L2 on the head's weights over standardised features", group=HEAD)
     annotators: tuple[str, ...] = _annotators()
+    rounds: tuple[int, ...] = _rounds()
     eval_fraction: float = setting(0.1, "share of prompts held out for evaluation (when --folds is 0)")
     # K runs with I = 1..K hold out every prompt once.
     folds: int = setting(0, "k-fold cross-validation by prompt: hold out fold --fold of K instead", metavar="K")
@@ -132,6 +137,7 @@ class SFTConfig:
     base: str = setting("smollm2", "smollm2 or a causal language model folder")
     include_best: bool = setting(False, "also learn the top tier of every current ranking")
     annotators: tuple[str, ...] = _annotators()
+    rounds: tuple[int, ...] = _rounds()
     eval_fraction: float = setting(0.1, "share of prompts held out to measure the loss on")
     seed: int = _seed("the split and the shuffling")
     epochs: int = setting(1, "passes over the examples")
@@ -227,8 +233,9 @@ class GenerateConfig:
     k: int = setting(4, "answers per prompt", flag="-k")
     prompts: str = setting(
         "unjudged",
-        "the prompts nobody has judged, all of them, or a file's (any format labeler import reads)",
-        metavar="unjudged|all|FILE",
+        "the prompts nobody has judged; the judged ones (their latest round judged: answers for a next round); "
+        "all of them; or a file's (any format labeler import reads)",
+        metavar="unjudged|judged|all|FILE",
     )
     temperature: float = setting(0.7, "sampling temperature")
     top_p: float = setting(0.95, "nucleus sampling")

@@ -62,15 +62,18 @@ class RankedPrompt:
     shown_order: list[int] | None = None
 
 
-def ranked_prompts(store: Store, annotators: Sequence[str] | None = None) -> list[RankedPrompt]:
-    """One RankedPrompt per current ranked judgement (of `annotators` only, if given), oldest first.
+def ranked_prompts(
+    store: Store, annotators: Sequence[str] | None = None, rounds: Sequence[int] | None = None
+) -> list[RankedPrompt]:
+    """One RankedPrompt per current ranked judgement (of `annotators` and `rounds` only, if given), oldest
+    first. A prompt judged in two rounds gives two RankedPrompts (each of its own answers).
 
     Superseded and retracted judgements, "all bad" and "skipped" imply no preference and are left
     out, and so is a ranking that ties every answer (one tier): it implies no pair either.
     """
     judgements = [
         j
-        for j in current_judgements(store, annotators)
+        for j in current_judgements(store, annotators, rounds)
         if j.outcome == Outcome.RANKED and j.tiers is not None and len(j.tiers) > 1
     ]
     prompts = store.prompts([j.prompt_id for j in judgements])

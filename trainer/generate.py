@@ -1,13 +1,17 @@
 """Closing the loop: K fresh answers per prompt from a policy, added to the project for annotators to rank.
 
     generate(cfg) reads top to bottom:
-      1 prompts   the project's unjudged prompts (no current judgement by anyone), all of them, or a file's
+      1 prompts   the project's unjudged prompts (no current judgement by anyone), its judged ones (their
+                  latest round judged: the loop's next round), all of them, or a file's
       2 policy    smollm2 or any causal LM folder, prompts rendered with its chat template, left-padded
       3 sample    K answers per prompt in batches (temperature, top-p, a length limit, a seed)
-      4 store     each prompt's answers in one transaction, with the model's name and the sampling settings
+      4 store     each prompt's answers in one transaction, as a new round (labeler.store.rounds), with the
+                  model's name, the sampling settings and the policy's provenance (its run's reward model,
+                  steps and parent policy, from the metrics.json a trainer run leaves in its folder)
 
-A prompt keeps at most 9 answers (what an annotator can rank at once): a prompt that already has some
-gets only as many new ones as fit, and one that is full is left out; both are counted in the result.
+A task shows at most 9 answers (what an annotator can rank at once), the previous round's best included
+from round 2 on: a prompt gets only as many new answers as its next task has room for, and one with no
+room is left out; both are counted in the result.
 An empty sample (the policy ended at once) is kept and counted: saying nothing is a real answer, and
 annotators must be able to rank it against the others.
 """
@@ -22,7 +26,7 @@ import torch
 
 from labeler.domain import MAX_ANSWERS
 from labeler.store import NewAnswer, StoreError, open_store
-from labeler.store.bulk_reads import current_judgements
+from labeler.store.rounds import room_for_new_answers
 from trainer.configs import GenerateConfig
 from trainer.data import read_prompts_file
 from trainer.errors import TrainerError
@@ -65,6 +69,7 @@ def generate(cfg: GenerateConfig) -> GenerateResult:
         "seed": cfg.seed,
         "policy": str(folder),
         "bf16": use_bf16(cfg.bf16),  # sampled under bf16 autocast: other numbers, other samples
+        **policy_provenance(Path(folder)),
     }
     bf16 = settings["bf16"]
 
@@ -94,16 +99,18 @@ def generate(cfg: GenerateConfig) -> GenerateResult:
                     texts = [text.strip() for text in answers]
                     distinct_new = list(dict.fromkeys(text for text in texts if text not in existing))
                     fresh = distinct_new[:room]
-                    empty += fresh.count("")
                     duplicates += len(texts) - len(distinct_new)
                     no_room += len(distinct_new) - len(fresh)
                     if fresh:
-                        store.add_prompt(
+                        new_round = store.add_round(
                             content,
                             [NewAnswer(text, model=name, generation=settings, source=SOURCE) for text in fresh],
                         )
-                        added += len(fresh)
-                        prompts_done += 1
+                        kept = fresh[: len(fresh) - new_round.no_room]  # the room left when it was written
+                        no_room += new_round.no_room
+                        empty += kept.count("")
+                        added += len(kept)
+                        prompts_done += bool(kept)
                     done += 1
                     progress.step(done, answers_added=added)
             progress.close()
@@ -113,19 +120,20 @@ def generate(cfg: GenerateConfig) -> GenerateResult:
 
 
 def _prompts(store, cfg: GenerateConfig) -> tuple[list[tuple], int]:
-    """The prompts to answer as (content, room, existing texts), and how many were left out being full."""
-    if cfg.prompts in ("unjudged", "all"):
+    """The prompts to answer as (content, room for new answers, existing texts), and how many were left out
+    having no room."""
+    if cfg.prompts in ("unjudged", "judged", "all"):
         ids = store.prompt_ids()
-        if cfg.prompts == "unjudged":
-            judged = {judgement.prompt_id for judgement in current_judgements(store)}
-            ids = [prompt_id for prompt_id in ids if prompt_id not in judged]
-        contents = [(prompt.content, [a.text for a in prompt.answers]) for prompt in _in_order(store, ids)]
+        if cfg.prompts != "all":
+            judged = _judged_in_latest_round(store)
+            ids = [prompt_id for prompt_id in ids if (prompt_id in judged) == (cfg.prompts == "judged")]
+        found = [(prompt.content, prompt.id, [a.text for a in prompt.answers]) for prompt in _in_order(store, ids)]
     else:
         distinct = {json.dumps(content): content for content in read_prompts_file(Path(cfg.prompts))}
-        contents = [(content, _existing(store, content)) for content in distinct.values()]
+        found = [(content, *_existing(store, content)) for content in distinct.values()]
     todo, full = [], 0
-    for content, texts in contents:
-        room = min(cfg.k, MAX_ANSWERS - len(texts))
+    for content, prompt_id, texts in found:
+        room = min(cfg.k, MAX_ANSWERS if prompt_id is None else room_for_new_answers(store.conn, prompt_id))
         if room <= 0:
             full += 1
         else:  # compared as samples are, without outer whitespace: "" meets an imported " "
@@ -133,17 +141,44 @@ def _prompts(store, cfg: GenerateConfig) -> tuple[list[tuple], int]:
     return todo, full
 
 
+def _judged_in_latest_round(store) -> set[int]:
+    """The prompts whose latest round has a current judgement (a skip aside): ready for a next round."""
+    return {
+        row[0]
+        for row in store.conn.execute(
+            "SELECT j.prompt_id FROM current_judgements j WHERE j.outcome != 'skipped' "
+            "AND j.round = (SELECT MAX(a.round) FROM answers a WHERE a.prompt_id = j.prompt_id)"
+        )
+    }
+
+
 def _in_order(store, ids: list[int]):
     prompts = store.prompts(ids)
     return [prompts[prompt_id] for prompt_id in ids]
 
 
-def _existing(store, content) -> list[str]:
-    """The answers a prompt from a file already has in the project (none if it is new)."""
+def _existing(store, content) -> tuple[int | None, list[str]]:
+    """The project's id for a prompt from a file (None if it is new) and the answers it already has."""
     from labeler.store import content_hash
 
     row = store.conn.execute("SELECT id FROM prompts WHERE content_hash = ?", [content_hash(content)]).fetchone()
-    return [] if row is None else [answer.text for answer in store.prompt(row[0]).answers]
+    return (None, []) if row is None else (row[0], [answer.text for answer in store.prompt(row[0]).answers])
+
+
+def policy_provenance(folder: Path) -> dict:
+    """Where a tuned policy came from, from the metrics.json its trainer run left in its folder: the
+    method (PPO's or RLOO's algo), the policy it started from (PPO's policy, SFT's base), the reward model
+    and the steps ({} for a policy from elsewhere)."""
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(metrics, dict):
+        return {}
+    kept = {"algo": "algo", "reward_model": "reward", "steps": "steps"}
+    found = {name: metrics[key] for name, key in kept.items() if key in metrics}
+    parent = metrics.get("policy", metrics.get("base"))
+    return found | ({"parent_policy": parent} if parent is not None else {})
 
 
 def check_chat_template(tokenizer, folder: Path) -> None:

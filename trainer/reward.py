@@ -172,10 +172,11 @@ def train_reward(cfg: RewardConfig) -> dict:
 
 def _split_rankings(cfg: RewardConfig, snapshot: Path) -> tuple[list[RankedPrompt], list[RankedPrompt]]:
     with open_read_only(snapshot) as store:
-        rankings = ranked_prompts(store, list(cfg.annotators) or None)
+        rankings = ranked_prompts(store, list(cfg.annotators) or None, list(cfg.rounds) or None)
     if not rankings:
         who = f" by {', '.join(cfg.annotators)}" if cfg.annotators else ""
-        raise TrainerError(f"{cfg.project}: no ranked judgements{who} to learn from")
+        which = f" in round {', '.join(map(str, cfg.rounds))}" if cfg.rounds else ""
+        raise TrainerError(f"{cfg.project}: no ranked judgements{who}{which} to learn from")
     if cfg.folds:
         try:
             return split_into_folds(rankings, cfg.folds, cfg.fold, cfg.seed)

@@ -162,7 +162,7 @@ def _examples(store, cfg: SFTConfig) -> list[_Example]:
             seen.add((prompt_id, text))
             examples.append(_Example(prompt_id, prompts[prompt_id].content, text, "written"))
     if cfg.include_best:
-        for item in ranked_prompts(store, annotators):
+        for item in ranked_prompts(store, annotators, list(cfg.rounds) or None):
             for answer in _best_answers(item):
                 if (item.prompt_id, answer) not in seen:
                     seen.add((item.prompt_id, answer))

@@ -121,20 +121,21 @@ def export_project(
     test_fraction: float | None = None,
     seed: int = 0,
     annotators: Sequence[str] | None = None,
+    rounds: Sequence[int] | None = None,
     margins: MarginColumn = MarginColumn.AUTO,
 ) -> ExportReport:
     out = Path(out)
     _check_destination(out, fmt, test_fraction)
     margin_report, chats = None, 0
     if fmt is ExportFormat.RANKINGS:
-        judgements = current_judgements(store, annotators)
-        _refuse_nothing(len(judgements), annotators)
+        judgements = current_judgements(store, annotators, rounds)
+        _refuse_nothing(len(judgements), annotators, rounds)
         prompts = store.prompts([j.prompt_id for j in judgements])
         table = _rows_table([{"prompt_id": j.prompt_id, **_ranking_row(j, prompts[j.prompt_id])} for j in judgements])
         split_rows = _split_by_prompt(table["prompt_id"].to_numpy(), test_fraction, seed)
         splits = {name: table.filter(pa.array(rows)) for name, rows in split_rows.items()}
     else:
-        splits, chats = _pair_tables(store, fmt, pairs, annotators, test_fraction, seed)
+        splits, chats = _pair_tables(store, fmt, pairs, annotators, rounds, test_fraction, seed)
         margin_report = MarginReport(
             margins,
             pairs=sum(split.num_rows for split in splits.values()),
@@ -187,6 +188,7 @@ def _pair_tables(
     fmt: ExportFormat,
     selection: PairSelection,
     annotators: Sequence[str] | None,
+    rounds: Sequence[int] | None,
     test_fraction: float | None,
     seed: int,
 ) -> tuple[dict[str, pa.Table], int]:
@@ -198,16 +200,16 @@ def _pair_tables(
     made on the ids, before any text is placed, so no table is copied to split it.
     """
     if selection is PairSelection.ALL:  # the stored pairs: no need to rebuild rankings
-        columns = current_pair_columns(store, annotators)
+        columns = current_pair_columns(store, annotators, rounds)
     else:
         selected = [
             (prompt_id, pair.chosen, pair.rejected, pair.margin, pair.stated_margin, annotator)
-            for prompt_id, annotator, ranking in current_rankings(store, annotators)
+            for prompt_id, annotator, ranking in current_rankings(store, annotators, rounds)
             for pair in select_pairs(ranking, selection)
         ]
         columns = pair_columns(selected)
     prompt_ids = np.asarray(columns["prompt_id"], dtype=np.int64)
-    _refuse_nothing(len(prompt_ids), annotators)
+    _refuse_nothing(len(prompt_ids), annotators, rounds)
     split_rows = _split_by_prompt(prompt_ids, test_fraction, seed)
     answer_ids, answer_bytes = all_answer_texts(store)
     texts = pa.array(answer_bytes, pa.binary()).cast(pa.string())
@@ -261,10 +263,11 @@ def hh_transcript(chat: Sequence[dict[str, str]]) -> str:
     return turns + "\n\nAssistant: "
 
 
-def _refuse_nothing(rows: int, annotators: Sequence[str] | None) -> None:
+def _refuse_nothing(rows: int, annotators: Sequence[str] | None, rounds: Sequence[int] | None) -> None:
     if rows == 0:
         who = f" by {', '.join(annotators)}" if annotators else ""
-        raise ExportError(f"nothing to export: the project has no current judgements{who}")
+        which = f" in round {', '.join(map(str, rounds))}" if rounds else ""
+        raise ExportError(f"nothing to export: the project has no current judgements{who}{which}")
 
 
 MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
@@ -293,15 +296,17 @@ def _assistant_turns(texts: pa.Array) -> pa.Array:
 def _ranking_row(judgement: CurrentJudgement, prompt: Prompt) -> dict[str, Any]:
     """One judgement as the importer's ranking row, plus everything else the annotator recorded.
 
-    Answers are listed in the prompt's order; ranking and display_order are 0-based indices into
-    that list, and flags[i] are the flags on answer i.
+    The answers it was shown (its round's task) are listed in the prompt's order; ranking and
+    display_order are 0-based indices into that list, and flags[i] are the flags on answer i.
     """
-    index = {answer.id: i for i, answer in enumerate(prompt.answers)}
+    shown = set(judgement.display_order)
+    answers = [answer for answer in prompt.answers if answer.id in shown]
+    index = {answer.id: i for i, answer in enumerate(answers)}
     return {
         "uuid": judgement.uuid,
         "id": prompt.external_id or str(prompt.id),
         "prompt": prompt.content,
-        "answers": [{"text": a.text, "model": a.model} for a in prompt.answers],
+        "answers": [{"text": a.text, "model": a.model} for a in answers],
         "annotator": judgement.annotator,
         "outcome": judgement.outcome,
         "ranking": [[index[a] for a in tier] for tier in judgement.tiers] if judgement.tiers else None,
@@ -309,12 +314,13 @@ def _ranking_row(judgement: CurrentJudgement, prompt: Prompt) -> dict[str, Any]:
         "stated_strengths": judgement.stated_strengths,
         "skip_reason": judgement.skip_reason,
         "display_order": [index[a] for a in judgement.display_order],
-        "flags": [judgement.flags.get(str(a.id), []) for a in prompt.answers],
+        "flags": [judgement.flags.get(str(a.id), []) for a in answers],
         "likert": judgement.likert,
         "comment": judgement.comment,
         "seconds_spent": judgement.seconds_spent,
         "guideline_version": judgement.guideline_version,
         "created_at": judgement.created_at,
+        "round": judgement.round,
     }
 
 

@@ -24,6 +24,7 @@ from labeler.store.project import Store
 from labeler.store.records import (
     Answer,
     NewAnswer,
+    NewRound,
     ProjectStats,
     Prompt,
     RecordedJudgement,
@@ -38,6 +39,7 @@ __all__ = [
     "Answer",
     "CorruptProjectError",
     "NewAnswer",
+    "NewRound",
     "NewerSchemaError",
     "NotAProjectError",
     "ProjectNotFoundError",

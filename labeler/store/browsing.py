@@ -1,6 +1,7 @@
 """What the Browse tab reads: the prompts a filter keeps, a page of their rows, one prompt's judgements.
 
-A lead reviewing a project searches the text and narrows by status, annotator, model and flag. Each
+A lead reviewing a project searches the text and narrows by round, status, annotator, model and flag;
+with a round chosen, the other filters look at that round's answers and judgements only. Each
 filter is one fixed SQL clause with its value as a parameter (no SQL is built from what a user
 types), and only the current judgements count (`current_judgements`: not superseded, not a
 retraction). The rows are read a page at a time, for the rows a view shows: a 100,000-prompt
@@ -39,6 +40,7 @@ class PromptFilter:
     annotator: str | None = None  # has a current judgement by them
     model: str | None = None  # has an answer by it
     flag: str | None = None  # a current judgement flags one of its answers so (ANY_FLAG: with any flag)
+    round: int | None = None  # has answers in this round; the filters above then look at this round only
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class PromptRow:
     skipped: int
     flagged: int  # current judgements that flag an answer
     last_judged: str | None  # when its newest current judgement was saved (UTC, ISO 8601)
+    round: int  # its latest round (labeler.store.rounds)
 
     @property
     def status(self) -> str:
@@ -64,6 +67,7 @@ class JudgementView:
     """One current judgement, in the answers' numbers (their order in the project, as Browse shows them)."""
 
     annotator: str
+    round: int
     created_at: str
     outcome: str
     ranking: str  # "2 > 1 = 3" (>, >>, >>> by strength), "" unless ranked
@@ -79,18 +83,24 @@ class JudgementView:
 # from what a user types (SQLite stops at the first true term of an OR, so an unused filter costs nothing).
 _MATCHING = """
 SELECT p.id FROM prompts p
-WHERE (:text IS NULL OR instr(lower(p.content), :text) > 0
-       OR EXISTS (SELECT 1 FROM answers a WHERE a.prompt_id = p.id AND instr(lower(a.text), :text) > 0))
+WHERE (:round IS NULL OR EXISTS (SELECT 1 FROM answers a WHERE a.prompt_id = p.id AND a.round = :round))
+  AND (:text IS NULL OR instr(lower(p.content), :text) > 0
+       OR EXISTS (SELECT 1 FROM answers a WHERE a.prompt_id = p.id AND instr(lower(a.text), :text) > 0
+                  AND (:round IS NULL OR a.round = :round)))
   AND (:status IS NULL
-       OR (:status = 'not judged' AND NOT EXISTS (SELECT 1 FROM current_judgements j WHERE j.prompt_id = p.id))
+       OR (:status = 'not judged' AND NOT EXISTS (SELECT 1 FROM current_judgements j WHERE j.prompt_id = p.id
+                                                  AND (:round IS NULL OR j.round = :round)))
        OR (:status != 'not judged'
-           AND EXISTS (SELECT 1 FROM current_judgements j WHERE j.prompt_id = p.id AND j.outcome = :outcome)))
+           AND EXISTS (SELECT 1 FROM current_judgements j WHERE j.prompt_id = p.id AND j.outcome = :outcome
+                       AND (:round IS NULL OR j.round = :round))))
   AND (:annotator IS NULL
        OR EXISTS (SELECT 1 FROM current_judgements j JOIN annotators n ON n.id = j.annotator_id
-                  WHERE j.prompt_id = p.id AND n.name = :annotator))
-  AND (:model IS NULL OR EXISTS (SELECT 1 FROM answers a WHERE a.prompt_id = p.id AND a.model = :model))
+                  WHERE j.prompt_id = p.id AND n.name = :annotator AND (:round IS NULL OR j.round = :round)))
+  AND (:model IS NULL OR EXISTS (SELECT 1 FROM answers a WHERE a.prompt_id = p.id AND a.model = :model
+                                 AND (:round IS NULL OR a.round = :round)))
   AND (:flag IS NULL
        OR EXISTS (SELECT 1 FROM current_judgements j WHERE j.prompt_id = p.id AND j.flags != '{}'
+                  AND (:round IS NULL OR j.round = :round)
                   AND (:flag = '*' OR EXISTS (SELECT 1 FROM json_each(j.flags) answer, json_each(answer.value) f
                                                WHERE f.value = :flag))))
 ORDER BY p.id
@@ -109,6 +119,7 @@ def matching_prompts(store: Store, wanted: PromptFilter, stop: Callable[[], bool
         "annotator": wanted.annotator or None,
         "model": wanted.model or None,
         "flag": wanted.flag or None,
+        "round": wanted.round,
     }
     if stop is not None:
         store.conn.set_progress_handler(lambda: int(stop()), STOP_CHECK_STEPS)
@@ -134,16 +145,18 @@ def prompt_rows(store: Store, prompt_ids: list[int]) -> list[PromptRow]:
             SELECT prompt_id, SUM(outcome = 'ranked') AS ranked, SUM(outcome = 'all_bad') AS all_bad,
                    SUM(outcome = 'skipped') AS skipped, SUM(flags != '{}') AS flagged, MAX(created_at) AS last
             FROM current_judgements WHERE prompt_id IN wanted GROUP BY prompt_id),
-        counted AS (SELECT prompt_id, COUNT(*) AS answers FROM answers WHERE prompt_id IN wanted GROUP BY prompt_id)
+        counted AS (SELECT prompt_id, COUNT(*) AS answers, MAX(round) AS latest FROM answers
+                    WHERE prompt_id IN wanted GROUP BY prompt_id)
         SELECT p.id, p.external_id, p.kind, substr(p.content, 1, 4000), coalesce(c.answers, 0),
-               coalesce(j.ranked, 0), coalesce(j.all_bad, 0), coalesce(j.skipped, 0), coalesce(j.flagged, 0), j.last
+               coalesce(j.ranked, 0), coalesce(j.all_bad, 0), coalesce(j.skipped, 0), coalesce(j.flagged, 0), j.last,
+               coalesce(c.latest, 1)
         FROM prompts p LEFT JOIN judged j ON j.prompt_id = p.id LEFT JOIN counted c ON c.prompt_id = p.id
         WHERE p.id IN wanted
         """,
         {"ids": ids},
     ):
-        prompt_id, external_id, kind, start, *counts, last = row
-        found[prompt_id] = PromptRow(prompt_id, external_id, title(kind, start), *counts, last)
+        prompt_id, external_id, kind, start, *counts, last, latest = row
+        found[prompt_id] = PromptRow(prompt_id, external_id, title(kind, start), *counts, last, latest)
     return [found[prompt_id] for prompt_id in prompt_ids if prompt_id in found]
 
 
@@ -174,16 +187,18 @@ def judgements_of(store: Store, prompt_id: int) -> list[JudgementView]:
     }
     views = []
     for row in store.conn.execute(
-        "SELECT n.name, j.created_at, j.outcome, j.tiers, j.strengths, j.flags, j.likert, j.comment, "
+        "SELECT n.name, j.round, j.created_at, j.outcome, j.tiers, j.strengths, j.flags, j.likert, j.comment, "
         "j.skip_reason, j.seconds_spent, j.guideline_version FROM current_judgements j "
         "JOIN annotators n ON n.id = j.annotator_id WHERE j.prompt_id = ? ORDER BY j.created_at, j.id",
         [prompt_id],
     ):
-        annotator, created_at, outcome, tiers, strengths, flags, likert, comment, skip_reason, seconds, version = row
+        annotator, round_number, created_at, outcome, tiers, strengths, flags, likert, comment, skip_reason = row[:10]
+        seconds, version = row[10:]
         ranking = _ranking_text(json.loads(tiers), json.loads(strengths), numbers) if outcome == Outcome.RANKED else ""
         views.append(
             JudgementView(
                 annotator,
+                round_number,
                 created_at,
                 outcome,
                 ranking,
@@ -214,6 +229,11 @@ def annotator_names(store: Store) -> list[str]:
 def model_names(store: Store) -> list[str]:
     query = "SELECT DISTINCT model FROM answers WHERE model IS NOT NULL ORDER BY 1"
     return [row[0] for row in store.conn.execute(query)]
+
+
+def round_numbers(store: Store) -> list[int]:
+    """The rounds the project's answers are in (1 for a project that never generated a second)."""
+    return [row[0] for row in store.conn.execute("SELECT DISTINCT round FROM answers ORDER BY 1")]
 
 
 def prompt_count(store: Store) -> int:

@@ -39,23 +39,36 @@ class CurrentJudgement:
     comment: str
     guideline_version: int | None
     created_at: str
+    round: int  # the round of the task it judged (labeler.store.rounds)
 
 
 # Lists are passed as one JSON parameter and unpacked with json_each, so no SQL text is built.
 
 
-def _annotators_param(annotators: Sequence[str] | None) -> dict[str, str | None]:
-    return {"annotators": json.dumps(list(annotators)) if annotators else None}
+def _selection_params(annotators: Sequence[str] | None, rounds: Sequence[int] | None) -> dict[str, str | None]:
+    return {
+        "annotators": json.dumps(list(annotators)) if annotators else None,
+        "rounds": json.dumps(list(rounds)) if rounds else None,
+    }
 
 
-def current_judgements(store: Store, annotators: Sequence[str] | None = None) -> list[CurrentJudgement]:
-    """Every current judgement (optionally of some annotators only), oldest first."""
+# The judgements of the annotators and rounds asked for (all of them when not asked), j and a joined.
+SELECTED = (
+    "(:annotators IS NULL OR a.name IN (SELECT value FROM json_each(:annotators))) "
+    "AND (:rounds IS NULL OR j.round IN (SELECT value FROM json_each(:rounds)))"
+)
+
+
+def current_judgements(
+    store: Store, annotators: Sequence[str] | None = None, rounds: Sequence[int] | None = None
+) -> list[CurrentJudgement]:
+    """Every current judgement (optionally of some annotators or rounds only), oldest first."""
     rows = store.conn.execute(
-        "SELECT j.id, j.uuid, a.name AS annotator, j.prompt_id, j.outcome, j.tiers, j.strengths, "
+        "SELECT j.id, j.uuid, a.name AS annotator, j.prompt_id, j.outcome, j.tiers, j.strengths, "  # noqa: S608
         "j.stated_strengths, j.skip_reason, j.display_order, j.seconds_spent, j.flags, j.likert, j.comment, "
-        "j.guideline_version, j.created_at FROM current_judgements j JOIN annotators a ON a.id = j.annotator_id "
-        "WHERE (:annotators IS NULL OR a.name IN (SELECT value FROM json_each(:annotators))) ORDER BY j.id",
-        _annotators_param(annotators),
+        "j.guideline_version, j.created_at, j.round FROM current_judgements j "
+        f"JOIN annotators a ON a.id = j.annotator_id WHERE {SELECTED} ORDER BY j.id",
+        _selection_params(annotators, rounds),
     )
     names = [column[0] for column in rows.description]
     judgements = []
@@ -68,21 +81,25 @@ def current_judgements(store: Store, annotators: Sequence[str] | None = None) ->
     return judgements
 
 
-def current_rankings(store: Store, annotators: Sequence[str] | None = None) -> list[tuple[int, str, Ranking]]:
-    """(prompt id, annotator, ranking) of every current ranked judgement (of `annotators` only, if
-    given), oldest first: the lean read that choosing pairs needs (current_judgements decodes every
-    column, 4.9 s for 166,667 judgements)."""
+def current_rankings(
+    store: Store, annotators: Sequence[str] | None = None, rounds: Sequence[int] | None = None
+) -> list[tuple[int, str, Ranking]]:
+    """(prompt id, annotator, ranking) of every current ranked judgement (of `annotators` and `rounds`
+    only, if given), oldest first: the lean read that choosing pairs needs (current_judgements decodes
+    every column, 4.9 s for 166,667 judgements)."""
     rows = store.conn.execute(
-        "SELECT j.prompt_id, a.name, j.tiers, j.strengths, j.stated_strengths FROM current_judgements j "
-        "JOIN annotators a ON a.id = j.annotator_id WHERE j.tiers IS NOT NULL "
-        "AND (:annotators IS NULL OR a.name IN (SELECT value FROM json_each(:annotators))) ORDER BY j.id",
-        _annotators_param(annotators),
+        "SELECT j.prompt_id, a.name, j.tiers, j.strengths, j.stated_strengths FROM current_judgements j "  # noqa: S608
+        f"JOIN annotators a ON a.id = j.annotator_id WHERE j.tiers IS NOT NULL AND {SELECTED} "
+        "ORDER BY j.id",
+        _selection_params(annotators, rounds),
     )
     return [(prompt, name, decode_ranking(tiers, strengths, stated)) for prompt, name, tiers, strengths, stated in rows]
 
 
-def current_pair_columns(store: Store, annotators: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    """The pairs of the current judgements (of `annotators` only, if given), oldest first, as columns
+def current_pair_columns(
+    store: Store, annotators: Sequence[str] | None = None, rounds: Sequence[int] | None = None
+) -> dict[str, np.ndarray]:
+    """The pairs of the current judgements (of `annotators` and `rounds` only, if given), oldest first, as columns
     (prompt_id, chosen, rejected, margin, stated_margin: int64 arrays, NOT_STATED in stated_margin where
     none was stated; annotator: an array of names).
 
@@ -104,12 +121,19 @@ def current_pair_columns(store: Store, annotators: Sequence[str] | None = None) 
         np.array(orjson.loads(column), np.int64) for column in columns
     )
     _decide_stated_margins_recorded_before_m004(store, judgement, chosen, rejected, stated_margin)
-    judges = store.conn.execute("SELECT j.id, a.name FROM judgements j JOIN annotators a ON a.id = j.annotator_id")
-    name_of = dict(judges.fetchall())  # judgement id -> annotator
-    names = np.empty(max(name_of, default=0) + 1, dtype=object)
-    names[list(name_of)] = list(name_of.values())
+    judges = store.conn.execute(
+        "SELECT j.id, a.name, j.round FROM judgements j JOIN annotators a ON a.id = j.annotator_id"
+    ).fetchall()
+    names = np.empty(max((row[0] for row in judges), default=0) + 1, dtype=object)  # judgement id -> annotator
+    round_of = np.zeros(len(names), dtype=np.int64)  # judgement id -> round
+    for judgement_id, name, round_number in judges:
+        names[judgement_id], round_of[judgement_id] = name, round_number
     annotator = names[judgement]
-    keep = np.isin(annotator, list(annotators)) if annotators else slice(None)
+    keep = np.ones(len(judgement), dtype=bool)
+    if annotators:
+        keep &= np.isin(annotator, list(annotators))
+    if rounds:
+        keep &= np.isin(round_of[judgement], list(rounds))
     return {
         "prompt_id": prompt_id[keep],
         "chosen": chosen[keep],
@@ -171,12 +195,12 @@ def all_prompt_contents(store: Store) -> list[tuple[int, str, str]]:
     return store.conn.execute("SELECT id, kind, content FROM prompts ORDER BY id").fetchall()
 
 
-def current_outcomes(store: Store) -> list[tuple[str, int, str, str | None, float | None]]:
-    """(annotator, prompt id, outcome, tiers as JSON, seconds spent) of every current judgement,
+def current_outcomes(store: Store) -> list[tuple[str, int, str, str | None, float | None, int]]:
+    """(annotator, prompt id, outcome, tiers as JSON, seconds spent, round) of every current judgement,
     oldest first: the lean read the statistics need (current_judgements decodes four JSON columns
     per row, seconds on a big project). Current = not superseded, and not a retraction."""
     return store.conn.execute(
-        "SELECT a.name, j.prompt_id, j.outcome, j.tiers, j.seconds_spent FROM judgements j "
+        "SELECT a.name, j.prompt_id, j.outcome, j.tiers, j.seconds_spent, j.round FROM judgements j "
         "JOIN annotators a ON a.id = j.annotator_id WHERE j.outcome != ? "
         "AND j.id NOT IN (SELECT earlier.id FROM judgements later "
         "  JOIN judgements earlier ON earlier.uuid = later.supersedes WHERE later.supersedes IS NOT NULL) "
@@ -191,5 +215,5 @@ def all_demonstrations(store: Store, annotators: Sequence[str] | None = None) ->
     return store.conn.execute(
         "SELECT d.prompt_id, d.text, a.name FROM demonstrations d JOIN annotators a ON a.id = d.annotator_id "
         "WHERE :annotators IS NULL OR a.name IN (SELECT value FROM json_each(:annotators)) ORDER BY d.id",
-        _annotators_param(annotators),
+        _selection_params(annotators, None),
     ).fetchall()

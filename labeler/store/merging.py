@@ -58,7 +58,7 @@ class _Pack:
 
     name: str
     prompts: list[tuple]  # (content_hash, external_id, kind, content, metadata, created_at)
-    answers: list[tuple]  # (prompt content_hash, text_hash, text, model, generation, source, created_at)
+    answers: list[tuple]  # (prompt content_hash, text_hash, text, model, generation, source, created_at, round)
     answer_keys: dict[int, tuple[str, str]]  # pack answer id -> (prompt content_hash, text_hash)
     prompt_keys: dict[int, str]  # pack prompt id -> content_hash
     judgements: list[dict[str, Any]]
@@ -90,7 +90,8 @@ def _read_pack(path: Path) -> _Pack:
             "SELECT content_hash, external_id, kind, content, metadata, created_at FROM prompts ORDER BY id"
         ).fetchall()
         answer_rows = conn.execute(
-            "SELECT id, prompt_id, text_hash, text, model, generation, source, created_at FROM answers ORDER BY id"
+            "SELECT id, prompt_id, text_hash, text, model, generation, source, created_at, round FROM answers "
+            "ORDER BY id"
         ).fetchall()
         answer_keys = {row[0]: (prompt_keys[row[1]], row[2]) for row in answer_rows}
         answers = [(prompt_keys[row[1]], *row[2:]) for row in answer_rows]
@@ -235,10 +236,11 @@ def _merge_prompts(conn: sqlite3.Connection, pack: _Pack, report: MergeReport) -
 
 
 def _merge_answers(conn: sqlite3.Connection, pack: _Pack, prompt_ids: dict[str, int]) -> dict[tuple[str, str], int]:
-    """Add the pack's new answers; (prompt hash, text hash) -> the project's answer id."""
+    """Add the pack's new answers, each in the round it has in the pack; (prompt hash, text hash) -> the
+    project's answer id."""
     conn.executemany(
-        "INSERT INTO answers (prompt_id, text_hash, text, model, generation, source, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (prompt_id, text_hash) DO NOTHING",
+        "INSERT INTO answers (prompt_id, text_hash, text, model, generation, source, created_at, round) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (prompt_id, text_hash) DO NOTHING",
         [(prompt_ids[prompt_hash], *rest) for prompt_hash, *rest in pack.answers],
     )
     by_id = {prompt_id: digest for digest, prompt_id in prompt_ids.items()}

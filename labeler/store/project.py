@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from labeler import domain
-from labeler.store import own_files
+from labeler.store import own_files, rounds
 from labeler.store.errors import StoreError, WriteFailedError
 from labeler.store.flusher import Flusher
 from labeler.store.judgement_rows import (
@@ -26,6 +26,7 @@ from labeler.store.judgement_rows import (
 from labeler.store.records import (
     Answer,
     NewAnswer,
+    NewRound,
     ProjectStats,
     Prompt,
     RecordedJudgement,
@@ -212,36 +213,25 @@ class Store:
         kind, content = prompt_kind_and_content(prompt)
 
         def add(conn: sqlite3.Connection) -> tuple[int, list[int]]:
-            now = utc_now()
-            conn.execute(
-                "INSERT INTO prompts (external_id, kind, content, content_hash, metadata, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (content_hash) DO NOTHING",
-                [external_id, kind, content, content_hash(prompt), json.dumps(metadata or {}), now],
-            )
-            (prompt_id,) = conn.execute(
-                "SELECT id FROM prompts WHERE content_hash = ?", [content_hash(prompt)]
-            ).fetchone()
-            answer_ids = []
-            for answer in answers:
-                digest = text_hash(answer.text)
-                conn.execute(
-                    "INSERT INTO answers (prompt_id, text, text_hash, model, generation, source, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (prompt_id, text_hash) DO NOTHING",
-                    [
-                        prompt_id,
-                        answer.text,
-                        digest,
-                        answer.model,
-                        json.dumps(answer.generation or {}),
-                        answer.source,
-                        now,
-                    ],
-                )
-                (answer_id,) = conn.execute(
-                    "SELECT id FROM answers WHERE prompt_id = ? AND text_hash = ?", [prompt_id, digest]
-                ).fetchone()
-                answer_ids.append(answer_id)
-            return prompt_id, answer_ids
+            prompt_id = _insert_prompt(conn, prompt, kind, content, external_id, metadata)
+            return prompt_id, _insert_answers(conn, prompt_id, answers, round_number=1)
+
+        return self.write(add)
+
+    def add_round(self, prompt: str | Sequence[Mapping[str, str]], answers: Sequence[NewAnswer]) -> NewRound:
+        """Add a generate run's answers to a prompt (added if new), in the round the prompt's next task
+        takes new answers in (rounds.round_for_new_answers), as many as that task has room for, in one
+        transaction. Answers the prompt already has are not added again."""
+        kind, content = prompt_kind_and_content(prompt)
+
+        def add(conn: sqlite3.Connection) -> NewRound:
+            prompt_id = _insert_prompt(conn, prompt, kind, content, None, None)
+            known = {row[0] for row in conn.execute("SELECT text_hash FROM answers WHERE prompt_id = ?", [prompt_id])}
+            fresh = list({text_hash(a.text): a for a in answers if text_hash(a.text) not in known}.values())
+            room = rounds.room_for_new_answers(conn, prompt_id)
+            round_number = rounds.round_for_new_answers(conn, prompt_id)
+            added = _insert_answers(conn, prompt_id, fresh[: max(room, 0)], round_number=round_number)
+            return NewRound(prompt_id, round_number, added, no_room=len(fresh) - len(added))
 
         return self.write(add)
 
@@ -256,7 +246,7 @@ class Store:
         ids = json.dumps(sorted(set(prompt_ids)))  # one JSON parameter unpacked by json_each: no SQL built
         answers: dict[int, list[Answer]] = {}
         for row in self.conn.execute(
-            "SELECT id, prompt_id, text, model, generation, source FROM answers "
+            "SELECT id, prompt_id, text, model, generation, source, round FROM answers "
             "WHERE prompt_id IN (SELECT value FROM json_each(?)) ORDER BY id",
             [ids],
         ):
@@ -269,6 +259,10 @@ class Store:
                 [ids],
             )
         }
+
+    def task(self, prompt_id: int) -> rounds.Task:
+        """The answers the prompt's task shows today (its latest round's and the previous round's best)."""
+        return rounds.task_of(self.conn, prompt_id)
 
     def prompt_ids(self) -> list[int]:
         return [row[0] for row in self.conn.execute("SELECT id FROM prompts ORDER BY id")]
@@ -320,6 +314,7 @@ class Store:
                 seconds_spent=seconds_spent,
                 guideline_version=guideline_version,
                 supersedes=supersedes,
+                round=rounds.judged_round(conn, display_order),
             )
             pairs = judgement.pairs()
             insert_pairs(conn, pair_rows(row.id, prompt_id, pairs))
@@ -333,12 +328,12 @@ class Store:
 
         def retract(conn: sqlite3.Connection) -> RecordedJudgement:
             found = conn.execute(
-                "SELECT prompt_id, display_order, answers_hash FROM judgements WHERE uuid = ?",
+                "SELECT prompt_id, display_order, answers_hash, round FROM judgements WHERE uuid = ?",
                 [judgement_uuid],
             ).fetchone()
             if found is None:
                 raise StoreError(f"{self.path}: no judgement {judgement_uuid}")
-            prompt_id, display_order, shown_hash = found
+            prompt_id, display_order, shown_hash, judged = found
             _check_supersedable(conn, judgement_uuid, prompt_id)
             return insert_judgement(
                 conn,
@@ -348,6 +343,7 @@ class Store:
                 display_order=display_order,
                 answers_hash=shown_hash,
                 supersedes=judgement_uuid,
+                round=judged,
             )
 
         return self.write(retract)
@@ -492,3 +488,49 @@ def _check_supersedable(conn: sqlite3.Connection, earlier_uuid: str, prompt_id: 
     later = conn.execute("SELECT uuid FROM judgements WHERE supersedes = ?", [earlier_uuid]).fetchone()
     if later is not None:
         raise StoreError(f"judgement {earlier_uuid} was already superseded by {later[0]}")
+
+
+def _insert_prompt(
+    conn: sqlite3.Connection,
+    prompt: str | Sequence[Mapping[str, str]],
+    kind: str,
+    content: str,
+    external_id: str | None,
+    metadata: Mapping[str, Any] | None,
+) -> int:
+    """The prompt's id, the prompt added first if the project does not hold it yet."""
+    conn.execute(
+        "INSERT INTO prompts (external_id, kind, content, content_hash, metadata, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (content_hash) DO NOTHING",
+        [external_id, kind, content, content_hash(prompt), json.dumps(metadata or {}), utc_now()],
+    )
+    return conn.execute("SELECT id FROM prompts WHERE content_hash = ?", [content_hash(prompt)]).fetchone()[0]
+
+
+def _insert_answers(
+    conn: sqlite3.Connection, prompt_id: int, answers: Sequence[NewAnswer], *, round_number: int
+) -> list[int]:
+    """The answers' ids, those the prompt does not have yet added in `round_number`."""
+    now = utc_now()
+    answer_ids = []
+    for answer in answers:
+        digest = text_hash(answer.text)
+        conn.execute(
+            "INSERT INTO answers (prompt_id, text, text_hash, model, generation, source, created_at, round) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (prompt_id, text_hash) DO NOTHING",
+            [
+                prompt_id,
+                answer.text,
+                digest,
+                answer.model,
+                json.dumps(answer.generation or {}),
+                answer.source,
+                now,
+                round_number,
+            ],
+        )
+        (answer_id,) = conn.execute(
+            "SELECT id FROM answers WHERE prompt_id = ? AND text_hash = ?", [prompt_id, digest]
+        ).fetchone()
+        answer_ids.append(answer_id)
+    return answer_ids

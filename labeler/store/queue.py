@@ -1,10 +1,11 @@
-"""Which prompt an annotator labels next, and in which order they see its answers.
+"""Which task an annotator labels next, and in which order they see its answers.
 
-Blind and fair: an annotator gets a prompt they have not judged, among those that still need
-judges (fewer current judgements from distinct annotators than the project's
+A task is a prompt's latest round (labeler.store.rounds: that round's answers and the previous round's
+best). Blind and fair: an annotator gets a task they have not judged, among those that still need
+judges (fewer current judgements of that round from distinct annotators than the project's
 `annotators_per_prompt`), in prompt order from where they left off; they never see anyone
-else's labels. The answers are shown
-in an order shuffled per annotator and prompt, the same every time they come back to it.
+else's labels. The answers are shown in an order shuffled per annotator and prompt, the same every
+time they come back to it.
 """
 
 from __future__ import annotations
@@ -13,22 +14,22 @@ import hashlib
 import random
 from datetime import datetime
 
-from labeler.domain import Outcome
+from labeler.domain import MAX_ANSWERS, MIN_ANSWERS, Outcome
 from labeler.store.project import Store
 from labeler.store.records import utc_stamp
+from labeler.store.rounds import task_of
 
 ANNOTATORS_PER_PROMPT = "annotators_per_prompt"
 
 
 def next_prompt(store: Store, annotator: str, *, after: int = 0) -> int | None:
-    """The next prompt for `annotator` to judge: the first after prompt `after` (the one just
-    done, or `resume_point` when the window opens), else the first from the start; None when
-    there is none left.
+    """The prompt of the next task for `annotator` to judge (store.task(prompt) gives its answers): the
+    first after prompt `after` (the one just done, or `resume_point` when the window opens), else the
+    first from the start; None when there is none left.
 
     Starting after the last prompt keeps this one index step on a big project; the second pass
-    finds a prompt that came free behind it (a withdrawn judgement). Only prompts with 2 to 9
-    answers can be shown as one task; the annotator's own judged (or skipped) prompts are not
-    given again.
+    finds a task that came free behind it (a withdrawn judgement, a new round). Only tasks of 2 to 9
+    answers can be shown; the annotator's own judged (or skipped) tasks are not given again.
     """
     wanted = int(store.setting(ANNOTATORS_PER_PROMPT, 1))
     for start in dict.fromkeys([after, 0]):
@@ -51,30 +52,32 @@ def _first_open(store: Store, annotator: str, wanted: int, start: int) -> int | 
     params = {"start": start, "annotator": annotator, "wanted": wanted, "retracted": Outcome.RETRACTED}
 
     def is_open(prompt_id: int) -> bool:
-        """The rule, exactly: 2 to 9 answers (the keys go to 9), no current judgement of theirs,
-        fewer distinct current judges than wanted."""
-        return bool(
-            store.conn.execute(
-                "SELECT 1 FROM prompts p WHERE p.id = :prompt "
-                "AND (SELECT COUNT(*) FROM answers a WHERE a.prompt_id = p.id) BETWEEN 2 AND 9 "
-                "AND NOT EXISTS (SELECT 1 FROM current_judgements j JOIN annotators who ON who.id = j.annotator_id "
-                "  WHERE j.prompt_id = p.id AND who.name = :annotator) "
-                "AND (SELECT COUNT(DISTINCT j.annotator_id) FROM current_judgements j WHERE j.prompt_id = p.id) "
-                "  < :wanted",
-                {**params, "prompt": prompt_id},
-            ).fetchone()
+        """The rule, exactly: a task of 2 to 9 answers (the keys go to 9), no current judgement of theirs
+        of its round, fewer distinct current judges of its round than wanted."""
+        task = task_of(store.conn, prompt_id)
+        return (
+            MIN_ANSWERS <= len(task.answer_ids) <= MAX_ANSWERS
+            and not store.conn.execute(
+                "SELECT (SELECT COUNT(DISTINCT j.annotator_id) FROM current_judgements j "
+                "  WHERE j.prompt_id = :prompt AND j.round = :round) >= :wanted "
+                "OR EXISTS (SELECT 1 FROM current_judgements j JOIN annotators who ON who.id = j.annotator_id "
+                "  WHERE j.prompt_id = :prompt AND j.round = :round AND who.name = :annotator)",
+                {**params, "prompt": prompt_id, "round": task.round},
+            ).fetchone()[0]
         )
 
     own = store.conn.execute("SELECT id FROM annotators WHERE name = ?", [annotator]).fetchone()
     # The cheap conditions in one query, the exact ones per prompt found: SQLite would otherwise
-    # test the costly exact ones first.
+    # test the costly exact ones first. A prompt's latest round is one step of the answers' index.
     by_count = next(
         (
             row[0]
             for row in store.conn.execute(
                 "SELECT p.id FROM prompts p WHERE p.id > :start "
-                "AND (SELECT COUNT(DISTINCT j.annotator_id) FROM judgements j WHERE j.prompt_id = p.id) < :wanted "
-                "AND NOT EXISTS (SELECT 1 FROM judgements j WHERE j.prompt_id = p.id AND j.annotator_id = :own) "
+                "AND (SELECT COUNT(DISTINCT j.annotator_id) FROM judgements j WHERE j.prompt_id = p.id "
+                "  AND j.round = (SELECT MAX(a.round) FROM answers a WHERE a.prompt_id = p.id)) < :wanted "
+                "AND NOT EXISTS (SELECT 1 FROM judgements j WHERE j.prompt_id = p.id AND j.annotator_id = :own "
+                "  AND j.round = (SELECT MAX(a.round) FROM answers a WHERE a.prompt_id = p.id)) "
                 "ORDER BY p.id",
                 {**params, "own": own[0] if own else -1},
             )
@@ -113,21 +116,30 @@ def resume_point(store: Store, annotator: str) -> int:
 
 
 def progress(store: Store, annotator: str) -> tuple[int, int]:
-    """(prompts this annotator has judged, prompts they could judge in all) for a progress bar.
+    """(tasks this annotator has judged, tasks they could judge in all) for a progress bar.
 
-    Both counts start from an index (the annotator's own judgements; answers grouped by prompt)
-    rather than visiting every prompt: 4 times faster on a 100,000-prompt project.
+    In all: every prompt's latest task of 2 to 9 answers (counted as its round's answers plus one carried
+    from round 2 on), and the earlier rounds they judged. Both counts start from an index (the
+    annotator's own judgements; answers grouped by prompt and round) rather than visiting every prompt:
+    4 times faster on a 100,000-prompt project.
     """
-    done = store.conn.execute(
-        "SELECT COUNT(DISTINCT j.prompt_id) FROM judgements j JOIN annotators a ON a.id = j.annotator_id "
-        "WHERE a.name = ? AND j.outcome != ? "
-        "AND NOT EXISTS (SELECT 1 FROM judgements later WHERE later.supersedes = j.uuid)",
-        [annotator, Outcome.RETRACTED],
+    own_tasks = (
+        "SELECT DISTINCT j.prompt_id, j.round FROM judgements j JOIN annotators a ON a.id = j.annotator_id "
+        "WHERE a.name = :annotator AND j.outcome != :retracted "
+        "AND NOT EXISTS (SELECT 1 FROM judgements later WHERE later.supersedes = j.uuid)"
+    )
+    params = {"annotator": annotator, "retracted": Outcome.RETRACTED}
+    done = store.conn.execute(f"SELECT COUNT(*) FROM ({own_tasks})", params).fetchone()[0]  # noqa: S608
+    latest_tasks = store.conn.execute(
+        "SELECT COUNT(*) FROM (SELECT round, COUNT(*) AS answers, MAX(round) OVER (PARTITION BY prompt_id) AS latest "
+        "FROM answers GROUP BY prompt_id, round) WHERE round = latest AND answers + (round > 1) BETWEEN 2 AND 9"
     ).fetchone()[0]
-    total = store.conn.execute(
-        "SELECT COUNT(*) FROM (SELECT prompt_id FROM answers GROUP BY prompt_id HAVING COUNT(*) BETWEEN 2 AND 9)"
+    overtaken = store.conn.execute(
+        f"SELECT COUNT(*) FROM ({own_tasks}) t "  # noqa: S608
+        "WHERE t.round < (SELECT MAX(a.round) FROM answers a WHERE a.prompt_id = t.prompt_id)",
+        params,
     ).fetchone()[0]
-    return done, total
+    return done, latest_tasks + overtaken
 
 
 def display_order(answer_ids: list[int], annotator: str, prompt_id: int) -> list[int]:
@@ -162,11 +174,11 @@ def own_judgements(store: Store, annotator: str) -> list[str]:
     ]
 
 
-def own_judgement_of(store: Store, annotator: str, prompt_id: int) -> str | None:
-    """The uuid of the annotator's current judgement of this prompt, if they made one."""
+def own_judgement_of(store: Store, annotator: str, prompt_id: int, round_number: int) -> str | None:
+    """The uuid of the annotator's current judgement of this prompt's round, if they made one."""
     row = store.conn.execute(
         "SELECT j.uuid FROM current_judgements j JOIN annotators a ON a.id = j.annotator_id "
-        "WHERE a.name = ? AND j.prompt_id = ? ORDER BY j.id DESC LIMIT 1",
-        [annotator, prompt_id],
+        "WHERE a.name = ? AND j.prompt_id = ? AND j.round = ? ORDER BY j.id DESC LIMIT 1",
+        [annotator, prompt_id, round_number],
     ).fetchone()
     return row[0] if row else None

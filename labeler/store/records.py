@@ -27,6 +27,17 @@ class Answer:
     model: str | None
     generation: dict[str, Any]
     source: str | None
+    round: int = 1  # the round it was added in (labeler.store.rounds)
+
+
+@dataclass(frozen=True)
+class NewRound:
+    """What Store.add_round added."""
+
+    prompt_id: int
+    round: int
+    answer_ids: list[int]
+    no_room: int  # new answers left out: the task would have held more than 9
 
 
 @dataclass(frozen=True)
@@ -100,9 +111,9 @@ def prompt_from_row(row: Sequence[Any], answers: list[Answer]) -> Prompt:
 
 
 def answer_from_row(row: Sequence[Any]) -> Answer:
-    """An answer from its row (id, prompt_id, text, model, generation, source)."""
-    answer_id, prompt_id, text, model, generation, source = row
-    return Answer(answer_id, prompt_id, text, model, json.loads(generation), source)
+    """An answer from its row (id, prompt_id, text, model, generation, source, round)."""
+    answer_id, prompt_id, text, model, generation, source, round_number = row
+    return Answer(answer_id, prompt_id, text, model, json.loads(generation), source, round_number)
 
 
 def content_hash(prompt: str | Sequence[Mapping[str, str]]) -> str:

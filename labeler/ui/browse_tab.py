@@ -39,7 +39,7 @@ from labeler.ui.prompt_table import PromptTableModel
 from labeler.wording import counted
 
 TYPING_PAUSE_MS = 250  # a search runs once typing pauses this long, not at every key
-JUDGEMENT_COLUMNS = ("Annotator", "Saved", "Outcome", "Ranking", "Flags", "Quality", "Comment")
+JUDGEMENT_COLUMNS = ("Annotator", "Round", "Saved", "Outcome", "Ranking", "Flags", "Quality", "Comment")
 
 
 class BrowseTab(QWidget):
@@ -60,6 +60,7 @@ class BrowseTab(QWidget):
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search prompts and answers (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
+        self.round_filter = _choices("Any round", [])
         self.status_filter = _choices("Any status", [(status.value.capitalize(), status) for status in Status])
         self.annotator_filter = _choices("Any annotator", [])
         self.model_filter = _choices("Any model", [])
@@ -70,7 +71,7 @@ class BrowseTab(QWidget):
         self.count_label = QLabel()
         filters = QHBoxLayout()
         filters.addWidget(self.search, stretch=2)
-        for combo in (self.status_filter, self.annotator_filter, self.model_filter, self.flag_filter):
+        for combo in self.filters():
             filters.addWidget(combo, stretch=1)
         filters.addWidget(self.count_label)
 
@@ -136,7 +137,7 @@ class BrowseTab(QWidget):
         self.typing_pause.timeout.connect(self.run_filter)
         self.search.textChanged.connect(self.typing_pause.start)
         self.search.returnPressed.connect(self.table.setFocus)
-        for combo in (self.status_filter, self.annotator_filter, self.model_filter, self.flag_filter):
+        for combo in self.filters():
             combo.currentIndexChanged.connect(self.run_filter)
         # Anywhere in the window while this tab shows (a hidden widget's shortcut does not fire).
         find = QShortcut(QKeySequence.StandardKey.Find, self, context=Qt.ShortcutContext.WindowShortcut)
@@ -161,6 +162,9 @@ class BrowseTab(QWidget):
         self.choices_read = False  # read after the first search: the two would share the cores
         self.run_filter()
 
+    def filters(self) -> tuple[QComboBox, ...]:
+        return self.round_filter, self.status_filter, self.annotator_filter, self.model_filter, self.flag_filter
+
     def current_filter(self) -> PromptFilter:
         return PromptFilter(
             text=self.search.text(),
@@ -169,6 +173,7 @@ class BrowseTab(QWidget):
             annotator=self.annotator_filter.currentData(),
             model=self.model_filter.currentData(),
             flag=self.flag_filter.currentData(),
+            round=self.round_filter.currentData(),
         )
 
     def run_filter(self) -> None:
@@ -219,21 +224,30 @@ class BrowseTab(QWidget):
         self.choices_read = True
         self.choices_job = jobs.StoreJob(
             self.store.path,
-            lambda store: (browsing.annotator_names(store), browsing.model_names(store), browsing.prompt_count(store)),
+            lambda store: (
+                browsing.round_numbers(store),
+                browsing.annotator_names(store),
+                browsing.model_names(store),
+                browsing.prompt_count(store),
+            ),
         )
         self.choices_job.signals.finished.connect(lambda found: self._set_choices(*found))
         jobs.start(self.choices_job)
 
-    def _set_choices(self, annotators: list[str], models: list[str], prompts: int) -> None:
+    def _set_choices(self, rounds: list[int], annotators: list[str], models: list[str], prompts: int) -> None:
         self.total = prompts
         self._show_count()
-        for combo, names in ((self.annotator_filter, annotators), (self.model_filter, models)):
+        for combo, names in (
+            (self.round_filter, [(f"Round {number}", number) for number in rounds]),
+            (self.annotator_filter, [(name, name) for name in annotators]),
+            (self.model_filter, [(name, name) for name in models]),
+        ):
             chosen = combo.currentData()
             combo.blockSignals(True)  # the same filter, with its list filled: no new search
             while combo.count() > 1:
                 combo.removeItem(1)
-            for name in names:
-                combo.addItem(name, name)
+            for text, value in names:
+                combo.addItem(text, value)
             combo.setCurrentIndex(max(combo.findData(chosen), 0) if chosen else 0)
             combo.blockSignals(False)
 
@@ -263,8 +277,11 @@ class BrowseTab(QWidget):
         self.prompt_view.show_prompt(prompt.content)
         self._show_judgements(browsing.judgements_of(self.store, prompt.id))
         self._clear_answers()
+        several_rounds = len({answer.round for answer in prompt.answers}) > 1
         for number, answer in enumerate(prompt.answers, start=1):
-            card = QGroupBox(f"Answer {number}" + (f" · {answer.model}" if answer.model else ""))
+            round_number = f" · round {answer.round}" if several_rounds else ""
+            model = f" · {answer.model}" if answer.model else ""
+            card = QGroupBox(f"Answer {number}{round_number}{model}")
             card_layout = QVBoxLayout(card)
             card_layout.addWidget(EmptyAnswerNote() if is_empty(answer.text) else MarkdownView(answer.text))
             card.setMinimumHeight(160)
@@ -290,8 +307,11 @@ class BrowseTab(QWidget):
 
 
 def _choices(anything: str, choices: list[tuple[str, object]]) -> QComboBox:
-    """A filter: its first item (data None) keeps everything."""
+    """A filter: its first item (data None) keeps everything. It may be narrower than its longest item (the
+    list opens at full width), so five filters fit a narrow window."""
     combo = QComboBox()
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(5)
     combo.addItem(anything, None)
     for text, value in choices:
         combo.addItem(text, value)
@@ -303,6 +323,7 @@ def _judgement_cells(view: JudgementView) -> tuple[str, ...]:
     outcome = view.outcome.replace("_", " ") + (f" ({view.skip_reason})" if view.skip_reason else "")
     return (
         view.annotator,
+        str(view.round),
         view.created_at[:16].replace("T", " "),
         outcome,
         view.ranking,

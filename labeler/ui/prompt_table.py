@@ -11,7 +11,7 @@ from labeler.store.browsing import PromptRow, prompt_rows
 
 PAGE = 200  # rows read at once: a screenful or two
 PAGES_KEPT = 20
-COLUMNS = ("Prompt", "Text", "Answers", "Judgements", "Flagged", "Last judged")
+COLUMNS = ("Prompt", "Text", "Round", "Answers", "Judgements", "Flagged", "Last judged")
 
 
 class PromptTableModel(QAbstractTableModel):
@@ -51,7 +51,7 @@ class PromptTableModel(QAbstractTableModel):
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
-        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (2, 4):
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (2, 3, 5):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return None
@@ -63,6 +63,7 @@ class PromptTableModel(QAbstractTableModel):
         return (
             row.external_id or str(row.id),
             row.title,
+            row.round,
             row.answers,
             row.status,
             row.flagged or "",

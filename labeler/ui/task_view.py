@@ -219,7 +219,7 @@ class TaskView(QWidget):
     def show_prompt(self, prompt_id: int, restore: RankingInput | None = None, order: list[int] | None = None) -> None:
         """Show a prompt; `restore` and `order` reopen a saved judgement as it was shown."""
         self.prompt = self.store.prompt(prompt_id)
-        self.order = order or display_order([a.id for a in self.prompt.answers], self.annotator, prompt_id)
+        self.order = order or display_order(list(self.store.task(prompt_id).answer_ids), self.annotator, prompt_id)
         draft = self.store.draft(self.annotator, prompt_id)
         self.details, self.pending = JudgementDetails(), None
         if restore is not None:
@@ -253,7 +253,7 @@ class TaskView(QWidget):
         if upcoming is None:
             return
         prompt = self.store.prompt(upcoming)
-        order = display_order([answer.id for answer in prompt.answers], self.annotator, upcoming)
+        order = display_order(list(self.store.task(upcoming).answer_ids), self.annotator, upcoming)
         contents = [prompt.content] if isinstance(prompt.content, str) else [m["content"] for m in prompt.content]
         prerender(contents, is_dark(self.palette()))
         # Under the next prompt the cards get what this prompt's height leaves them: the texts are laid
@@ -551,11 +551,11 @@ class TaskView(QWidget):
             self._show_correction(history[target], f"your judgement {target + 1} of {len(history)}")
 
     def open_prompt(self, prompt_id: int) -> None:
-        """From the Browse tab: this prompt to judge, or your own judgement of it to correct."""
+        """From the Browse tab: this prompt's task to judge, or your own judgement of it to correct."""
         if self.pending_save is not None:
             self.message.emit("Waiting to save the last judgement; try again once it is saved.")
             return
-        own = own_judgement_of(self.store, self.annotator, prompt_id)
+        own = own_judgement_of(self.store, self.annotator, prompt_id, self.store.task(prompt_id).round)
         if own is not None:
             self._show_correction(own, "your judgement")
         else:

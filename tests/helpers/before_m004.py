@@ -9,7 +9,7 @@ import pytest
 
 from labeler.domain import Ranking, ranking_to_pairs
 from labeler.migrations import SCHEMA
-from labeler.store import NewAnswer, Store, answers_hash, open_store, utc_now
+from labeler.store import Store, answers_hash, content_hash, open_store, text_hash, utc_now
 from labeler.store.judgement_rows import next_seq
 from labeler.store.project import ensure_annotator
 
@@ -21,7 +21,7 @@ def record_as_before_m004(store: Store, prompt_id: int, annotator: str, tiers: l
     before m004: `strengths` as stored, the default already filled in."""
     ranking = Ranking.of(tiers, strengths)
     shown = [answer for tier in ranking.tiers for answer in tier]
-    texts = {answer.id: answer.text for answer in store.prompt(prompt_id).answers}
+    texts = dict(store.conn.execute("SELECT id, text FROM answers WHERE prompt_id = ?", [prompt_id]))
 
     def record(conn) -> None:
         person = ensure_annotator(conn, annotator)
@@ -49,6 +49,27 @@ def record_as_before_m004(store: Store, prompt_id: int, annotator: str, tiers: l
     store.write(record)
 
 
+def add_prompt_before_m005(store: Store, prompt: str, answer_texts: list[str]) -> tuple[int, list[int]]:
+    """A text prompt and its answers as the versions before rounds (m005) added them; (prompt id, answer ids)."""
+
+    def add(conn) -> tuple[int, list[int]]:
+        now = utc_now()
+        prompt_id = conn.execute(
+            "INSERT INTO prompts (kind, content, content_hash, created_at) VALUES ('text', ?, ?, ?)",
+            [prompt, content_hash(prompt), now],
+        ).lastrowid
+        ids = [
+            conn.execute(
+                "INSERT INTO answers (prompt_id, text, text_hash, created_at) VALUES (?, ?, ?, ?)",
+                [prompt_id, text, text_hash(text), now],
+            ).lastrowid
+            for text in answer_texts
+        ]
+        return prompt_id, ids
+
+    return store.write(add)
+
+
 def make_project_before_m004(path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
     """A project of three prompts ranked before m004, brought up to date by opening it; the answer ids of
     each prompt, by name.
@@ -61,8 +82,8 @@ def make_project_before_m004(path: Path, monkeypatch: pytest.MonkeyPatch) -> dic
         before.setattr("labeler.migrations.SCHEMA", MIGRATIONS_BEFORE_M004)
         with open_store(path, create=True) as store:
             for name, strengths in [("stated", [3, 1]), ("default", [2, 2]), ("mixed", [2, 3])]:
-                texts = [NewAnswer(f"{name} answer {a}") for a in range(3)]
-                prompt_id, ids = store.add_prompt(f"{name} prompt", texts)
+                texts = [f"{name} answer {a}" for a in range(3)]
+                prompt_id, ids = add_prompt_before_m005(store, f"{name} prompt", texts)
                 record_as_before_m004(store, prompt_id, "ann", [[ids[0]], [ids[1]], [ids[2]]], strengths)
                 answers[name] = ids
     open_store(path).close()

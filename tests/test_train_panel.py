@@ -4,6 +4,7 @@ The real runs train a tiny reward model (tests/tiny_models.py) on a project whos
 learns in seconds; each starts a Python that imports the training stack, hence `slow`.
 """
 
+import json
 import re
 import sys
 
@@ -194,11 +195,19 @@ def test_a_cancelled_run_ends_its_child_and_stays_unfinished_for_resume(qtbot, w
     assert "left" in panel.progress.format()
     with qtbot.waitSignal(panel.run_ended, timeout=30_000) as ended:
         qtbot.keyClick(window, Qt.Key.Key_X, CTRL_SHIFT)
-    assert ended.args[0].outcome == "cancelled"
-    assert panel.status.text().startswith("Cancelled")
-    assert panel.start_button.isEnabled()
+    end = ended.args[0]
+    assert end.outcome == "cancelled"
+    # The trainer finished its step and checkpointed it: --resume continues from there.
     [run] = list_runs(default_models_folder(window.store.path))
     assert not run.finished
+    assert end.last_checkpoint >= 2
+    progress = json.loads((run.folder / "checkpoints" / f"step-{end.last_checkpoint}" / "progress.json").read_text())
+    assert progress["step"] == end.last_checkpoint
+    assert panel.status.text() == (
+        f"Cancelled: {run.folder} is kept unfinished; labeler-train … --resume continues it from step "
+        f"{end.last_checkpoint}."
+    )
+    assert panel.start_button.isEnabled()
     assert window.isVisible()
 
 

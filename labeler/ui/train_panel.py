@@ -223,8 +223,9 @@ class TrainPanel(QWidget):
 
     def cancel(self) -> None:
         if self.is_running():
-            self._say("Cancelling…")
+            stopping = self.run.is_cancelled()
             self.run.cancel()
+            self._say("Stopping now…" if stopping else "Stopping at the end of this step (Cancel again: at once)…")
 
     def shut_down(self) -> None:
         """The window is closing: the child goes with it."""

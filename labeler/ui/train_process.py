@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
-KILL_AFTER_MS = 10_000  # a cancelled child that has not ended by then is killed
+# A cancelled child finishes its step and writes a checkpoint (trainer/stopping.py): a PPO step on SmolLM2
+# takes up to 90 s on a laptop. One that has not ended after this is killed; Cancel again kills it at once.
+KILL_AFTER_MS = 300_000
 STDERR_LINES_KEPT = 20
 
 
@@ -52,13 +54,19 @@ class TrainProcess(QObject):
         return self.process.state() != QProcess.ProcessState.NotRunning
 
     def cancel(self) -> None:
-        """SIGTERM (the run stops where it is; its folder and last checkpoint stay for --resume), then SIGKILL
-        if it has not ended after KILL_AFTER_MS."""
+        """SIGTERM: the trainer ends its step, checkpoints and stops, its folder kept for --resume. SIGKILL when
+        asked a second time, or when it has not ended after KILL_AFTER_MS."""
         if not self.is_running():
+            return
+        if self._cancelled:
+            self.process.kill()
             return
         self._cancelled = True
         self.process.terminate()
         QTimer.singleShot(KILL_AFTER_MS, self._kill_if_running)
+
+    def is_cancelled(self) -> bool:
+        return self._cancelled
 
     def kill_and_wait(self, msecs: int = 3000) -> None:
         """For the window closing: the child must not outlive it."""

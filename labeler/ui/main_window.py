@@ -35,7 +35,7 @@ from labeler.ui.progress import Progress
 from labeler.ui.prompt_splitter import DEFAULT_PROMPT_SHARE
 from labeler.ui.style import MAX_POINTS, MIN_POINTS, is_dark, stylesheet
 from labeler.ui.task_view import TaskView
-from labeler.ui.train_panel import TrainPanel
+from labeler.ui.train_panel import OPENING_WIDTH, TrainPanel
 
 WARM_UP_AFTER_MS = 1500
 
@@ -119,7 +119,9 @@ class MainWindow(QMainWindow):
         """The Train panel shown on `command`'s settings; Start (Ctrl+Return) runs it."""
         if not self.train_panel.is_running():
             self.train_panel.choose_command(command)
-        self.train_dock.show()
+        if self.train_dock.isHidden():
+            self.train_dock.show()
+            self.resizeDocks([self.train_dock], [OPENING_WIDTH], Qt.Orientation.Horizontal)
         self.train_panel.command.setFocus()
 
     def _start_training(self) -> None:
@@ -212,7 +214,7 @@ class MainWindow(QMainWindow):
         self.train_dock.visibilityChanged.connect(
             lambda shown: self.train_panel_action.setChecked(shown) if not self.isMinimized() else None
         )
-        add_to_menu(self.menuBar().addMenu("T&rain"), TRAIN_COMMANDS, self.train_actions)
+        add_to_menu(self.menuBar().addMenu("&Train"), TRAIN_COMMANDS, self.train_actions)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(label["help"])
         help_menu.addAction(self.about_action)

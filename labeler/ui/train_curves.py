@@ -1,4 +1,5 @@
-"""Live curves of a run's step events, one small plot per figure (pyqtgraph), side by side.
+"""Live curves of a run's step events, one small plot per figure (pyqtgraph), one above the other (the
+panel is a narrow dock beside the task).
 
 A point costs an append; the plots are redrawn at most REDRAW_MS apart, from a timer, so a run that
 streams many events a second costs the GUI thread a list append per event, not a repaint.
@@ -47,8 +48,8 @@ class TrainCurves(QWidget):
         self.plots.setBackground(palette.color(QPalette.ColorRole.Base))
         ink = palette.color(QPalette.ColorRole.Text)
         line = pg.mkPen(palette.color(QPalette.ColorRole.Highlight), width=2)
-        for column, (name, title) in enumerate(FIGURES.get(command, {}).items()):
-            plot = self.plots.addPlot(row=0, col=column)
+        for row, (name, title) in enumerate(FIGURES.get(command, {}).items()):
+            plot = self.plots.addPlot(row=row, col=0)
             plot.setTitle(title, color=ink, size="9pt")
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()

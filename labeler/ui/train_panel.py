@@ -49,6 +49,8 @@ COMMAND_TITLES = {
 }
 TUNINGS = {"head": "a linear head on a frozen model (fast)", "all": "fine-tune the whole model"}
 POLICY_KINDS = ("SFT policy", "PPO policy", "RLOO policy")
+MINIMUM_WIDTH = 380  # room for a model folder's path in the form
+OPENING_WIDTH = 440  # the dock's width when first shown: the task keeps most of the window
 
 
 def duration(seconds: float) -> str:
@@ -88,6 +90,7 @@ class TrainPanel(QWidget):
         self.status.setTextFormat(Qt.TextFormat.PlainText)  # error lines and paths are text, never markup
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.curves = TrainCurves()
+        self.setMinimumWidth(MINIMUM_WIDTH)
         layout = QVBoxLayout(self)
         layout.addLayout(self.form)
         layout.addLayout(buttons)
@@ -121,12 +124,15 @@ class TrainPanel(QWidget):
         self.reward_model.setEditable(True)
         self.form = QFormLayout()
         self.form.addRow("&Command:", self.command)
-        self.form.addRow("&Model:", model_row)
+        # A label of its own: the form gives a buddy (the Alt+letter's target) only to a widget, not a row.
+        self.model_label = QLabel()
+        self.model_label.setBuddy(self.model)
+        self.form.addRow(self.model_label, model_row)
         self.model_row = model_row
         self.form.addRow("T&uning:", self.tune)
         self.form.addRow("&Epochs:", self.epochs)
         self.form.addRow("&Steps:", self.steps)
-        self.form.addRow("&Target KL:", self.target_kl)
+        self.form.addRow("Tar&get KL:", self.target_kl)
         self.form.addRow("&K answers per prompt:", self.k)
         self.form.addRow("&Reward model:", self.reward_model)
 
@@ -154,7 +160,8 @@ class TrainPanel(QWidget):
         }
         for field, visible in shown.items():
             self.form.setRowVisible(field, visible)
-        self.form.labelForField(self.model_row).setText("&Base model:" if command in ("reward", "sft") else "&Policy:")
+        # Alt+letters the window does not use already (Alt+B and Alt+M are the Browse and Models tabs).
+        self.model_label.setText("Base mo&del:" if command in ("reward", "sft") else "&Policy:")
         self._fill_model_choices()
         if self.run is None or not self.run.is_running():
             self.curves.show_figures(command)

@@ -96,3 +96,9 @@ def test_the_probe_bench_runs_on_a_slice_of_hh(tmp_path):
         assert len(row) == 4  # a cell per L2 strength
         assert all(0 <= float(cell.strip(" |").split(" ± ")[0]) <= 1 for cell in row[2:])
     assert "30 HH rankings, held-out accuracy 3-fold" in done.stdout
+
+
+def test_the_train_panel_bench_runs_a_second_of_events(tmp_path):
+    done = run_bench(tmp_path, "train_panel_bench.py", "--seconds", "1")
+    assert "run done, 22 events at 20/s" in done.stdout  # start, 20 steps, done
+    assert "| per event (read, parse, bar, points) | 22 |" in done.stdout

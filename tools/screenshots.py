@@ -1,6 +1,6 @@
 """Screenshots of the real window for the README, taken under Xvfb.
 
-    python tools/screenshots.py [--out docs/screenshots] [--display :99] [--scale 1]
+    python tools/screenshots.py [--out docs/screenshots] [--display :99] [--scale 1] [--only NAME ...]
 
 Needs Xvfb, xdotool and ImageMagick (`import`, `convert`), and Qt's xcb libraries (see README).
 For each picture it builds a small project from the bundled demo prompts, starts the app
@@ -19,6 +19,9 @@ window manager `windowactivate` fails), and saves the window as a PNG of at most
   key (`2`: the other answer placed last, Enter saves)
 - browse.png: the Browse tab on the demo prompts judged by two annotators, filtered by a search
 - models.png: the Models tab after `labeler-train reward` (the defaults) on those judgements
+- train-panel.png: the Train panel mid-run beside the task, started with its keys (Ctrl+Shift+R, the
+  settings, Ctrl+Return): a real reward model fine-tuned from MiniLM on the demo judgements, its
+  progress, time left and curves as the run streams them
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 WIDTH, HEIGHT = 1280, 800  # a laptop screen
+TRAIN_SHOT_AFTER_S = 60  # the Train panel is saved this long after its run starts
 # The app as `labeler gui` starts it, plus a timer that writes where the ranking strip's chips and
 # gaps are (window coordinates, device pixels) and the ranking typed so far, so xdotool can drag a
 # chip with the real mouse and the script can check the drag did what it should. With "dark", a
@@ -201,6 +205,7 @@ def main() -> None:
         default=REPO.parent / "shared" / "data" / "hh-harmless-dev" / "pairs.jsonl.gz",
         help="the HH-RLHF dev pairs, for label-hh-chat.png (left out without them)",
     )
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="take only these (browse, models, train-panel, …)")
     args = parser.parse_args()
     for tool in ("Xvfb", "xdotool", "import", "convert"):
         if shutil.which(tool) is None:
@@ -225,6 +230,9 @@ def main() -> None:
         suffix = "" if args.scale == "1" else f"@{args.scale}x"
         try:
             time.sleep(1.0)
+            if args.only:
+                take_only(args.only, folder, env, rows, args.out, suffix)
+                return
             # Two answers that differ in a few words: D shows which.
             pair = dict(rows["demo-007"])
             pair["answers"] = [a for a in pair["answers"] if a["model"].startswith("smollm2")]
@@ -286,9 +294,36 @@ def main() -> None:
             app.keys("alt+m", "Down", "Up")
             app.save(args.out / f"models{suffix}.png")
             app.close()
+            train_panel(folder, env, rows, args.out, suffix)
         finally:
             xvfb.terminate()
             xvfb.wait(10)
+
+
+def train_panel(folder: Path, env: dict[str, str], rows: dict[str, dict], out: Path, suffix: str) -> None:
+    """The Train panel mid-run: a reward model fine-tuned from MiniLM on the demo judgements, started with
+    the panel's keys, saved once a few steps have drawn their curves."""
+    project = folder / "train.db"
+    demo = [row for _, row in sorted(rows.items())]
+    build_project(project, judged_rows(demo[:-3]) + demo[-3:])  # three prompts left for alice to rank
+    app = App(project, env)
+    app.keys("ctrl+shift+r", "alt+d", "ctrl+a", *"minilm", "alt+u", "Down", "alt+e", "ctrl+a", "1", "0")
+    app.keys("ctrl+Return")
+    steps = project.with_suffix(".models") / "reward-1" / "checkpoints"
+    time.sleep(TRAIN_SHOT_AFTER_S)  # a few steps in: MiniLM fine-tuned on 2 cores takes seconds a step
+    assert not steps.parent.joinpath("metrics.json").exists(), "the run ended before the screenshot"
+    app.save(out / f"train-panel{suffix}.png")
+    # Quit with the keys, not a signal: the window's close ends its child run (a killed app would leave it).
+    app.keys("ctrl+q")
+    app.process.wait(30)
+
+
+def take_only(names: list[str], folder: Path, env: dict[str, str], rows: dict, out: Path, suffix: str) -> None:
+    known = {"train-panel": train_panel}
+    for name in names:
+        if name not in known:
+            sys.exit(f"screenshots: --only knows {', '.join(known)}")
+        known[name](folder, env, rows, out, suffix)
 
 
 if __name__ == "__main__":

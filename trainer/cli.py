@@ -26,6 +26,7 @@ from trainer.errors import TrainerError
 from trainer.events import emit_event
 from trainer.options import add_config_options, config_from_args, given
 from trainer.stack import stack_report
+from trainer.stopping import EXIT_STOPPED, RunStopped, listen
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,7 +223,11 @@ def _run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     config = config_from_args(chosen.config, args)
-    done = chosen.run(config)
+    listen()
+    try:
+        done = chosen.run(config)
+    except RunStopped as stopped:
+        return _report_stopped(config, stopped)
     if chosen.every_process:
         from accelerate import PartialState
 
@@ -235,6 +240,21 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(done.summary())
     return 0
+
+
+def _report_stopped(config: Any, stopped: RunStopped) -> int:
+    """A run ended by SIGTERM: where --resume continues it, as a "stopped" event or a line on stderr."""
+    out = getattr(config, "out", None)
+    if stopped.step is not None:
+        message = f"stopped at step {stopped.step}, checkpointed: --resume continues it from there"
+    elif out is not None:
+        message = f"stopped: {out} is left unfinished (--resume continues from its last checkpoint, if it has one)"
+    else:
+        message = "stopped"
+    if getattr(config, "events", False):
+        emit_event("stopped", step=stopped.step, message=message)
+    print(f"labeler-train: {message}", file=sys.stderr)
+    return EXIT_STOPPED
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -274,6 +274,7 @@ class ScoreConfig:
     project: Path = field(metadata={"help": "the project file the scores go into"})
     name: str | None = setting(None, "the name to store the scores under (default: the model folder's name)")
     max_length: int = _scoring_length()
+    events: bool = _events()  # the app scores the project after training a reward model, and follows it
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ With `--events`, every line on stdout is one JSON object with an "event" field:
   {"event": "checkpoint", "step", "path"}
   {"event": "done", ...metrics}                          last, on success
   {"event": "error", "message"}                          last, on failure (the CLI writes it)
+  {"event": "stopped", "step", "message"}                last, when SIGTERM stopped the run (step: where
+                                                         --resume continues; null if not at a step's end)
 Without it, a tqdm bar on stderr when stderr is a terminal; otherwise (a log file, a CI job, nohup) a
 plain line on stderr at most every LOG_EVERY_S seconds and at the last step, so a long run is never silent.
 Under `accelerate launch` only the main process reports. Standard library only (tqdm when a bar is drawn):

@@ -102,6 +102,7 @@ from trainer.runs import (
     save_checkpoint,
 )
 from trainer.scoring import pad, score_texts
+from trainer.stopping import RunStopped, checked_at_step_ends, requested
 
 PROMPTS_NAME = "prompts.jsonl"  # the prompts of the run, kept in --out while training so --resume reads the same
 
@@ -285,55 +286,59 @@ def _train_ppo(
     judge = PolicyJudge(cfg, tokenizer, device) if cfg.judge and report else None  # ppo_judge.py
     prompt_ids: dict[int, list[int]] = {}
     loop_started, first_step, first_score, last_row = time.monotonic(), step + 1, None, {}
-    while step < cfg.steps:
-        step += 1
-        step_started = time.monotonic()
-        indices = prompt_indices(len(prompts), step, cfg.batch_size, accelerator.process_index, world, cfg.seed)
-        batch_prompts = [prompts[index] for index in indices]
-        missing = [index for index in dict.fromkeys(indices) if index not in prompt_ids]
-        if missing:  # each prompt is rendered once per run
-            encoded = prompt_token_ids(tokenizer, [prompts[index] for index in missing], cfg.max_prompt_length)
-            prompt_ids.update(zip(missing, encoded, strict=True))
-        queries, query_mask = pad([prompt_ids[index] for index in indices], tokenizer.pad_token_id, left=True)
+    with checked_at_step_ends():
+        while step < cfg.steps:
+            step += 1
+            step_started = time.monotonic()
+            indices = prompt_indices(len(prompts), step, cfg.batch_size, accelerator.process_index, world, cfg.seed)
+            batch_prompts = [prompts[index] for index in indices]
+            missing = [index for index in dict.fromkeys(indices) if index not in prompt_ids]
+            if missing:  # each prompt is rendered once per run
+                encoded = prompt_token_ids(tokenizer, [prompts[index] for index in missing], cfg.max_prompt_length)
+                prompt_ids.update(zip(missing, encoded, strict=True))
+            queries, query_mask = pad([prompt_ids[index] for index in indices], tokenizer.pad_token_id, left=True)
 
-        with torch.no_grad(), training.autocast():
-            rollout = _roll_out(cfg, training, queries.to(device), query_mask.to(device))  # 1
-            answers, scores, penalised = _score(cfg, training, tokenizer, batch_prompts, rollout)  # 2
-            kl_coef = training.kl_control.value  # 3
-            rewards, kl = rewards_with_kl(
-                penalised, rollout.logprobs, rollout.ref_logprobs, rollout.mask, kl_coef, cfg.kl_estimator
-            )  # (B, T), (B, T)
-            advantages, returns = gae(rewards, rollout.values, rollout.mask, cfg.gamma, cfg.lam)  # 4  (B, T) each
-            advantages = masked_whiten(advantages, rollout.mask)  # mean 0, variance 1 over the real tokens
+            with torch.no_grad(), training.autocast():
+                rollout = _roll_out(cfg, training, queries.to(device), query_mask.to(device))  # 1
+                answers, scores, penalised = _score(cfg, training, tokenizer, batch_prompts, rollout)  # 2
+                kl_coef = training.kl_control.value  # 3
+                rewards, kl = rewards_with_kl(
+                    penalised, rollout.logprobs, rollout.ref_logprobs, rollout.mask, kl_coef, cfg.kl_estimator
+                )  # (B, T), (B, T)
+                advantages, returns = gae(rewards, rollout.values, rollout.mask, cfg.gamma, cfg.lam)  # 4  (B, T) each
+                advantages = masked_whiten(advantages, rollout.mask)  # mean 0, variance 1 over the real tokens
 
-        learning_rate = training.scheduler.get_last_lr()[0]
-        losses = _ppo_epochs(cfg, accelerator, training, rollout, advantages, returns)  # 5
-        training.scheduler.step()
+            learning_rate = training.scheduler.get_last_lr()[0]
+            losses = _ppo_epochs(cfg, accelerator, training, rollout, advantages, returns)  # 5
+            training.scheduler.step()
 
-        # 6 log: means over the batch (over every process's batch)
-        row = _step_row(accelerator, rollout, scores, rewards, kl, losses)
-        training.kl_control.update(row["kl"], cfg.batch_size * world)
-        row = {"step": step, "episodes": step * cfg.batch_size * world, **row}
-        row.update(kl_coef=kl_coef, learning_rate=learning_rate, seconds=round(time.monotonic() - step_started, 4))
-        if judge is not None and judge.due(step):
-            row.update(judge(training.unwrapped.policy, training.reference))
-        first_score = row["score"] if first_score is None else first_score
-        last_row = row
-        if report:
-            append_jsonl(out / "metrics.jsonl", row)
-            if cfg.sample_every and (step % cfg.sample_every == 0 or step == 1):
-                for index in range(min(cfg.samples, len(answers))):
-                    sample = {"step": step, "prompt": batch_prompts[index], "answer": answers[index]}
-                    sample.update(score=float(scores[index]), ended=bool(rollout.ended[index]))
-                    append_jsonl(out / "samples.jsonl", sample)
-        progress.step(
-            step,
-            **{key: row[key] for key in ("score", "kl", "entropy", "clip_fraction", "value_loss")},
-            approx_kl=row["approx_kl"],
-            learning_rate=learning_rate,
-        )
-        if cfg.save_steps and step % cfg.save_steps == 0 and step < cfg.steps:
-            save_checkpoint(cfg.out, accelerator, step, progress, kl_coef=training.kl_control.value)
+            # 6 log: means over the batch (over every process's batch)
+            row = _step_row(accelerator, rollout, scores, rewards, kl, losses)
+            training.kl_control.update(row["kl"], cfg.batch_size * world)
+            row = {"step": step, "episodes": step * cfg.batch_size * world, **row}
+            row.update(kl_coef=kl_coef, learning_rate=learning_rate, seconds=round(time.monotonic() - step_started, 4))
+            if judge is not None and judge.due(step):
+                row.update(judge(training.unwrapped.policy, training.reference))
+            first_score = row["score"] if first_score is None else first_score
+            last_row = row
+            if report:
+                append_jsonl(out / "metrics.jsonl", row)
+                if cfg.sample_every and (step % cfg.sample_every == 0 or step == 1):
+                    for index in range(min(cfg.samples, len(answers))):
+                        sample = {"step": step, "prompt": batch_prompts[index], "answer": answers[index]}
+                        sample.update(score=float(scores[index]), ended=bool(rollout.ended[index]))
+                        append_jsonl(out / "samples.jsonl", sample)
+            progress.step(
+                step,
+                **{key: row[key] for key in ("score", "kl", "entropy", "clip_fraction", "value_loss")},
+                approx_kl=row["approx_kl"],
+                learning_rate=learning_rate,
+            )
+            stop = requested() and step < cfg.steps
+            if stop or (cfg.save_steps and step % cfg.save_steps == 0 and step < cfg.steps):
+                save_checkpoint(cfg.out, accelerator, step, progress, kl_coef=training.kl_control.value)
+            if stop:
+                raise RunStopped(step)
     progress.close()
     train_seconds = time.monotonic() - loop_started
 

@@ -60,6 +60,7 @@ from trainer.runs import (
     trl_arguments,
 )
 from trainer.scoring import SCORE_BATCH, PairAccuracy, longer_wins, pad, pair_accuracy_of, score_ids
+from trainer.stopping import RunStopped, checked_at_step_ends, requested
 
 Scorer = Callable[[Sequence[list[int]]], torch.Tensor]  # token-id sequences -> their rewards, (N,) float32
 
@@ -288,42 +289,46 @@ def _train_grouped(
     progress.emit("start", total_steps=total_steps, loss="grouped", rankings=len(sizes), resumed_at=step)
     last_loss = None
     done_before = 0
-    for loader in loaders:
-        if step >= done_before + len(loader):
+    with checked_at_step_ends():
+        for loader in loaders:
+            if step >= done_before + len(loader):
+                done_before += len(loader)
+                continue
+            batches = accelerator.skip_first_batches(loader, step - done_before) if step > done_before else loader
+            for batch in batches:
+                # torch's autocast, not Accelerator(mixed_precision=...): that is fixed once per process, and
+                # a process (the tests, a bench) may train several models with different settings.
+                with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=bf16):
+                    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+                rewards = logits[:, 0].float()  # (N,)
+                loss = grouped_loss(
+                    rewards,
+                    batch["pair_index"],
+                    batch["margins"],
+                    batch["group_of_pair"],
+                    int(batch["groups"]),
+                    weighting=cfg.weighting,
+                )
+                accelerator.backward(loss)
+                accelerator.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+                step += 1
+                correct, total = pair_accuracy(rewards.detach(), batch["pair_index"])
+                last_loss = loss.item()
+                progress.step(
+                    step,
+                    loss=last_loss,
+                    accuracy=correct / total if total else None,
+                    learning_rate=scheduler.get_last_lr()[0],
+                )
+                stop = requested() and step < total_steps
+                if stop or (cfg.save_steps and step % cfg.save_steps == 0 and step < total_steps):
+                    save_checkpoint(cfg.out, accelerator, step, progress)
+                if stop:
+                    raise RunStopped(step)
             done_before += len(loader)
-            continue
-        batches = accelerator.skip_first_batches(loader, step - done_before) if step > done_before else loader
-        for batch in batches:
-            # torch's autocast, not Accelerator(mixed_precision=...): that is fixed once per process, and
-            # a process (the tests, a bench) may train several models with different settings.
-            with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            rewards = logits[:, 0].float()  # (N,)
-            loss = grouped_loss(
-                rewards,
-                batch["pair_index"],
-                batch["margins"],
-                batch["group_of_pair"],
-                int(batch["groups"]),
-                weighting=cfg.weighting,
-            )
-            accelerator.backward(loss)
-            accelerator.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            step += 1
-            correct, total = pair_accuracy(rewards.detach(), batch["pair_index"])
-            last_loss = loss.item()
-            progress.step(
-                step,
-                loss=last_loss,
-                accuracy=correct / total if total else None,
-                learning_rate=scheduler.get_last_lr()[0],
-            )
-            if cfg.save_steps and step % cfg.save_steps == 0 and step < total_steps:
-                save_checkpoint(cfg.out, accelerator, step, progress)
-        done_before += len(loader)
     progress.close()
     return step, last_loss
 

@@ -91,6 +91,23 @@ WINDOW_COMMANDS = (
     Command("about", "&About labeler", (), "The version of labeler", "About"),
 )  # fmt: skip
 
+# The Train menu: each command opens the Train panel on its settings; Start runs it as a child process.
+TRAIN_COMMANDS = (
+    Command("train_panel", "Train &panel", ("Ctrl+T",), "Show or hide the Train panel beside the task", "Panel"),
+    Command("train_reward", "&Reward model…", ("Ctrl+Shift+R",),
+            "Train a reward model on the rankings, then score the project with it", "Commands"),
+    Command("train_sft", "&SFT on written answers…", ("Ctrl+Shift+F",),
+            "Fine-tune a policy on the answers annotators wrote or rewrote", "Commands"),
+    Command("train_ppo", "&PPO…", ("Ctrl+Shift+P",), "Tune a policy against a reward model with PPO", "Commands"),
+    Command("train_generate", "&Generate answers…", ("Ctrl+Shift+G",),
+            "Add K answers per unjudged prompt from a policy, to rank next", "Commands"),
+    Command("train_score", "S&core the project…", ("Ctrl+Shift+E",),
+            "Store a reward model's score for every answer", "Commands"),
+    Command("train_start", "S&tart the run", ("Ctrl+Return",), "Run the command shown in the Train panel", "Run"),
+    Command("train_cancel", "&Cancel the run", ("Ctrl+Shift+X",),
+            "Stop the run; its folder stays unfinished, for --resume", "Run"),
+)  # fmt: skip
+
 
 def keyboard_help_rows(commands: tuple[Command, ...] = LABELLING_COMMANDS) -> list[tuple[str, str]]:
     """(keys, what they do) for each command, the nine placing commands as one row."""

@@ -1,5 +1,6 @@
 """The main window: wiring only. A "Label" tab (the labelling view, task_view.py), a "Browse" tab
-(browse_tab.py) and a "Models" tab (models_view.py), the menus, counts in the status bar. Opening and
+(browse_tab.py) and a "Models" tab (models_view.py), the Train panel docked beside them (train_panel.py,
+so labelling goes on while a run trains), the menus, counts in the status bar. Opening and
 creating project files is in project_files.py; what Import, Export and Snapshot do, in data_jobs.py.
 It gets its store, annotator and settings in the constructor: no globals.
 
@@ -24,8 +25,9 @@ from PySide6.QtWidgets import (
 
 from labeler import __version__
 from labeler.store import Store, StoreError, open_store
+from labeler.train_requests import COMMANDS as TRAIN_RUNS
 from labeler.ui import data_jobs, file_dialogs, jobs, project_files
-from labeler.ui.actions import LABELLING_COMMANDS, WINDOW_COMMANDS, add_to_menu, make_actions
+from labeler.ui.actions import LABELLING_COMMANDS, TRAIN_COMMANDS, WINDOW_COMMANDS, add_to_menu, make_actions
 from labeler.ui.browse_tab import BrowseTab
 from labeler.ui.markdown_view import MarkdownView, warm_up
 from labeler.ui.models_view import ModelsView
@@ -33,6 +35,7 @@ from labeler.ui.progress import Progress
 from labeler.ui.prompt_splitter import DEFAULT_PROMPT_SHARE
 from labeler.ui.style import MAX_POINTS, MIN_POINTS, is_dark, stylesheet
 from labeler.ui.task_view import TaskView
+from labeler.ui.train_panel import OPENING_WIDTH, TrainPanel
 
 WARM_UP_AFTER_MS = 1500
 
@@ -68,7 +71,9 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress_bar)
 
         self._build_guidelines()
+        self._build_train_panel()
         self.window_actions = make_actions(self, WINDOW_COMMANDS, self._handlers())
+        self.train_actions = make_actions(self, TRAIN_COMMANDS, self._train_handlers())
         self._build_menus()
         # Text starts at the desktop's size; Ctrl++ / Ctrl+- steps are remembered, not a size, so a
         # change of the desktop's size (or another screen) is still followed.
@@ -89,6 +94,42 @@ class MainWindow(QMainWindow):
         self.guidelines_dock.setObjectName("guidelines")
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.guidelines_dock)
         self.guidelines_dock.hide()
+
+    def _build_train_panel(self) -> None:
+        """The Train panel in a dock (hidden until asked for), so the task stays in view during a run."""
+        self.train_panel = TrainPanel(self.store.path, lambda: self.models.folder)
+        self.train_panel.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        self.train_panel.run_ended.connect(lambda _end: self.models.refresh())
+        self.train_dock = QDockWidget("Train", self)
+        self.train_dock.setObjectName("train")
+        self.train_dock.setWidget(self.train_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.train_dock)
+        self.train_dock.hide()
+
+    def _train_handlers(self) -> dict[str, Callable[[], object]]:
+        """What each command of the Train menu (actions.TRAIN_COMMANDS) does."""
+        return {
+            "train_panel": lambda: self.train_dock.setVisible(self.train_panel_action.isChecked()),
+            **{f"train_{name}": lambda name=name: self.show_train(name) for name in TRAIN_RUNS},
+            "train_start": self._start_training,
+            "train_cancel": self.train_panel.cancel,
+        }
+
+    def show_train(self, command: str) -> None:
+        """The Train panel shown on `command`'s settings; Start (Ctrl+Return) runs it."""
+        if not self.train_panel.is_running():
+            self.train_panel.choose_command(command)
+        if self.train_dock.isHidden():
+            self.train_dock.show()
+            self.resizeDocks([self.train_dock], [OPENING_WIDTH], Qt.Orientation.Horizontal)
+        self.train_panel.command.setFocus()
+
+    def _start_training(self) -> None:
+        # Ctrl+Return with the panel hidden shows it: a run is never started on settings nobody saw.
+        if self.train_dock.isHidden():
+            self.train_dock.show()
+            return
+        self.train_panel.start()
 
     # -- text size and geometry, remembered in QSettings ----------------------------------------------
 
@@ -113,6 +154,7 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
         self.guidelines_action.setChecked(not self.guidelines_dock.isHidden())
+        self.train_panel_action.setChecked(not self.train_dock.isHidden())
 
     def _show_guidelines(self) -> None:
         found = self.store.guidelines()
@@ -167,6 +209,12 @@ class MainWindow(QMainWindow):
 
         view_menu = self.menuBar().addMenu("&View")
         add_to_menu(view_menu, window_commands("guidelines", "zoom_in", "zoom_out", "zoom_reset"), actions)
+        self.train_panel_action = self.train_actions["train_panel"]
+        self.train_panel_action.setCheckable(True)
+        self.train_dock.visibilityChanged.connect(
+            lambda shown: self.train_panel_action.setChecked(shown) if not self.isMinimized() else None
+        )
+        add_to_menu(self.menuBar().addMenu("&Train"), TRAIN_COMMANDS, self.train_actions)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(label["help"])
         help_menu.addAction(self.about_action)
@@ -184,6 +232,7 @@ class MainWindow(QMainWindow):
         # on a 100,000-prompt project they cost 0.2 s and 0.6 s, before the first task otherwise.
         self.browse.set_store(self.store)
         self.models.set_project(self.store.path)
+        self.train_panel.set_project(self.store.path)
         if self.tabs.currentIndex() == 1:
             self.browse.fill()
         self.stats_job = jobs.StoreJob(self.store.path, data_jobs.stats_line)
@@ -301,6 +350,7 @@ class MainWindow(QMainWindow):
         self._show_project()
 
     def closeEvent(self, event) -> None:
+        self.train_panel.shut_down()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.settings.sync()

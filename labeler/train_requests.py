@@ -18,6 +18,7 @@ from labeler.model_runs import METRICS
 COMMANDS = {"reward": "reward", "sft": "sft", "ppo": "ppo", "generate": None, "score": None}
 EMBEDDED_MODELS = ("smollm2", "minilm")  # the names labeler-train knows besides model folders
 POLICY_MODELS = ("smollm2",)  # minilm is an encoder: it cannot be a policy
+GENERATE_PROMPTS = ("unjudged", "judged", "all")  # which prompts generate answers (see trainer/generate.py)
 
 
 class RequestError(Exception):
@@ -35,6 +36,7 @@ class TrainRequest:
     steps: int = 100  # ppo
     target_kl: float = 0.0  # ppo; 0: a fixed KL coefficient
     k: int = 4  # generate: answers per prompt
+    prompts: str = "unjudged"  # generate: "unjudged", "judged" (their next round: the loop) or "all"
     reward_model: str = ""  # ppo: the reward to tune against; score: the model that scores
 
 
@@ -77,7 +79,7 @@ def command_arguments(request: TrainRequest, out: Path | None = None) -> tuple[l
         if request.target_kl > 0:
             args += ["--target-kl", str(request.target_kl)]
     elif request.command == "generate":
-        args = ["generate", project, "--policy", model, "-k", str(request.k)]
+        args = ["generate", project, "--policy", model, "-k", str(request.k), "--prompts", request.prompts]
     else:
         args = ["score", request.reward_model.strip(), project]
     return [*args, "--events"], out
@@ -100,6 +102,8 @@ def check(request: TrainRequest) -> None:
         raise RequestError("Steps: at least 1")
     if request.command == "ppo" and request.target_kl < 0:
         raise RequestError("Target KL: 0 (off) or more")
+    if request.command == "generate" and request.prompts not in GENERATE_PROMPTS:
+        raise RequestError(f"Prompts: {' or '.join(GENERATE_PROMPTS)}, not {request.prompts}")
     if request.command == "generate" and not 1 <= request.k <= 9:
         raise RequestError("K: 1 to 9 answers per prompt (a prompt keeps 9 answers at most)")
 

@@ -84,6 +84,13 @@ def test_the_settings_become_a_command_line_into_a_new_run_folder(tmp_path):
     (rm / "metrics.json").write_text("{}")
     ppo = TrainRequest("ppo", project, models, steps=5, target_kl=0.1, reward_model=str(rm))
     assert command_arguments(ppo)[0][-7:] == ["--policy", "smollm2", "--steps", "5", "--target-kl", "0.1", "--events"]
+    generate = TrainRequest("generate", project, models, model=str(rm.parent / "ppo-1"), k=3, prompts="judged")
+    (rm.parent / "ppo-1").mkdir()
+    (rm.parent / "ppo-1" / "config.json").write_text("{}")
+    assert command_arguments(generate) == (
+        ["generate", str(project), "--policy", str(models / "ppo-1"), "-k", "3", "--prompts", "judged", "--events"],
+        None,
+    )
     assert command_arguments(TrainRequest("score", project, models, reward_model=str(rm))) == (
         ["score", str(rm), str(project), "--events"],
         None,
@@ -97,6 +104,7 @@ def test_the_settings_become_a_command_line_into_a_new_run_folder(tmp_path):
         ({"command": "generate", "model": "minilm"}, "Model: minilm cannot be used here"),
         ({"model": "/no/such/folder"}, "Model: /no/such/folder is neither smollm2 or minilm nor a folder"),
         ({"command": "generate", "k": 12}, "K: 1 to 9 answers per prompt"),
+        ({"command": "generate", "prompts": "some"}, "Prompts: unjudged or judged or all, not some"),
     ],
 )
 def test_bad_settings_are_refused_in_words(tmp_path, changes, message):

@@ -48,6 +48,11 @@ COMMAND_TITLES = {
     "score": "Score the project",
 }
 TUNINGS = {"head": "a linear head on a frozen model (fast)", "all": "fine-tune the whole model"}
+GENERATE_PROMPTS = {
+    "unjudged": "those nobody has judged",
+    "judged": "the judged ones: their next round",
+    "all": "every prompt",
+}
 POLICY_KINDS = ("SFT policy", "PPO policy", "RLOO policy")
 MINIMUM_WIDTH = 380  # room for a model folder's path in the form
 OPENING_WIDTH = 440  # the dock's width when first shown: the task keeps most of the window
@@ -120,6 +125,9 @@ class TrainPanel(QWidget):
         self.target_kl = QDoubleSpinBox(minimum=0.0, maximum=100.0, value=0.0, singleStep=0.01, decimals=3)
         self.target_kl.setSpecialValueText("off (a fixed KL coefficient)")
         self.k = QSpinBox(minimum=1, maximum=9, value=4)
+        self.prompts = QComboBox()
+        for name, title in GENERATE_PROMPTS.items():
+            self.prompts.addItem(title, name)
         self.reward_model = QComboBox()
         self.reward_model.setEditable(True)
         self.form = QFormLayout()
@@ -134,6 +142,7 @@ class TrainPanel(QWidget):
         self.form.addRow("&Steps:", self.steps)
         self.form.addRow("Tar&get KL:", self.target_kl)
         self.form.addRow("&K answers per prompt:", self.k)
+        self.form.addRow("Pr&ompts:", self.prompts)
         self.form.addRow("&Reward model:", self.reward_model)
 
     # -- the settings ------------------------------------------------------------------------------------------
@@ -156,6 +165,7 @@ class TrainPanel(QWidget):
             self.steps: command == "ppo",
             self.target_kl: command == "ppo",
             self.k: command == "generate",
+            self.prompts: command == "generate",
             self.reward_model: command in ("ppo", "score"),
         }
         for field, visible in shown.items():
@@ -191,6 +201,7 @@ class TrainPanel(QWidget):
             steps=self.steps.value(),
             target_kl=self.target_kl.value(),
             k=self.k.value(),
+            prompts=self.prompts.currentData(),
             reward_model=self.reward_model.currentText(),
         )
 

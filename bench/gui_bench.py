@@ -138,6 +138,7 @@ BROWSE_FILTERS = {
     "text search (a word in 1 in 1,000 prompts)": {"text": "python"},
     "status: not judged (1,000 prompts)": {"status": "not judged"},
     "annotator: annotator-2 (66,667 prompts)": {"annotator": "annotator-2"},
+    "round 1 and not judged in it (1,000 prompts)": {"round": 1, "status": "not judged"},
     "all filters cleared (101,000 prompts)": {},
 }
 
@@ -219,6 +220,8 @@ def time_browse(project: Path, annotator: str, runs: int) -> dict[str, list[floa
             tab.status_filter.setCurrentIndex(tab.status_filter.findData(Status(status)) if status else 0)
             tab.annotator_filter.addItem(wanted.get("annotator", ""), wanted.get("annotator"))
             tab.annotator_filter.setCurrentIndex(tab.annotator_filter.count() - 1 if "annotator" in wanted else 0)
+            tab.round_filter.addItem(f"Round {wanted.get('round')}", wanted.get("round"))
+            tab.round_filter.setCurrentIndex(tab.round_filter.count() - 1 if "round" in wanted else 0)
             stalls[-1] = 0.0
             started = time.perf_counter()
             tab.run_filter()

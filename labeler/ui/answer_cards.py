@@ -127,7 +127,7 @@ class AnswerCard(QFrame):
             return self.empty_note.height() - self.empty_note.sizeHint().height()
         browser = self.body.browser
         if self.body.more.isVisible():
-            return 0  # a cut answer: "Show more" has more to show
+            return -1  # a cut answer: "Show more" has more to show, so it wants more room
         return browser.viewport().height() - round(browser.document().size().height())
 
     def paintEvent(self, event) -> None:
@@ -167,13 +167,16 @@ class CardDeck(QWidget):
         self.texts = texts
 
     def spare_height(self) -> int:
-        """How much shorter the deck could be with every answer still shown whole (0 when one scrolls):
-        the prompt above may take it. The cards of a row share its height, and the rows share the deck's."""
+        """How much shorter the deck could be with every answer still shown whole: the prompt above may take
+        it. The cards of a row share its height, and the rows share the deck's. Negative when an answer
+        scrolls: the answers want more room than they have (not 0, which would say the split they have
+        now is just right, whatever it is)."""
         count, columns = self.arrangement
         if not count:
             return 0
         rows = -(-count // columns)
-        return max(min(card.spare_height() for card in self.cards()), 0) * rows
+        least = min(card.spare_height() for card in self.cards())
+        return least * rows if least > 0 else least
 
     def arrange(self, count: int) -> None:
         columns = 2 if count <= 4 else 3

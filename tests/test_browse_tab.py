@@ -272,3 +272,19 @@ def test_jobs_whose_starter_let_go_of_them_still_report(qtbot, reviewed):
     qtbot.waitUntil(lambda: len(answers) == 20)
     assert sorted(answers) == [(n, 5) for n in range(20)]
     qtbot.waitUntil(lambda: not jobs._running)  # and none is kept once it has reported
+
+
+def test_the_annotator_filter_looks_up_each_prompt_by_index_not_the_annotators_every_judgement(reviewed):
+    """Walking all of an annotator's judgements for each prompt took minutes on the 100,000-prompt bench project."""
+    from labeler.store.browsing import _MATCHING
+
+    with open_store(reviewed) as store:
+        plan = " | ".join(
+            row[-1]
+            for row in store.conn.execute(
+                "EXPLAIN QUERY PLAN " + _MATCHING,
+                dict.fromkeys(("text", "status", "outcome", "model", "flag", "round")) | {"annotator": "bob"},
+            )
+        )
+    assert "judgements_by_prompt_annotator_and_round (prompt_id=? AND annotator_id=?)" in plan
+    assert "judgements_by_annotator" not in plan

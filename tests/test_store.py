@@ -105,8 +105,12 @@ def test_a_project_made_by_an_older_version_is_brought_up_to_date_with_its_data_
         before = store.conn.execute("SELECT uuid, prompt_id, annotator_id, tiers FROM judgements").fetchall()
     monkeypatch.undo()
     with open_store(project_path) as store:
-        assert "judgements_by_prompt_round_and_annotator" in index_names(store.conn)
-        assert not {"judgements_by_prompt", "judgements_by_prompt_and_annotator"} & index_names(store.conn)
+        assert "judgements_by_prompt_annotator_and_round" in index_names(store.conn)
+        assert not {
+            "judgements_by_prompt",
+            "judgements_by_prompt_and_annotator",
+            "judgements_by_prompt_round_and_annotator",
+        } & index_names(store.conn)
         assert store.conn.execute("SELECT uuid, prompt_id, annotator_id, tiers FROM judgements").fetchall() == before
         plan = " ".join(
             row[-1]
@@ -114,7 +118,7 @@ def test_a_project_made_by_an_older_version_is_brought_up_to_date_with_its_data_
                 "EXPLAIN QUERY PLAN SELECT 1 FROM judgements WHERE prompt_id = 1 AND round = 1 AND annotator_id = 1"
             )
         )
-        assert "COVERING INDEX judgements_by_prompt_round_and_annotator" in plan
+        assert "COVERING INDEX judgements_by_prompt_annotator_and_round" in plan
 
 
 def test_rankings_recorded_before_m004_keep_their_rows_and_are_read_by_the_one_rule(project_path, monkeypatch):

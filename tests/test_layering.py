@@ -49,6 +49,12 @@ def test_labeler_never_imports_torch_and_only_ui_imports_qt(module):
         assert "PySide6" not in loaded, f"{module} imports PySide6; only labeler.ui may"
 
 
+def test_the_window_starts_without_the_plotting_library_or_numpy():
+    """pyqtgraph (0.44 s to import) waits for the Train panel, numpy (0.1 s) for the Models tab's ratings:
+    a start of the window pays for neither."""
+    assert not imported_after("labeler.ui.main_window") & {"pyqtgraph", "numpy"}
+
+
 def test_domain_uses_the_standard_library_only():
     loaded = imported_after("labeler.domain") - {"labeler"}
     third_party = {name for name in loaded if name not in sys.stdlib_module_names and not name.startswith("_")}

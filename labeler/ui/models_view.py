@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
 
 from labeler.model_runs import ModelRun, default_models_folder, list_runs
 from labeler.policy_ratings import rating_against_parent
-from labeler.report import project_report
 from labeler.ui import file_dialogs, jobs
 from labeler.ui.rounds_table import RoundsTable
 
@@ -126,7 +125,7 @@ class ModelsView(QWidget):
 
     def _compute_ratings(self) -> None:
         """The project's report (ratings per model and per round) on a worker; the table shows it when done."""
-        self.report_job = jobs.StoreJob(self.project, lambda store: project_report(store, bootstrap=RATING_BOOTSTRAP))
+        self.report_job = jobs.StoreJob(self.project, _report)
         self.report_job.signals.finished.connect(self._show_report)
         self.report_job.signals.failed.connect(lambda reason: self.rounds_label.setText(f"Rounds: not read ({reason})"))
         jobs.start(self.report_job)
@@ -155,3 +154,10 @@ class ModelsView(QWidget):
         if chosen:
             self.settings.setValue(f"models_folder/{self.project.resolve()}", chosen)
             self.refresh()
+
+
+def _report(store) -> dict:
+    """On the worker: the report's module (numpy, 0.1 s to import) is imported there, not at the window's start."""
+    from labeler.report import project_report
+
+    return project_report(store, bootstrap=RATING_BOOTSTRAP)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -37,8 +38,10 @@ from labeler.train_requests import (
     trainer_program,
 )
 from labeler.ui import file_dialogs
-from labeler.ui.train_curves import TrainCurves
 from labeler.ui.train_process import RunEnd, TrainProcess
+
+if TYPE_CHECKING:
+    from labeler.ui.train_curves import TrainCurves
 
 COMMAND_TITLES = {
     "reward": "Reward model",
@@ -94,14 +97,13 @@ class TrainPanel(QWidget):
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.TextFormat.PlainText)  # error lines and paths are text, never markup
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.curves = TrainCurves()
+        self.curves: TrainCurves | None = None  # made when first needed: see _curves
         self.setMinimumWidth(MINIMUM_WIDTH)
         layout = QVBoxLayout(self)
         layout.addLayout(self.form)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
-        layout.addWidget(self.curves, stretch=1)
         self.choose_command("reward")
 
     def _build_form(self) -> None:
@@ -173,8 +175,23 @@ class TrainPanel(QWidget):
         # Alt+letters the window does not use already (Alt+B and Alt+M are the Browse and Models tabs).
         self.model_label.setText("Base mo&del:" if command in ("reward", "sft") else "&Policy:")
         self._fill_model_choices()
-        if self.run is None or not self.run.is_running():
+        if self.curves is not None and (self.run is None or not self.run.is_running()):
             self.curves.show_figures(command)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._curves()
+
+    def _curves(self) -> TrainCurves:
+        """The curves, made the first time the panel is shown or a run reports: pyqtgraph takes 0.44 s to
+        import, which every start of the window would otherwise pay for a panel most sessions never open."""
+        if self.curves is None:
+            from labeler.ui.train_curves import TrainCurves
+
+            self.curves = TrainCurves()
+            self.layout().addWidget(self.curves, stretch=1)
+            self.curves.show_figures(self.command.currentData())
+        return self.curves
 
     def _fill_model_choices(self) -> None:
         """The embedded models and the finished runs that fit, newest first; what was typed stays."""
@@ -228,7 +245,7 @@ class TrainPanel(QWidget):
         self.run.event.connect(self._on_event)
         self.run.ended.connect(self._on_end)
         if not follows:  # the curves of the run this one follows stay in view
-            self.curves.show_figures(request.command)
+            self._curves().show_figures(request.command)
         self.progress.setRange(0, 0)  # busy until the "start" event says how many steps
         self.progress.setFormat("working…")
         where = f" → {out}" if out else ""
@@ -264,14 +281,14 @@ class TrainPanel(QWidget):
             eta = event.get("eta_seconds")
             left = f" · about {duration(eta)} left" if isinstance(eta, int | float) else ""
             self.progress.setFormat(f"step %v of %m{left}")
-            self.curves.add_step(event)
+            self._curves().add_step(event)
 
     def _on_end(self, end: RunEnd) -> None:
         request, out = self.request, self.out
         self.start_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.progress.setRange(0, 1)
-        self.curves.redraw()
+        self._curves().redraw()
         if end.outcome == "done":
             self.progress.setValue(1)
             self.progress.setFormat("done")

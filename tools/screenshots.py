@@ -205,7 +205,7 @@ def main() -> None:
         default=REPO.parent / "shared" / "data" / "hh-harmless-dev" / "pairs.jsonl.gz",
         help="the HH-RLHF dev pairs, for label-hh-chat.png (left out without them)",
     )
-    parser.add_argument("--only", nargs="+", metavar="NAME", help="take only these (browse, models, train-panel, …)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="take only these (today: train-panel)")
     args = parser.parse_args()
     for tool in ("Xvfb", "xdotool", "import", "convert"):
         if shutil.which(tool) is None:

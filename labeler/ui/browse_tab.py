@@ -91,8 +91,8 @@ class BrowseTab(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         # The text takes what the other columns leave: each is as wide as what it holds.
-        for column, widest in ((0, "demo-000000"), (2, "Answers"), (3, "2 ranked · 1 skipped"), (4, "Flagged"),
-                               (5, "2026-12-07 18:41")):  # fmt: skip
+        for column, widest in ((0, "demo-000000"), (2, "Round"), (3, "Answers"), (4, "2 ranked · 1 skipped"),
+                               (5, "Flagged"), (6, "2026-12-07 18:41")):  # fmt: skip
             header.resizeSection(column, self.fontMetrics().horizontalAdvance(widest) + 20)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         # Qt's "open this item": Enter, or a double-click (a single click where the desktop says so).

@@ -26,7 +26,7 @@ import torch
 
 from labeler.domain import MAX_ANSWERS
 from labeler.store import NewAnswer, StoreError, open_store
-from labeler.store.rounds import room_for_new_answers
+from labeler.store.rounds import prompts_judged_in_their_latest_round, room_for_new_answers
 from trainer.configs import GenerateConfig
 from trainer.data import read_prompts_file
 from trainer.errors import TrainerError
@@ -125,7 +125,7 @@ def _prompts(store, cfg: GenerateConfig) -> tuple[list[tuple], int]:
     if cfg.prompts in ("unjudged", "judged", "all"):
         ids = store.prompt_ids()
         if cfg.prompts != "all":
-            judged = _judged_in_latest_round(store)
+            judged = prompts_judged_in_their_latest_round(store.conn)
             ids = [prompt_id for prompt_id in ids if (prompt_id in judged) == (cfg.prompts == "judged")]
         found = [(prompt.content, prompt.id, [a.text for a in prompt.answers]) for prompt in _in_order(store, ids)]
     else:
@@ -139,17 +139,6 @@ def _prompts(store, cfg: GenerateConfig) -> tuple[list[tuple], int]:
         else:  # compared as samples are, without outer whitespace: "" meets an imported " "
             todo.append((content, room, {text.strip() for text in texts}))
     return todo, full
-
-
-def _judged_in_latest_round(store) -> set[int]:
-    """The prompts whose latest round has a current judgement (a skip aside): ready for a next round."""
-    return {
-        row[0]
-        for row in store.conn.execute(
-            "SELECT j.prompt_id FROM current_judgements j WHERE j.outcome != 'skipped' "
-            "AND j.round = (SELECT MAX(a.round) FROM answers a WHERE a.prompt_id = j.prompt_id)"
-        )
-    }
 
 
 def _in_order(store, ids: list[int]):

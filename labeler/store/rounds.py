@@ -83,6 +83,19 @@ def round_for_new_answers(conn: sqlite3.Connection, prompt_id: int) -> int:
     return latest + 1 if judged else latest
 
 
+def prompts_judged_in_their_latest_round(conn: sqlite3.Connection) -> set[int]:
+    """The prompts whose new answers would start a next round (round_for_new_answers' rule, for every prompt
+    at once): their latest round has a current judgement that is not a skip."""
+    return {
+        row[0]
+        for row in conn.execute(
+            "SELECT j.prompt_id FROM current_judgements j WHERE j.outcome != ? "
+            "AND j.round = (SELECT MAX(a.round) FROM answers a WHERE a.prompt_id = j.prompt_id)",
+            [Outcome.SKIPPED],
+        )
+    }
+
+
 def room_for_new_answers(conn: sqlite3.Connection, prompt_id: int) -> int:
     """How many new answers the prompt's next task can take and stay within 9 cards, the carried one counted."""
     new_round = round_for_new_answers(conn, prompt_id)

@@ -277,6 +277,27 @@ def test_a_second_round_starts_its_value_model_from_the_one_the_first_round_save
     assert not torch.equal(saved["score.weight"], weights(workspace["reward"])["score.weight"])
 
 
+def test_value_layers_keeps_the_first_layers_of_the_value_models_start_and_saves_that_many(workspace, tmp_path):
+    out = tmp_path / "shallow"
+    # The weights cannot move: the value model is the reward model's first layer, read as it was saved.
+    metrics = train_ppo(config(workspace, out, steps=1, value_layers=1, learning_rate=1e-30))
+    assert metrics["value_init"] == "reward"
+    assert metrics["value_layers"] == 1
+    reward, value = weights(workspace["reward"]), weights(out / "value_model")
+    assert any(".layers.1." in name for name in reward)
+    assert not any(".layers.1." in name for name in value)
+    assert set(value) <= set(reward)
+    for name in value:
+        torch.testing.assert_close(value[name], reward[name], rtol=0, atol=1e-20)
+    assert json.loads((out / "value_model" / "config.json").read_text())["num_hidden_layers"] == 1
+    # More layers than the model has keeps them all; 0 (the default) too.
+    assert train_ppo(config(workspace, tmp_path / "deep", steps=1, value_layers=9))["value_layers"] == 2
+    # A second round reads the saved shallow value model as it is.
+    again = train_ppo(config(workspace, tmp_path / "again", value_model=out, steps=1, learning_rate=1e-30))
+    assert again["value_init"] == "saved"
+    assert again["value_layers"] == 1
+
+
 def test_nonsense_is_refused_clearly(workspace, tmp_path):
     with pytest.raises(TrainerError, match=r"rloo.*fixed coefficient"):
         train_ppo(config(workspace, tmp_path / "o", algo="rloo", target_kl=1.0, batch_size=8, mini_batch_size=8))
@@ -292,6 +313,8 @@ def test_nonsense_is_refused_clearly(workspace, tmp_path):
         train_ppo(config(workspace, tmp_path / "o", algo="rloo", value_model=workspace["reward"]))
     with pytest.raises(TrainerError, match="--bf16 is auto, on or off"):
         train_ppo(config(workspace, tmp_path / "o", bf16="yes"))
+    with pytest.raises(TrainerError, match="--value-layers ≥ 0"):
+        train_ppo(config(workspace, tmp_path / "o", value_layers=-1))
     assert not (tmp_path / "o").exists()
     other = make_tokenizer(["completely different words here", "zebra quartz"] * 20)
     make_reward_model(other, tmp_path / "other-value")

@@ -162,6 +162,8 @@ def _check(cfg: PPOConfig) -> None:
         raise TrainerError("--batch-size ≥ 2 and 1 ≤ --mini-batch-size ≤ --batch-size, please")
     if cfg.learning_rate <= 0 or cfg.temperature <= 0 or not 0 < cfg.top_p <= 1:
         raise TrainerError("--learning-rate > 0, --temperature > 0 and 0 < --top-p ≤ 1, please")
+    if cfg.value_layers < 0:
+        raise TrainerError("--value-layers ≥ 0 (0: all of them), please")
     if cfg.target_kl is not None and cfg.target_kl <= 0:
         raise TrainerError("--target-kl must be positive")
     if cfg.algo == "rloo" and (cfg.target_kl is not None or cfg.kl_estimator != "k1"):
@@ -358,6 +360,7 @@ def _train_ppo(
         "train_seconds": round(train_seconds, 3),
         "episodes_per_second": round(episodes / train_seconds, 3) if train_seconds > 0 else None,
         "value_init": training.value_init,
+        "value_layers": training.unwrapped.value_model.config.num_hidden_layers,
         "bf16": training.bf16,
         "lora": cfg.lora,
     }
@@ -375,9 +378,11 @@ def _set_up(
 ) -> _Training:
     """The value model, the reference, sampling, optimiser, schedule and KL controller, prepared by accelerate."""
     if cfg.value_model is not None:
-        value_model, value_init = saved_value_model(Path(cfg.value_model), tokenizer), "saved"
+        value_model, value_init = saved_value_model(Path(cfg.value_model), tokenizer, cfg.value_layers), "saved"
     else:
-        value_model, value_init = starting_value_model(Path(cfg.reward), reward_tokenizer, policy_folder, tokenizer)
+        value_model, value_init = starting_value_model(
+            Path(cfg.reward), reward_tokenizer, policy_folder, tokenizer, cfg.value_layers
+        )
     stops = stop_ids(policy, tokenizer)
     # Sampling is set here in full: the model's own generation config (top-k 50, a repetition penalty, ...)
     # would change the distribution the tokens come from, and the log-probabilities would no longer be its.

@@ -57,13 +57,26 @@ def _is_causal(model: PreTrainedModel, vocabulary: int) -> bool:
     return torch.allclose(first, second, atol=1e-5)
 
 
+def _depth(folder: Path, layers: int) -> dict:
+    """from_pretrained's options that keep only the first `layers` layers of the model in `folder` (0: all);
+    the layers left out are never read. Fewer layers than asked for when the model has fewer."""
+    if not layers:
+        return {}
+    depth = json.loads((Path(folder) / "config.json").read_text()).get("num_hidden_layers")
+    if not isinstance(depth, int):
+        raise TrainerError(f"{folder}: --value-layers {layers}: its config does not count its layers")
+    return {"num_hidden_layers": min(layers, depth)}
+
+
 def starting_value_model(
     reward_folder: Path,
     reward_tokenizer: PreTrainedTokenizerBase,
     policy_folder: Path,
     tokenizer: PreTrainedTokenizerBase,
+    layers: int = 0,
 ) -> tuple[PreTrainedModel, str]:
-    """A sequence classifier used token by token as the value model, and where it started ("reward"/"policy").
+    """A sequence classifier used token by token as the value model, and where it started ("reward"/"policy"),
+    with only its first `layers` transformer layers when that is not 0.
 
     It reads the policy's tokens, one value per position, so it must share the policy's vocabulary and be
     causal. The reward model, when it is both, is the better start (it already knows what scores well);
@@ -73,8 +86,9 @@ def starting_value_model(
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # a policy read as a classifier reports its new head: that is the point
     try:
+        reward_folder = resolve_model_folder(reward_folder)
         model = AutoModelForSequenceClassification.from_pretrained(
-            resolve_model_folder(reward_folder), dtype=torch.float32
+            reward_folder, dtype=torch.float32, **_depth(reward_folder, layers)
         )
         if (
             reward_tokenizer.get_vocab() == tokenizer.get_vocab()
@@ -82,7 +96,9 @@ def starting_value_model(
             and _is_causal(model, len(tokenizer))
         ):
             return model, "reward"
-        model = AutoModelForSequenceClassification.from_pretrained(policy_folder, num_labels=1, dtype=torch.float32)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            policy_folder, num_labels=1, dtype=torch.float32, **_depth(policy_folder, layers)
+        )
     finally:
         hf_logging.set_verbosity(verbosity)
     if not isinstance(getattr(model, "score", None), nn.Linear):
@@ -106,12 +122,13 @@ def value_model_folder(given: Path) -> Path:
     return folder
 
 
-def saved_value_model(given: Path, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
-    """A value model saved by an earlier PPO run (save_value_model), checked to read the policy's tokens."""
+def saved_value_model(given: Path, tokenizer: PreTrainedTokenizerBase, layers: int = 0) -> PreTrainedModel:
+    """A value model saved by an earlier PPO run (save_value_model), checked to read the policy's tokens; only its
+    first `layers` layers when that is not 0."""
     folder = value_model_folder(given)
     if load_tokenizer(folder).get_vocab() != tokenizer.get_vocab():
         raise TrainerError(f"{folder}: this value model reads other tokens than the policy")
-    model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32, **_depth(folder, layers))
     if not isinstance(getattr(model, "score", None), nn.Linear) or model.config.num_labels != 1:
         raise TrainerError(f"{folder}: not a value model (one output, read by a `score` head at every token)")
     return model

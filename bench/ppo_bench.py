@@ -3,6 +3,8 @@
     python bench/ppo_bench.py [--steps 40] [--batch-size 16] [--mini-batch-size 8] [--ppo-epochs 4]
                               [--response-length 24] [--threads 1] [--hidden 32] [--layers 2] [--quick]
 
+    python bench/ppo_bench.py --smollm2 [...]   the real default policy beside TRL's RLOO: see ppo_smollm2.py
+
 Prints a markdown table for BENCHMARKS.md. Goal (issue 6): at least 1.5× trl's episodes per second, with an
 equal or larger rise in the reward model's score at a similar KL.
 
@@ -379,6 +381,11 @@ def summarise(run: dict, start: float) -> dict:
 
 
 def main() -> None:
+    if "--smollm2" in sys.argv[1:]:  # the SmolLM2 mode has its own workspace and options
+        from ppo_smollm2 import main as smollm2_main
+
+        smollm2_main([arg for arg in sys.argv[1:] if arg != "--smollm2"])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-trl", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=40)

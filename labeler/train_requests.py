@@ -33,7 +33,7 @@ class TrainRequest:
     model: str = "smollm2"  # reward and sft: the base; ppo and generate: the policy
     tune: str = "head"  # reward: "head" (a linear head, seconds) or "all" (fine-tune, epochs)
     epochs: int = 1  # reward --tune all, sft
-    steps: int = 100  # ppo
+    steps: int = 20  # ppo: labeler-train ppo's default (about 30 minutes on SmolLM2 on a 2-core CPU)
     target_kl: float = 0.0  # ppo; 0: a fixed KL coefficient
     k: int = 4  # generate: answers per prompt
     prompts: str = "unjudged"  # generate: "unjudged", "judged" (their next round: the loop) or "all"

@@ -43,8 +43,16 @@ from trainer.scoring import pad
 torch.set_num_threads(1)
 
 PROMPTS = 24
-# Small and fast: one minibatch per batch, two passes, a learning rate a tiny model can move with.
-FAST = {"batch_size": 16, "mini_batch_size": 16, "ppo_epochs": 2, "learning_rate": 1e-3, "response_length": 12}
+# Small and fast: one minibatch per batch, two passes, a learning rate a tiny model can move with; every weight
+# trained (LoRA, the default, has its own tests below).
+FAST = {
+    "batch_size": 16,
+    "mini_batch_size": 16,
+    "ppo_epochs": 2,
+    "learning_rate": 1e-3,
+    "response_length": 12,
+    "lora": False,
+}
 
 
 @pytest.fixture(scope="module")
@@ -279,7 +287,8 @@ def test_a_second_round_starts_its_value_model_from_the_one_the_first_round_save
 
 def test_value_layers_keeps_the_first_layers_of_the_value_models_start_and_saves_that_many(workspace, tmp_path):
     out = tmp_path / "shallow"
-    # The weights cannot move: the value model is the reward model's first layer, read as it was saved.
+    # The weights cannot move: the value model is the reward model's first layer, read as it was saved, with a
+    # head at 0 (the reward's head was fitted to the last layer's states, not to the first's).
     metrics = train_ppo(config(workspace, out, steps=1, value_layers=1, learning_rate=1e-30))
     assert metrics["value_init"] == "reward"
     assert metrics["value_layers"] == 1
@@ -288,10 +297,16 @@ def test_value_layers_keeps_the_first_layers_of_the_value_models_start_and_saves
     assert not any(".layers.1." in name for name in value)
     assert set(value) <= set(reward)
     for name in value:
-        torch.testing.assert_close(value[name], reward[name], rtol=0, atol=1e-20)
+        want = torch.zeros_like(reward[name]) if name.startswith("score.") else reward[name]
+        torch.testing.assert_close(value[name], want, rtol=0, atol=1e-20)
     assert json.loads((out / "value_model" / "config.json").read_text())["num_hidden_layers"] == 1
-    # More layers than the model has keeps them all; 0 (the default) too.
-    assert train_ppo(config(workspace, tmp_path / "deep", steps=1, value_layers=9))["value_layers"] == 2
+    # As many layers as the model has, or more, or 0: all of them, and the reward's head as it was.
+    for layers in (2, 9, 0):
+        whole = tmp_path / f"whole-{layers}"
+        done = train_ppo(config(workspace, whole, steps=1, value_layers=layers, learning_rate=1e-30))
+        assert done["value_layers"] == 2
+        head = weights(whole / "value_model")["score.weight"]
+        torch.testing.assert_close(head, reward["score.weight"], rtol=0, atol=1e-20)
     # A second round reads the saved shallow value model as it is.
     again = train_ppo(config(workspace, tmp_path / "again", value_model=out, steps=1, learning_rate=1e-30))
     assert again["value_init"] == "saved"
@@ -327,6 +342,23 @@ def test_nonsense_is_refused_clearly(workspace, tmp_path):
 
 
 # --- LoRA and RLOO ------------------------------------------------------------------------------------------------
+
+
+def test_the_defaults_train_lora_adapters_with_a_shallow_value_model_and_move_the_policy(workspace, tmp_path):
+    out = tmp_path / "defaults"
+    # The defaults but for the run's length and the response length a tiny model is fast with.
+    settings = {"project": workspace["project"], "out": out, "reward": workspace["reward"]}
+    metrics = train_ppo(PPOConfig(**settings, policy=str(workspace["policy"]), steps=3, response_length=12))
+    assert metrics["lora"] is True
+    assert metrics["value_layers"] == 2  # the tiny reward model has 2 layers: all of them
+    assert metrics["config"]["ppo_epochs"] == 4
+    rows = metric_rows(out)
+    assert rows[0]["kl"] == pytest.approx(0.0, abs=1e-6)
+    assert all(row["clip_fraction"] > 0 for row in rows)  # the step is large enough to reach the clip
+    assert rows[-1]["kl"] != 0
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
+    assert not torch.equal(weights(out)["model.layers.0.self_attn.q_proj.weight"],
+                           weights(workspace["policy"])["model.layers.0.self_attn.q_proj.weight"])  # fmt: skip
 
 
 def test_lora_trains_only_the_adapters_and_saves_a_merged_policy(workspace, tmp_path):
@@ -463,6 +495,7 @@ def ppo_args(workspace, out: Path, *extra: str) -> list[str]:
         str(out),
         "--threads",
         "1",
+        "--no-lora",
         "--steps",
         "4",
         "--batch-size",

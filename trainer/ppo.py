@@ -44,6 +44,7 @@ import hashlib
 import json
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -393,7 +394,9 @@ def _set_up(
     if cfg.lora:
         from peft import get_peft_model
 
-        policy = get_peft_model(policy, lora_config(cfg.lora_rank, cfg.lora_alpha))
+        with warnings.catch_warnings():  # peft 0.21 reads an attribute transformers 5 deprecates: not the user's to fix
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            policy = get_peft_model(policy, lora_config(cfg.lora_rank, cfg.lora_alpha))
         reference = None  # the policy with its adapters disabled
     else:
         reference = copy.deepcopy(policy).eval().requires_grad_(False)

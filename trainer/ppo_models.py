@@ -57,15 +57,27 @@ def _is_causal(model: PreTrainedModel, vocabulary: int) -> bool:
     return torch.allclose(first, second, atol=1e-5)
 
 
-def _depth(folder: Path, layers: int) -> dict:
-    """from_pretrained's options that keep only the first `layers` layers of the model in `folder` (0: all);
-    the layers left out are never read. Fewer layers than asked for when the model has fewer."""
-    if not layers:
-        return {}
+def _value_classifier(folder: Path, layers: int, **options) -> PreTrainedModel:
+    """The sequence classifier in `folder` with only its first `layers` layers (0: all; fewer than asked for
+    when it has fewer); the layers left out are never read.
+
+    A score head fitted to the last layer reads an earlier layer's states as noise, and the clipped value loss
+    lets a value move only --clip-range-value per rollout: a head that started far off would stay off for many
+    steps. So when layers were left out the head starts at 0, the mean of the normalised scores it learns."""
     depth = json.loads((Path(folder) / "config.json").read_text()).get("num_hidden_layers")
-    if not isinstance(depth, int):
+    cut = bool(layers) and isinstance(depth, int) and layers < depth
+    if layers and not isinstance(depth, int):
         raise TrainerError(f"{folder}: --value-layers {layers}: its config does not count its layers")
-    return {"num_hidden_layers": min(layers, depth)}
+    if cut:
+        options["num_hidden_layers"] = layers
+    model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32, **options)
+    head = getattr(model, "score", None)
+    if cut and isinstance(head, nn.Linear):
+        with torch.no_grad():
+            head.weight.zero_()
+            if head.bias is not None:
+                head.bias.zero_()
+    return model
 
 
 def starting_value_model(
@@ -87,18 +99,14 @@ def starting_value_model(
     hf_logging.set_verbosity_error()  # a policy read as a classifier reports its new head: that is the point
     try:
         reward_folder = resolve_model_folder(reward_folder)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            reward_folder, dtype=torch.float32, **_depth(reward_folder, layers)
-        )
+        model = _value_classifier(reward_folder, layers)
         if (
             reward_tokenizer.get_vocab() == tokenizer.get_vocab()
             and isinstance(getattr(model, "score", None), nn.Linear)
             and _is_causal(model, len(tokenizer))
         ):
             return model, "reward"
-        model = AutoModelForSequenceClassification.from_pretrained(
-            policy_folder, num_labels=1, dtype=torch.float32, **_depth(policy_folder, layers)
-        )
+        model = _value_classifier(policy_folder, layers, num_labels=1)
     finally:
         hf_logging.set_verbosity(verbosity)
     if not isinstance(getattr(model, "score", None), nn.Linear):
@@ -128,7 +136,7 @@ def saved_value_model(given: Path, tokenizer: PreTrainedTokenizerBase, layers: i
     folder = value_model_folder(given)
     if load_tokenizer(folder).get_vocab() != tokenizer.get_vocab():
         raise TrainerError(f"{folder}: this value model reads other tokens than the policy")
-    model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32, **_depth(folder, layers))
+    model = _value_classifier(folder, layers)
     if not isinstance(getattr(model, "score", None), nn.Linear) or model.config.num_labels != 1:
         raise TrainerError(f"{folder}: not a value model (one output, read by a `score` head at every token)")
     return model

@@ -123,7 +123,7 @@ class TrainPanel(QWidget):
             self.tune.addItem(title, name)
         self.tune.currentIndexChanged.connect(lambda _: self._show_fields())
         self.epochs = QSpinBox(minimum=1, maximum=1000, value=1)
-        self.steps = QSpinBox(minimum=1, maximum=100_000, value=100)
+        self.steps = QSpinBox(minimum=1, maximum=100_000, value=20)
         self.target_kl = QDoubleSpinBox(minimum=0.0, maximum=100.0, value=0.0, singleStep=0.01, decimals=3)
         self.target_kl.setSpecialValueText("off (a fixed KL coefficient)")
         self.k = QSpinBox(minimum=1, maximum=9, value=4)

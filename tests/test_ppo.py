@@ -352,6 +352,7 @@ def test_the_defaults_train_lora_adapters_with_a_shallow_value_model_and_move_th
     assert metrics["lora"] is True
     assert metrics["value_layers"] == 2  # the tiny reward model has 2 layers: all of them
     assert metrics["config"]["ppo_epochs"] == 4
+    assert metrics["config"]["learning_rate"] == 3e-4  # LoRA's rate
     rows = metric_rows(out)
     assert rows[0]["kl"] == pytest.approx(0.0, abs=1e-6)
     assert all(row["clip_fraction"] > 0 for row in rows)  # the step is large enough to reach the clip
@@ -359,6 +360,11 @@ def test_the_defaults_train_lora_adapters_with_a_shallow_value_model_and_move_th
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
     assert not torch.equal(weights(out)["model.layers.0.self_attn.q_proj.weight"],
                            weights(workspace["policy"])["model.layers.0.self_attn.q_proj.weight"])  # fmt: skip
+
+
+def test_without_lora_the_default_learning_rate_is_one_for_every_weight(workspace, tmp_path):
+    metrics = train_ppo(config(workspace, tmp_path / "full", steps=1, lora=False, learning_rate=None))
+    assert metrics["config"]["learning_rate"] == 1e-5
 
 
 def test_lora_trains_only_the_adapters_and_saves_a_merged_policy(workspace, tmp_path):

@@ -152,6 +152,13 @@ class SFTConfig:
 # --- labeler-train ppo --------------------------------------------------------------------------------------------
 
 
+# --learning-rate when not given, by --lora. With LoRA, 3e-4: the first step's clip fraction is about 0.17 and its
+# approximate KL 0.027 on SmolLM2 and HH, PPO's usual working range; 1e-4 gave 0.04 and 0.004, barely above bf16's
+# own noise (0.014 and 0.002). Every weight trained: 1e-5, which kept a 30-minute run within KL 0.1 (safe, slow);
+# LoRA's rate would wreck a fully trained policy. BENCHMARKS.md, "PPO".
+PPO_LEARNING_RATES = {True: 3e-4, False: 1e-5}
+
+
 @dataclass(frozen=True)
 class PPOConfig:
     project: Path = field(metadata={"help": "the project file: its prompts are trained on (through a snapshot)"})
@@ -171,9 +178,9 @@ class PPOConfig:
     batch_size: int = setting(16, "responses sampled per step, on each process")
     mini_batch_size: int = setting(8, "responses per optimiser step")
     ppo_epochs: int = setting(4, "passes over each batch of rollouts (rloo: TRL's num_iterations)")
-    # 3e-4 for LoRA's adapters: the first step's clip fraction is about 0.17 and its approximate KL 0.027, PPO's
-    # usual working range; 1e-4 gave 0.04 and 0.004, barely above bf16's own noise (0.014 and 0.002).
-    learning_rate: float = setting(3e-4, "AdamW's, for policy and value model, decayed linearly to 0")
+    learning_rate: float | None = setting(
+        None, "AdamW's, for policy and value model, decayed linearly to 0 (default: 3e-4 with LoRA, 1e-5 without)"
+    )
     response_length: int = setting(53, "new tokens at most per response")
     # 512 keeps more HH conversations whole but costs 1.22× the time per episode.
     max_prompt_length: int = setting(256, "prompt tokens kept (a longer prompt loses its start)")
@@ -199,7 +206,11 @@ class PPOConfig:
     )
     # On: 1.2× the episodes per second of training every weight on a CPU (the backward pass computes no weight
     # gradients for the frozen body) and 1.4 GB less memory (the reference is the same weights).
-    lora: bool = setting(True, "train LoRA adapters on every linear layer; the reference is the adapters off")
+    lora: bool = setting(
+        True,
+        "train LoRA adapters on every linear layer (on by default; --no-lora trains every weight); the reference is "
+        "the adapters off",
+    )
     lora_rank: int = setting(16, "LoRA's rank")
     lora_alpha: int = setting(32, "LoRA's alpha")
     # Asked for, not guessed from --policy: a policy folder of a PPO run holds the value model of *its* reward,

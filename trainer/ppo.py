@@ -47,7 +47,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -61,7 +61,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from trainer.configs import PPOConfig
+from trainer.configs import PPO_LEARNING_RATES, PPOConfig
 from trainer.data import project_prompts, read_prompts_file
 from trainer.encoding import Prompt
 from trainer.errors import TrainerError
@@ -110,6 +110,8 @@ PROMPTS_NAME = "prompts.jsonl"  # the prompts of the run, kept in --out while tr
 
 def train_ppo(cfg: PPOConfig) -> dict:
     """Tune the policy as `cfg` says, save it with its logs; return the metrics written to metrics.json."""
+    if cfg.learning_rate is None:  # resolved here, so metrics.json says which rate the run used
+        cfg = replace(cfg, learning_rate=PPO_LEARNING_RATES[cfg.lora])
     _check(cfg)
     started = time.monotonic()
     accelerator = Accelerator()

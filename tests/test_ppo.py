@@ -392,6 +392,38 @@ def test_lora_trains_only_the_adapters_and_saves_a_merged_policy(workspace, tmp_
     assert "model.embed_tokens.weight" not in adapted
 
 
+def test_the_merged_sampling_copy_computes_what_the_adapted_policy_computes(workspace):
+    from peft import get_peft_model
+
+    from trainer.lora_sampler import MergedSampler
+    from trainer.runs import lora_config
+
+    policy, tokenizer, _ = load_policy(workspace["policy"])
+    sampler = MergedSampler(policy, torch.float32)
+    adapted = get_peft_model(policy, lora_config(4, 8)).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():  # adapters as training leaves them: B no longer 0
+        for name, parameter in adapted.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.5)
+    ids = torch.tensor([tokenizer("the cat says great things").input_ids])
+    merged = sampler.merged(adapted)
+    with torch.no_grad(), adapted.disable_adapter():
+        base = adapted(input_ids=ids).logits
+    with torch.no_grad():
+        want, have = adapted(input_ids=ids).logits, merged(input_ids=ids).logits
+    assert not torch.allclose(want, base, atol=1e-3)  # the adapters matter
+    torch.testing.assert_close(have, want, rtol=1e-4, atol=1e-4)
+    # The copy follows the adapters as they move, and the trained model is left as it was.
+    with torch.no_grad():
+        for name, parameter in adapted.named_parameters():
+            if "lora_B" in name:
+                parameter.mul_(-1)
+        again = adapted(input_ids=ids).logits
+    torch.testing.assert_close(sampler.merged(adapted)(input_ids=ids).logits, again, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(again, want, atol=1e-3)
+
+
 def test_rloo_runs_two_steps_and_writes_the_same_files(workspace, tmp_path):
     out = tmp_path / "out"
     metrics = train_ppo(

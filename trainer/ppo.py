@@ -49,6 +49,7 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from accelerate import Accelerator
@@ -104,6 +105,9 @@ from trainer.runs import (
 )
 from trainer.scoring import pad, score_texts
 from trainer.stopping import RunStopped, checked_at_step_ends, requested
+
+if TYPE_CHECKING:
+    from trainer.lora_sampler import MergedSampler
 
 PROMPTS_NAME = "prompts.jsonl"  # the prompts of the run, kept in --out while training so --resume reads the same
 
@@ -239,6 +243,7 @@ class _Training:
     value_init: str
     saved_generation_config: GenerationConfig
     bf16: bool  # autocast the models' computations (--bf16)
+    sampler: MergedSampler | None  # with --lora: the policy with its adapters merged, to sample from
 
     def autocast(self) -> torch.autocast:
         """bf16 autocast where --bf16 chose it, a no-op otherwise; what comes out of the models is upcast to
@@ -393,9 +398,14 @@ def _set_up(
     policy.generation_config = GenerationConfig(
         eos_token_id=stops, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id
     )
+    sampler = None
     if cfg.lora:
         from peft import get_peft_model
 
+        from trainer.lora_sampler import MergedSampler  # peft, imported only with --lora
+
+        sampler = MergedSampler(policy, torch.bfloat16 if use_bf16(cfg.bf16) else torch.float32)
+        sampler.model.to(accelerator.device)
         with warnings.catch_warnings():  # peft 0.21 reads an attribute transformers 5 deprecates: not the user's to fix
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
             policy = get_peft_model(policy, lora_config(cfg.lora_rank, cfg.lora_alpha))
@@ -446,6 +456,7 @@ def _set_up(
         value_init=value_init,
         saved_generation_config=saved_generation_config,
         bf16=use_bf16(cfg.bf16),
+        sampler=sampler,
     )
 
 
@@ -453,7 +464,8 @@ def _roll_out(cfg: PPOConfig, training: _Training, queries: Tensor, query_mask: 
     """Step 1: responses sampled for the left-padded queries (B, P), and what the policy, the reference and
     the value model make of them, minibatch by minibatch."""
     policy, device = training.unwrapped.policy, queries.device
-    sequences = policy.generate(
+    sampler = training.sampler.merged(policy) if training.sampler is not None else policy  # lora_sampler.py
+    sequences = sampler.generate(
         input_ids=queries, attention_mask=query_mask, generation_config=training.sampling
     )  # (B, P + T)
     responses = sequences[:, queries.shape[1] :]  # (B, T)  T ≤ response_length: generate stops when all ended

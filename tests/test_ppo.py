@@ -396,11 +396,12 @@ def test_the_merged_sampling_copy_computes_what_the_adapted_policy_computes(work
     from peft import get_peft_model
 
     from trainer.lora_sampler import MergedSampler
-    from trainer.runs import lora_config
+    from trainer.runs import lora_config, peft_deprecation_hidden
 
     policy, tokenizer, _ = load_policy(workspace["policy"])
     sampler = MergedSampler(policy, torch.float32)
-    adapted = get_peft_model(policy, lora_config(4, 8)).eval()
+    with peft_deprecation_hidden():
+        adapted = get_peft_model(policy, lora_config(4, 8)).eval()
     torch.manual_seed(0)
     with torch.no_grad():  # adapters as training leaves them: B no longer 0
         for name, parameter in adapted.named_parameters():

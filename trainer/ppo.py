@@ -44,7 +44,6 @@ import hashlib
 import json
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -101,6 +100,7 @@ from trainer.runs import (
     finish_run,
     load_last_checkpoint,
     lora_config,
+    peft_deprecation_hidden,
     save_checkpoint,
 )
 from trainer.scoring import pad, score_texts
@@ -406,8 +406,7 @@ def _set_up(
 
         sampler = MergedSampler(policy, torch.bfloat16 if use_bf16(cfg.bf16) else torch.float32)
         sampler.model.to(accelerator.device)
-        with warnings.catch_warnings():  # peft 0.21 reads an attribute transformers 5 deprecates: not the user's to fix
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        with peft_deprecation_hidden():
             policy = get_peft_model(policy, lora_config(cfg.lora_rank, cfg.lora_alpha))
         reference = None  # the policy with its adapters disabled
     else:

@@ -17,7 +17,15 @@ from trainer.configs import PPOConfig
 from trainer.encoding import Prompt, render
 from trainer.events import Progress
 from trainer.rollout import stop_ids as policy_stop_ids
-from trainer.runs import append_jsonl, cut_logs, lora_config, quiet, trl_arguments, trl_checkpoint_to_resume
+from trainer.runs import (
+    append_jsonl,
+    cut_logs,
+    lora_config,
+    peft_deprecation_hidden,
+    quiet,
+    trl_arguments,
+    trl_checkpoint_to_resume,
+)
 from trainer.scoring import score_texts
 
 
@@ -166,15 +174,16 @@ def train_rloo(
     peft_config = lora_config(cfg.lora_rank, cfg.lora_alpha) if cfg.lora else None
     progress = Progress(cfg.steps, cfg.events, "rloo", enabled=report)
     logger = _rloo_log(out, progress, per_step, cfg.batch_size, report)
-    trainer = _rloo_trainer_class(cfg.max_prompt_length)(
-        model=policy,
-        reward_funcs=_reward_function(reward_model, reward_tokenizer, normalise, cfg.missing_eos_penalty, stop_ids),
-        args=args,
-        train_dataset=datasets.Dataset.from_list(rows),
-        processing_class=tokenizer,
-        callbacks=[logger],
-        peft_config=peft_config,
-    )
+    with peft_deprecation_hidden():  # TRL wraps the policy with peft here (peft reads the attribute)
+        trainer = _rloo_trainer_class(cfg.max_prompt_length)(
+            model=policy,
+            reward_funcs=_reward_function(reward_model, reward_tokenizer, normalise, cfg.missing_eos_penalty, stop_ids),
+            args=args,
+            train_dataset=datasets.Dataset.from_list(rows),
+            processing_class=tokenizer,
+            callbacks=[logger],
+            peft_config=peft_config,
+        )
     quiet(trainer)
     reward_model.to(trainer.accelerator.device)  # TRL moves the policy; a reward function's model is ours to move
     resume_from = trl_checkpoint_to_resume(out, cfg.resume)
@@ -185,7 +194,8 @@ def train_rloo(
             cut_logs(out, resumed_at)
     progress.emit("start", total_steps=cfg.steps, algo="rloo", prompts=len(prompts), resumed_at=resumed_at)
     loop_started = time.monotonic()
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    with peft_deprecation_hidden():  # TRL's generation reads the same attribute (trl/models/utils.py)
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     train_seconds = time.monotonic() - loop_started
     progress.close()
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -164,6 +166,15 @@ def quiet(trainer) -> None:
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)
+
+
+@contextmanager
+def peft_deprecation_hidden():
+    """peft 0.21 and TRL 1.16 read `is_gradient_checkpointing`, which transformers 5 deprecates: a warning about
+    the libraries' own code, not the user's to act on, printed on every LoRA run."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
 
 
 def lora_config(rank: int, alpha: int):

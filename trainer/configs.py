@@ -204,7 +204,7 @@ class PPOConfig:
     bf16: Literal["auto", "on", "off"] = setting(
         "auto", "bf16 autocast for sampling, scoring and training (weights stay fp32; ppo's loop, not rloo's)"
     )
-    # On: 1.2× the episodes per second of training every weight on a CPU (the backward pass computes no weight
+    # On: 1.12× the episodes per second of training every weight on a CPU (the backward pass computes no weight
     # gradients for the frozen body) and 1.4 GB less memory (the reference is the same weights).
     lora: bool = setting(
         True,

@@ -3,7 +3,8 @@
     train_ppo(cfg) reads top to bottom. Once: the prompts (from a snapshot of the project, or a file), the
     policy, its frozen reference, the reward model and a value model. Then each step:
       1 rollout     a batch of prompts, left-padded in the policy's chat template -> responses sampled with
-                    `generate` (temperature, top-p, at most response_length tokens); each response's mask
+                    `generate` (temperature, top-p, at most response_length tokens; under --lora from a copy
+                    with the adapters merged, lora_sampler.py); each response's mask
                     runs up to and including its first end-of-sequence token; the log-probabilities of the
                     sampled tokens under the policy at the sampling temperature, and under the reference
       2 score       each response decoded to text and scored by the reward model as `labeler-train reward`
@@ -13,7 +14,8 @@
                     controller moves toward --target-kl; the score is added on the response's last token
       4 advantages  the value model's value of every response token (a sequence classifier whose score head
                     reads every position; it starts as --value-model when given, else as the reward model
-                    when that one reads the policy's tokens causally, else as the policy with a new head), GAE,
+                    when that one reads the policy's tokens causally, else as the policy with a new head,
+                    and keeps only its first --value-layers layers), GAE,
                     advantages whitened over the batch
       5 PPO epochs  several passes over shuffled minibatches: clipped policy loss + value_coef × clipped value
                     loss, gradients clipped, one optimiser step per minibatch

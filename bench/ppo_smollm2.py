@@ -25,6 +25,8 @@ seconds of each step from metrics.jsonl, and the peak memory is the command's ow
 from __future__ import annotations
 
 import argparse
+import gzip
+import itertools
 import json
 import os
 import platform
@@ -76,10 +78,8 @@ def build_workspace(pairs: int, threads: int) -> dict:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     rows = folder / "pairs.jsonl"
-    import gzip
-
     with gzip.open(HH_PAIRS, "rt") as source:
-        rows.write_text("".join(line for _, line in zip(range(pairs), source, strict=False)))
+        rows.write_text("".join(itertools.islice(source, pairs)))
     project, reward = folder / "hh.db", folder / "rm"
     labeler = [sys.executable, "-m", "labeler"]
     _run([*labeler, "init", str(project)], folder / "init.log")

@@ -408,14 +408,17 @@ def test_the_merged_sampling_copy_computes_what_the_adapted_policy_computes(work
             if "lora_B" in name:
                 parameter.normal_(0, 0.5)
     ids = torch.tensor([tokenizer("the cat says great things").input_ids])
+    with torch.no_grad():
+        before = adapted(input_ids=ids).logits
     merged = sampler.merged(adapted)
     with torch.no_grad(), adapted.disable_adapter():
         base = adapted(input_ids=ids).logits
     with torch.no_grad():
         want, have = adapted(input_ids=ids).logits, merged(input_ids=ids).logits
     assert not torch.allclose(want, base, atol=1e-3)  # the adapters matter
+    assert torch.equal(want, before)  # merging into the copy left the trained model as it was
     torch.testing.assert_close(have, want, rtol=1e-4, atol=1e-4)
-    # The copy follows the adapters as they move, and the trained model is left as it was.
+    # The copy follows the adapters as they move.
     with torch.no_grad():
         for name, parameter in adapted.named_parameters():
             if "lora_B" in name:
